@@ -1,0 +1,3 @@
+from llm_exporter.cli import main
+
+raise SystemExit(main())

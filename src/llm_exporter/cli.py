@@ -1,0 +1,185 @@
+"""Command line, after the Prometheus exporter conventions.
+
+    llm-exporter --config FILE [--web.listen-address HOST:PORT] [--web.config.file FILE] [--log.level L]
+    llm-exporter --log-path GLOB [--format F]          (no config file)
+    llm-exporter check-config FILE [--web.config.file FILE]
+    llm-exporter replay [--config FILE] [--format F] [--openmetrics] FILE...
+
+Exit codes: 0 ok, 1 runtime failure (for example the port is taken), 2 bad config or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import glob
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from llm_exporter import __version__
+from llm_exporter.config import Config, ConfigError, config_for_glob, load_config, parse_config
+
+DEFAULT_PORT = 8464  # outside 9100-9999, where the exporters Prometheus lists crowd
+DEFAULT_LISTEN = f":{DEFAULT_PORT}"
+FORMATS = ("auto", "completion", "event", "litellm")
+
+
+def parse_listen_address(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT")
+    host = host.strip("[]")
+    return (host or "0.0.0.0", int(port))
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="llm-exporter",
+        description="Follow LLM completion logs and serve Prometheus metrics. Subcommands: check-config, replay.",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", "--config.file", dest="config", metavar="FILE", help="YAML config file")
+    source.add_argument("--log-path", metavar="GLOB", help="follow these files, without a config file")
+    p.add_argument("--format", choices=FORMATS, default="auto", help="log format, with --log-path")
+    p.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        type=parse_listen_address,
+        default=parse_listen_address(DEFAULT_LISTEN),
+        metavar="HOST:PORT",
+        help=f"where to serve /metrics (default {DEFAULT_LISTEN})",
+    )
+    p.add_argument(
+        "--web.config.file",
+        dest="web_config",
+        metavar="FILE",
+        help="TLS and basic auth, in the exporter-toolkit web-config.yml format",
+    )
+    p.add_argument("--log.level", dest="log_level", default="info", choices=("debug", "info", "warn", "error"))
+    p.add_argument("--version", action="version", version=f"llm-exporter {__version__}")
+    return p
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level={"warn": logging.WARNING}.get(level, getattr(logging, level.upper(), logging.INFO)),
+        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)r",
+        stream=sys.stderr,
+    )
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"llm-exporter: {message}", file=sys.stderr)
+    return code
+
+
+def _serve(argv: Sequence[str]) -> int:
+    args = _serve_parser().parse_args(argv)
+    _configure_logging(args.log_level)
+    from llm_exporter.daemon import Daemon
+    from llm_exporter.exposition.webconfig import load_web_config
+
+    try:
+        if args.config:
+            path = args.config
+            config = load_config(path)
+            reload = lambda: load_config(path)  # noqa: E731
+        else:
+            config = config_for_glob(args.log_path, args.format)
+            reload = None
+        web = load_web_config(args.web_config) if args.web_config else None
+    except ConfigError as exc:
+        return _fail(str(exc))
+    try:
+        daemon = Daemon(config, reload, args.listen, web)
+    except OSError as exc:
+        return _fail(f"cannot listen on {args.listen[0]}:{args.listen[1]}: {exc.strerror or exc}", 1)
+    return daemon.run()
+
+
+def _check_config(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="llm-exporter check-config", description="Validate a config file.")
+    p.add_argument("file")
+    p.add_argument("--web.config.file", dest="web_config", metavar="FILE")
+    args = p.parse_args(argv)
+    from llm_exporter.exposition.webconfig import load_web_config
+
+    try:
+        config = load_config(args.file)
+        if args.web_config:
+            load_web_config(args.web_config)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    names = ", ".join(s.name for s in config.sources)
+    print(f"{args.file}: ok ({len(config.sources)} source(s): {names})")
+    return 0
+
+
+def _replay_config(config_path: str | None, fmt: str | None, files: list[str]) -> Config:
+    """Sources for replay: each file joins the config source whose glob matches it, else a
+    source named `replay` (`replay-2`, ...) in `--format`."""
+    raw = load_config(config_path).model_dump() if config_path else {}
+    configured = raw.get("sources", [])
+    if not files:
+        if not configured:
+            raise ConfigError("replay: name the files to read, or a config with sources")
+        return parse_config(raw, config_path or "replay")
+    sources = []
+    for i, path in enumerate(files):
+        match = next((s for s in configured if fnmatch.fnmatch(path, s["path"])), None)
+        name = match["name"] if match else ("replay" if i == 0 else f"replay-{i + 1}")
+        if match and any(s["name"] == name for s in sources):
+            name = f"{name}-{i + 1}"
+        base = dict(match) if match else {"labels": {}}
+        base.update(name=name, path=glob.escape(path), start_at="beginning")
+        if fmt or not match:
+            base["format"] = fmt or "auto"
+        sources.append(base)
+    raw["sources"] = sources
+    raw["positions_file"] = None
+    return parse_config(raw, config_path or "replay")
+
+
+def replay(config_path: str | None, fmt: str | None, files: list[str], openmetrics: bool = False) -> bytes:
+    """Read the files (or the config's sources) to their end; the exposition they produce."""
+    from llm_exporter.exporter import Exporter
+
+    exporter = Exporter(_replay_config(config_path, fmt, files), use_positions=False)
+    exporter.drain()
+    exporter.close()
+    registry = exporter.registry(openmetrics=openmetrics, process=False)
+    return generate_openmetrics(registry) if openmetrics else generate_latest(registry)
+
+
+def _replay(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="llm-exporter replay", description="Read log files to their end, print the metrics, exit."
+    )
+    p.add_argument("--config", metavar="FILE")
+    p.add_argument("--format", choices=FORMATS)
+    p.add_argument("--openmetrics", action="store_true", help="print OpenMetrics, with _created samples")
+    p.add_argument("files", nargs="*", metavar="FILE")
+    args = p.parse_args(argv)
+    _configure_logging("warn")
+    for path in args.files:
+        if not os.path.isfile(path):
+            return _fail(f"replay: {path}: no such file")
+    try:
+        sys.stdout.buffer.write(replay(args.config, args.format, args.files, args.openmetrics))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "check-config":
+        return _check_config(argv[1:])
+    if argv and argv[0] == "replay":
+        return _replay(argv[1:])
+    return _serve(argv)

@@ -1,0 +1,185 @@
+"""The exporter's YAML config: schema, loading, environment overrides, readable errors."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from llm_exporter.semconv import SHARED_LABELS
+
+ENV_PREFIX = "LLM_EXPORTER__"
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_RESERVED_LABELS = frozenset(
+    {
+        *SHARED_LABELS,
+        "error_type",
+        "gen_ai_token_type",
+        "action",
+        "symbol",
+        "validation_result",
+        "result",
+        "threshold",
+        "source",
+        "le",
+        "quantile",
+        "job",
+        "instance",
+    }
+)
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message names the file, the key path and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)
+    path: str = Field(min_length=1, description="a file path or glob")
+    format: Literal["auto", "completion", "event", "litellm"] = "auto"
+    start_at: Literal["beginning", "end"] = "beginning"
+    labels: dict[str, str] = Field(default_factory=dict)
+    # Rotated siblings that are compressed are never parsed; more patterns can be excluded.
+    exclude: list[str] = Field(default_factory=lambda: ["*.gz", "*.bz2", "*.xz", "*.zst", "*.zip"])
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, labels: dict[str, str]) -> dict[str, str]:
+        for name in labels:
+            if not _LABEL_NAME.match(name) or name.startswith("__"):
+                raise ValueError(f"{name!r} is not a valid Prometheus label name")
+            if name in _RESERVED_LABELS:
+                raise ValueError(f"{name!r} is a label the exporter sets itself")
+        return labels
+
+
+class PriceOverride(_Strict):
+    """US dollars per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+
+
+class PricingConfig(_Strict):
+    overrides: dict[str, PriceOverride] = Field(default_factory=dict)
+
+
+class LimitsConfig(_Strict):
+    max_label_values: int = Field(default=500, ge=1, description="distinct values per label")
+    max_line_bytes: int = Field(default=1024 * 1024, ge=256)
+    pending_requests: int = Field(default=10_000, ge=1)
+    pending_ttl_seconds: float = Field(default=600.0, gt=0)
+
+
+class ThresholdsConfig(_Strict):
+    max_response_time_seconds: float = Field(default=30.0, gt=0)
+    max_cost_per_hour_usd: float = Field(default=10.0, ge=0)
+    min_success_ratio: float = Field(default=0.9, ge=0, le=1)
+    max_consecutive_failures: int = Field(default=3, ge=1)
+    monthly_budget_usd: float = Field(default=500.0, ge=0)
+
+
+class Config(_Strict):
+    sources: list[SourceConfig] = Field(min_length=1)
+    positions_file: str | None = None
+    poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    glob_interval_seconds: float = Field(default=5.0, gt=0)
+    rotate_wait_seconds: float = Field(default=5.0, ge=0)
+    force_polling: bool = False
+    positions_save_interval_seconds: float = Field(default=5.0, gt=0)
+    pricing: PricingConfig = Field(default_factory=PricingConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.name in seen:
+                raise ValueError(f"source name {source.name!r} is used twice")
+            seen.add(source.name)
+        return self
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def format_errors(exc: ValidationError) -> str:
+    """One line per problem: the key path, then what is wrong."""
+    return "\n".join(f"  {_key_path(err['loc'])}: {err['msg']}" for err in exc.errors())
+
+
+def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """`LLM_EXPORTER__THRESHOLDS__MONTHLY_BUDGET_USD=800` sets thresholds.monthly_budget_usd;
+    a number selects a list item (`LLM_EXPORTER__SOURCES__0__PATH`). Values are YAML scalars."""
+    for var in sorted(environ):
+        if not var.startswith(ENV_PREFIX):
+            continue
+        keys = [k.lower() for k in var[len(ENV_PREFIX) :].split("__")]
+        node: Any = raw
+        for i, key in enumerate(keys):
+            last = i == len(keys) - 1
+            if isinstance(node, list):
+                if not key.isdigit() or int(key) >= len(node):
+                    raise ConfigError(f"{var}: no list item {key!r} to override")
+                if last:
+                    node[int(key)] = yaml.safe_load(environ[var])
+                else:
+                    node = node[int(key)]
+            elif isinstance(node, dict):
+                if last:
+                    node[key] = yaml.safe_load(environ[var])
+                else:
+                    node = node.setdefault(key, {})
+            else:
+                raise ConfigError(f"{var}: {'.'.join(keys[:i])} is not a mapping or list")
+    return raw
+
+
+def parse_config(raw: Any, origin: str, environ: Mapping[str, str] | None = None) -> Config:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping, not {type(raw).__name__}")
+    raw = apply_env_overrides(raw, os.environ if environ is None else environ)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: invalid config\n{format_errors(exc)}") from None
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file; every problem raises ConfigError with a readable message."""
+    origin = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{origin}: cannot read config: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{origin}{where}: invalid YAML: {problem}") from None
+    return parse_config(raw, origin, environ)
+
+
+def config_for_glob(glob: str, fmt: str = "auto", environ: Mapping[str, str] | None = None) -> Config:
+    """The config `--log-path GLOB` stands for: one source named `default`."""
+    return parse_config({"sources": [{"name": "default", "path": glob, "format": fmt}]}, "--log-path", environ)

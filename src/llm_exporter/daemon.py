@@ -1,0 +1,160 @@
+"""The long-running process: HTTP server, file watcher, poll loop, signals.
+
+The poll loop is the only thread that reads files and feeds pipelines. watchfiles is a hint that
+something changed (it wakes the loop early); a periodic poll guarantees progress where no
+notification arrives (NFS, bind mounts, a full inotify queue, `force_polling`).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+from llm_exporter.config import Config, ConfigError
+from llm_exporter.exporter import Exporter
+from llm_exporter.exposition.http import MetricsServer
+from llm_exporter.exposition.webconfig import WebConfig
+
+log = logging.getLogger(__name__)
+
+
+def _watch_roots(config: Config) -> list[str]:
+    """The deepest existing directory above each glob: what watchfiles is asked to watch."""
+    roots = set()
+    for source in config.sources:
+        directory = os.path.dirname(os.path.abspath(source.path))
+        while glob.has_magic(directory) or not os.path.isdir(directory):
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
+        roots.add(directory)
+    return sorted(roots)
+
+
+class Watcher:
+    """Sets `wake` whenever watchfiles reports a change under the watched directories."""
+
+    def __init__(self, roots: list[str], wake: threading.Event) -> None:
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(roots, wake), name="watch", daemon=True)
+        self.thread.start()
+
+    def _run(self, roots: list[str], wake: threading.Event) -> None:
+        try:
+            from watchfiles import watch
+
+            for _ in watch(
+                *roots,
+                stop_event=self.stop,
+                debounce=50,
+                step=20,
+                yield_on_timeout=False,
+                raise_interrupt=False,
+                ignore_permission_denied=True,
+            ):
+                wake.set()
+        except Exception as exc:  # notifications are only a hint; polling carries on
+            log.warning("file notifications unavailable (%s); polling only", exc)
+
+    def close(self) -> None:
+        self.stop.set()
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        load_config: Callable[[], Config] | None,
+        server_address: tuple[str, int],
+        web: WebConfig | None,
+    ) -> None:
+        self.exporter = Exporter(config)
+        self.load_config = load_config
+        self.wake = threading.Event()
+        self.ready = threading.Event()
+        self.stopping = False
+        self.reload_requested = False
+        self.server = MetricsServer(
+            server_address, self.exporter.registry(), self.exporter.registry(openmetrics=True), web, self.ready
+        )
+        self.watcher: Watcher | None = None
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGHUP:
+            self.reload_requested = True
+        else:
+            self.stopping = True
+        self.wake.set()
+
+    def _reload(self) -> None:
+        self.reload_requested = False
+        if self.load_config is None:
+            log.info("SIGHUP: no config file to reload")
+            return
+        try:
+            config = self.load_config()
+        except ConfigError as exc:
+            self.exporter.health.config_reload_ok = False
+            log.error("reload failed, keeping the running config: %s", exc)
+            return
+        self.exporter.reload(config)
+        self.exporter.health.config_reload_ok = True
+        self._start_watcher()
+        log.info("config reloaded")
+
+    def _start_watcher(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
+            self.watcher = None
+        if not self.exporter.config.force_polling:
+            self.watcher = Watcher(_watch_roots(self.exporter.config), self.wake)
+
+    def run(self) -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        host, port = self.server.server_address[:2]
+        log.info(
+            "listening on %s:%s (%s)",
+            host,
+            port,
+            "https" if self.server.web and self.server.web.ssl_context else "http",
+        )
+        self.server.serve_in_thread()
+        self._start_watcher()
+        exporter = self.exporter
+        try:
+            exporter.drain()
+            self.ready.set()
+            last_glob = last_save = time.monotonic()
+            while not self.stopping:
+                config = exporter.config
+                woken = self.wake.wait(config.poll_interval_seconds)
+                self.wake.clear()
+                if self.stopping:
+                    break
+                if self.reload_requested:
+                    self._reload()
+                now = time.monotonic()
+                rescan = woken or now - last_glob >= config.glob_interval_seconds
+                if rescan:
+                    last_glob = now
+                exporter.poll_once(rescan)
+                if now - last_save >= config.positions_save_interval_seconds:
+                    exporter.save_positions()
+                    last_save = now
+            exporter.poll_once(rescan=False)  # what was written before the signal still counts
+        finally:
+            if self.watcher is not None:
+                self.watcher.close()
+            exporter.save_positions()
+            self.server.shutdown()
+            self.server.server_close()
+            exporter.close()
+        log.info("stopped")
+        return 0

@@ -1,0 +1,162 @@
+"""The exporter's state that outlives config reloads, and the sources built from a config.
+
+sources (tailers) -> pipelines -> one metrics store -> collectors. Reloading swaps the sources,
+prices, limits and thresholds; the store, the health counters and the read offsets of unchanged
+sources stay, so no count is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+
+from llm_exporter.config import Config, SourceConfig
+from llm_exporter.metrics.collector import HealthCollector, LLMCollector
+from llm_exporter.metrics.health import Health
+from llm_exporter.metrics.store import MetricsStore
+from llm_exporter.pipeline.labels import LabelLimiter
+from llm_exporter.pipeline.pricing import PriceBook
+from llm_exporter.pipeline.processor import SourcePipeline
+from llm_exporter.sources.positions import Position, load_positions, save_positions
+from llm_exporter.sources.tailer import Tailer
+
+log = logging.getLogger(__name__)
+
+
+class Source:
+    """One configured source: its tailer feeding its pipeline."""
+
+    def __init__(self, config: SourceConfig, pipeline: SourcePipeline, tailer: Tailer) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.tailer = tailer
+
+
+class Exporter:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic, use_positions: bool = True) -> None:
+        self.clock = clock
+        self.store = MetricsStore()
+        self.health = Health()
+        self.config = config
+        self.limiter = LabelLimiter(config.limits.max_label_values)
+        self.prices = PriceBook(config.pricing.overrides)
+        self.sources: dict[str, Source] = {}
+        self.use_positions = use_positions and config.positions_file is not None
+        saved = self._load_positions() if self.use_positions else []
+        self._build_sources(config, saved, initial=True)
+
+    # -- config ---------------------------------------------------------------------------------
+
+    def _load_positions(self) -> list[Position]:
+        assert self.config.positions_file is not None
+        try:
+            return load_positions(self.config.positions_file)
+        except ValueError as exc:
+            self.health.positions_load_errors += 1
+            log.error("%s; sources start where their start_at says", exc)
+            return []
+
+    def _build_sources(self, config: Config, saved: Iterable[Position], initial: bool) -> None:
+        saved = list(saved)
+        old = self.sources
+        self.sources = {}
+        for sc in config.sources:
+            previous = old.pop(sc.name, None)
+            if previous is not None and previous.config == sc:
+                previous.pipeline.prices = self.prices
+                previous.tailer.max_line = config.limits.max_line_bytes
+                previous.tailer.rotate_wait = config.rotate_wait_seconds
+                self.sources[sc.name] = previous
+                continue
+            positions = saved
+            if previous is not None:  # changed: keep the offsets it had
+                positions = previous.tailer.positions()
+                previous.tailer.close()
+            self.sources[sc.name] = self._source(sc, config, positions, initial)
+        for gone in old.values():
+            gone.tailer.close()
+
+    def _source(self, sc: SourceConfig, config: Config, positions: Iterable[Position], initial: bool) -> Source:
+        health = self.health.source(sc.name)
+        pipeline = SourcePipeline(
+            sc.name,
+            sc.format,
+            sc.labels,
+            self.store,
+            health,
+            self.prices,
+            self.limiter,
+            config.limits.pending_requests,
+            config.limits.pending_ttl_seconds,
+            self.clock,
+        )
+        tailer = Tailer(
+            sc,
+            pipeline.process,
+            pipeline.reject,
+            health,
+            config.limits.max_line_bytes,
+            config.rotate_wait_seconds,
+            self.clock,
+            positions,
+            initial=initial,
+        )
+        return Source(sc, pipeline, tailer)
+
+    def reload(self, config: Config) -> None:
+        """Apply a new config; counts, in-flight requests and offsets of unchanged sources stay."""
+        with self.store.lock:
+            self.limiter.max_values = config.limits.max_label_values
+            self.prices = PriceBook(config.pricing.overrides)
+            self._build_sources(config, (), initial=False)
+            self.config = config
+        self.use_positions = config.positions_file is not None
+
+    # -- work -------------------------------------------------------------------------------------
+
+    def poll_once(self, rescan: bool = True) -> int:
+        """Read every source to its end once; returns bytes read."""
+        read = 0
+        for source in self.sources.values():
+            read += source.tailer.poll_once(rescan)
+            source.pipeline.expire()
+        return read
+
+    def drain(self) -> None:
+        """Poll until nothing new is read (replay, and the first pass over existing logs)."""
+        rescan = True
+        while self.poll_once(rescan):
+            rescan = False
+
+    def save_positions(self) -> bool:
+        if not self.use_positions:
+            return False
+        assert self.config.positions_file is not None
+        positions = [p for s in self.sources.values() for p in s.tailer.positions()]
+        try:
+            save_positions(self.config.positions_file, positions)
+        except OSError as exc:
+            self.health.positions_save_errors += 1
+            log.error("cannot save positions to %s: %s", self.config.positions_file, exc.strerror or exc)
+            return False
+        self.health.positions_last_save = time.time()
+        return True
+
+    def close(self) -> None:
+        for source in self.sources.values():
+            source.tailer.close()
+
+    # -- exposition -----------------------------------------------------------------------------
+
+    def registry(self, openmetrics: bool = False, process: bool = True) -> CollectorRegistry:
+        """A registry of this exporter's collectors; `openmetrics` adds `_created` samples."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(LLMCollector(self.store, lambda: self.config.thresholds, created=openmetrics))
+        registry.register(HealthCollector(self.health, lambda: self.limiter, created=openmetrics))
+        if process:
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+        return registry

@@ -1,0 +1,1 @@
+"""Exposition: /metrics over HTTP(S), and the text replay prints."""

@@ -1,0 +1,67 @@
+"""Normalized events: what every format turns a JSON line into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class Rejected(Exception):
+    """A line that cannot be used. `reason` becomes a label value; `detail` names the field,
+    never its content (lines may hold prompts or secrets)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(slots=True)
+class Request:
+    """A call that started and awaits its response (the completion format's request event)."""
+
+    request_id: str
+    model: str
+    provider: str | None
+    operation: str | None
+
+
+@dataclass(slots=True)
+class Completion:
+    """A finished call. Model, provider and operation are None when the log leaves them to a
+    request event joined by `request_id`."""
+
+    model: str | None
+    provider: str | None
+    operation: str | None
+    duration: float
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost: float | None = None
+    error_type: str | None = None
+    time_to_first_chunk: float | None = None
+    cache_hit: bool | None = None
+    request_id: str | None = None
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the application did with an answer; labelled by the completion it answers."""
+
+    request_id: str | None
+    action: str
+    symbol: str
+    validation_result: str
+    model: str | None = None
+
+
+@dataclass(slots=True)
+class Ignored:
+    """A well-formed line this exporter has no use for (counted by its type)."""
+
+    event_type: str
+
+
+Event = Request | Completion | Decision | Ignored

@@ -1,0 +1,1 @@
+"""Metrics: the aggregates the contract names, and the collectors that expose them."""

@@ -1,0 +1,222 @@
+"""Collectors that turn the store and the health counters into metric families at scrape time.
+
+`created=True` adds each counter's and histogram's `_created` sample, for OpenMetrics scrapes:
+with it Prometheus can count the first calls of a model it has never seen before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from llm_exporter import __version__, semconv
+from llm_exporter.config import ThresholdsConfig
+from llm_exporter.metrics.health import Health
+from llm_exporter.metrics.store import Histogram, MetricsStore
+from llm_exporter.pipeline.labels import LabelLimiter
+from llm_exporter.semconv import LABEL_ERROR_TYPE, LABEL_TOKEN_TYPE, TOKEN_TYPES
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+def _family(name: str, doc: str, typ: str, unit: str = "") -> Metric:
+    return Metric(name, doc, typ, unit)
+
+
+class _Families:
+    """Helpers shared by both collectors, parametrised by whether `_created` samples are wanted."""
+
+    def __init__(self, created: bool) -> None:
+        self.created = created
+
+    def histogram(self, family: Metric, labels: dict[str, str], hist: Histogram) -> None:
+        name = family.name
+        total = 0
+        for bound, n in zip(hist.bounds, hist.counts, strict=False):
+            total += n
+            family.add_sample(f"{name}_bucket", {**labels, "le": _le(bound)}, total)
+        total += hist.counts[-1]
+        family.add_sample(f"{name}_bucket", {**labels, "le": "+Inf"}, total)
+        family.add_sample(f"{name}_count", labels, total)
+        family.add_sample(f"{name}_sum", labels, hist.sum)
+        if self.created:
+            family.add_sample(f"{name}_created", labels, hist.created)
+
+    def counter(self, family: Metric, labels: dict[str, str], value: float, created: float) -> None:
+        family.add_sample(f"{family.name}_total", labels, value)
+        if self.created:
+            family.add_sample(f"{family.name}_created", labels, created)
+
+
+class LLMCollector(Collector):
+    """The contract's LLM metrics."""
+
+    def __init__(self, store: MetricsStore, thresholds: Callable[[], ThresholdsConfig], created: bool) -> None:
+        self.store = store
+        self.thresholds = thresholds
+        self.f = _Families(created)
+
+    def collect(self) -> Iterable[Metric]:
+        f = self.f
+        duration = _family(
+            semconv.DURATION[2], "Duration of LLM calls; failed calls carry error_type.", "histogram", "seconds"
+        )
+        usage = _family(semconv.TOKEN_USAGE[2], "Tokens used per LLM call, by gen_ai_token_type.", "histogram")
+        ttfc = _family(
+            semconv.TIME_TO_FIRST_CHUNK[2], "Time to the first chunk of streamed LLM calls.", "histogram", "seconds"
+        )
+        cost = _family("llm_cost_usd", "Money spent on LLM calls, in US dollars.", "counter")
+        tokens = _family(
+            "llm_tokens", "Tokens by kind; cache and reasoning tokens are subsets of input and output.", "counter"
+        )
+        in_flight = _family(semconv.IN_FLIGHT[2], "LLM calls started and not yet finished.", "gauge")
+        failures = _family(
+            semconv.CONSECUTIVE_FAILURES[2], "Failed LLM calls in a row since the last success.", "gauge"
+        )
+        decisions = _family("llm_decisions", "Decisions the model's answers led to.", "counter")
+        cache = _family(
+            "llm_cache_requests", "LLM calls answered from a response cache (hit) or not (miss).", "counter"
+        )
+        with self.store.lock:
+            for _, series in sorted(self.store.series.items()):
+                labels = series.labels
+                f.histogram(duration, labels, series.duration)
+                for error_type, hist in sorted(series.errors.items()):
+                    f.histogram(duration, {**labels, LABEL_ERROR_TYPE: error_type}, hist)
+                f.histogram(usage, {**labels, LABEL_TOKEN_TYPE: "input"}, series.usage_input)
+                f.histogram(usage, {**labels, LABEL_TOKEN_TYPE: "output"}, series.usage_output)
+                if series.time_to_first_chunk is not None:
+                    f.histogram(ttfc, labels, series.time_to_first_chunk)
+                f.counter(cost, labels, series.cost, series.created)
+                for kind in TOKEN_TYPES:
+                    f.counter(tokens, {**labels, LABEL_TOKEN_TYPE: kind}, series.tokens[kind], series.created)
+                in_flight.add_sample(in_flight.name, labels, series.in_flight)
+                failures.add_sample(failures.name, labels, series.consecutive_failures)
+                for (action, symbol, result), (n, created) in sorted(series.decisions.items()):
+                    f.counter(
+                        decisions,
+                        {**labels, "action": action, "symbol": symbol, "validation_result": result},
+                        n,
+                        created,
+                    )
+                if series.cache_hits or series.cache_misses:
+                    f.counter(cache, {**labels, "result": "hit"}, series.cache_hits, series.created)
+                    f.counter(cache, {**labels, "result": "miss"}, series.cache_misses, series.created)
+        thresholds = _family(semconv.ALERT_THRESHOLD[2], "Alert thresholds from the exporter's config.", "gauge")
+        for name, value in self.thresholds().model_dump().items():
+            thresholds.add_sample(thresholds.name, {"threshold": name}, float(value))
+        yield from (duration, usage, ttfc, cost, tokens, in_flight, failures, decisions, cache, thresholds)
+
+
+class HealthCollector(Collector):
+    """`llm_exporter_*`: the exporter's own health, per configured source (never a file path)."""
+
+    def __init__(self, health: Health, limiter: Callable[[], LabelLimiter], created: bool) -> None:
+        self.health = health
+        self.limiter = limiter
+        self.f = _Families(created)
+
+    def _per_source(self, name: str, doc: str, typ: str, get: Callable) -> Metric:
+        family = _family(name, doc, typ)
+        for source, h in sorted(self.health.sources.items()):
+            if typ == "counter":
+                self.f.counter(family, {"source": source}, get(h), h.created)
+            else:
+                family.add_sample(name, {"source": source}, get(h))
+        return family
+
+    def _per_source_by(self, name: str, doc: str, label: str, get: Callable) -> Metric:
+        family = _family(name, doc, "counter")
+        for source, h in sorted(self.health.sources.items()):
+            for value, n in sorted(get(h).items()):
+                self.f.counter(family, {"source": source, label: value}, n, h.created)
+        return family
+
+    def collect(self) -> Iterator[Metric]:
+        health = self.health
+        info = _family("llm_exporter_build_info", "A gauge of 1 labelled with the exporter's version.", "gauge")
+        info.add_sample(info.name, {"version": __version__}, 1)
+        yield info
+        yield self._per_source("llm_exporter_lines_read", "Lines read from log files.", "counter", lambda h: h.lines)
+        yield self._per_source("llm_exporter_bytes_read", "Bytes read from log files.", "counter", lambda h: h.bytes)
+        yield self._per_source_by(
+            "llm_exporter_lines_rejected", "Lines that could not be used, by reason.", "reason", lambda h: h.rejected
+        )
+        yield self._per_source_by(
+            "llm_exporter_events_ignored",
+            "Well-formed events with no metric, by type.",
+            "event_type",
+            lambda h: h.ignored,
+        )
+        yield self._per_source_by(
+            "llm_exporter_file_errors",
+            "Files that could not be opened or read, by reason.",
+            "reason",
+            lambda h: h.file_errors,
+        )
+        yield self._per_source("llm_exporter_files_open", "Log files being followed.", "gauge", lambda h: h.files_open)
+        yield self._per_source(
+            "llm_exporter_rotations", "Log files seen rotated (renamed or replaced).", "counter", lambda h: h.rotations
+        )
+        yield self._per_source(
+            "llm_exporter_truncations", "Log files seen truncated.", "counter", lambda h: h.truncations
+        )
+        yield self._per_source(
+            "llm_exporter_lag_bytes",
+            "Bytes written to followed files and not yet read.",
+            "gauge",
+            lambda h: h.lag_bytes,
+        )
+        yield self._per_source(
+            "llm_exporter_orphaned_requests",
+            "Requests that never got a response within the time-to-live, or were pushed out of a full pending table.",
+            "counter",
+            lambda h: h.orphaned,
+        )
+        unpriced = _family(
+            "llm_exporter_unpriced_completions",
+            "Completions with tokens whose model has no known price, so llm_cost_usd_total lacks them.",
+            "counter",
+        )
+        for source, h in sorted(health.sources.items()):
+            for (provider, model), n in sorted(h.unpriced.items()):
+                self.f.counter(
+                    unpriced,
+                    {"source": source, semconv.LABEL_PROVIDER: provider, semconv.LABEL_MODEL: model},
+                    n,
+                    h.created,
+                )
+        yield unpriced
+        folded = _family(
+            "llm_exporter_label_values_folded",
+            f"Label values past the cardinality limit, folded into {semconv.OVERFLOW_VALUE!r}.",
+            "counter",
+        )
+        for label, n in sorted(self.limiter().folded.items()):
+            folded.add_sample(f"{folded.name}_total", {"label": label}, n)
+        yield folded
+        saves = _family("llm_exporter_positions_save_errors", "Failed saves of the positions file.", "counter")
+        saves.add_sample(f"{saves.name}_total", {}, health.positions_save_errors)
+        yield saves
+        loads = _family(
+            "llm_exporter_positions_load_errors",
+            "Positions files found unreadable or corrupt at start (sources then start where start_at says).",
+            "counter",
+        )
+        loads.add_sample(f"{loads.name}_total", {}, health.positions_load_errors)
+        yield loads
+        if health.positions_last_save is not None:
+            last = _family(
+                "llm_exporter_positions_last_save_timestamp_seconds", "When the positions file was last saved.", "gauge"
+            )
+            last.add_sample(last.name, {}, health.positions_last_save)
+            yield last
+        reload_ok = _family(
+            "llm_exporter_config_last_reload_successful", "Whether the last config (re)load succeeded.", "gauge"
+        )
+        reload_ok.add_sample(reload_ok.name, {}, 1 if health.config_reload_ok else 0)
+        yield reload_ok

@@ -1,0 +1,55 @@
+"""The exporter's own health: what it read, rejected, ignored and could not price, per source."""
+
+from __future__ import annotations
+
+import time
+
+
+class SourceHealth:
+    __slots__ = (
+        "bytes",
+        "created",
+        "file_errors",
+        "files_open",
+        "ignored",
+        "lag_bytes",
+        "lines",
+        "orphaned",
+        "rejected",
+        "rotations",
+        "truncations",
+        "unpriced",
+    )
+
+    def __init__(self, created: float) -> None:
+        self.created = created
+        self.lines = 0
+        self.bytes = 0
+        self.rejected: dict[str, int] = {}  # reason -> lines
+        self.ignored: dict[str, int] = {}  # event type -> lines
+        self.file_errors: dict[str, int] = {}  # reason (permission_denied, ...) -> times
+        self.files_open = 0
+        self.rotations = 0
+        self.truncations = 0
+        self.lag_bytes = 0
+        self.orphaned = 0
+        self.unpriced: dict[tuple[str, str], int] = {}  # (provider, model) -> completions
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+
+class Health:
+    def __init__(self) -> None:
+        self.sources: dict[str, SourceHealth] = {}
+        self.positions_last_save: float | None = None
+        self.positions_save_errors = 0
+        self.positions_load_errors = 0
+        self.config_reload_ok = True
+        self.config_reload_time = time.time()
+
+    def source(self, name: str) -> SourceHealth:
+        health = self.sources.get(name)
+        if health is None:
+            health = self.sources[name] = SourceHealth(time.time())
+        return health

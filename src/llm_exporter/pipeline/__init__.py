@@ -1,0 +1,1 @@
+"""Pipeline: join requests and responses, price calls, cap label values, update the store."""

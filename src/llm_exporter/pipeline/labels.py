@@ -1,0 +1,25 @@
+"""The cardinality limit: past `max_values` distinct values of a label, new values fold into
+one overflow value, so a log full of made-up model names cannot explode Prometheus."""
+
+from __future__ import annotations
+
+from llm_exporter.semconv import OVERFLOW_VALUE
+
+
+class LabelLimiter:
+    def __init__(self, max_values: int) -> None:
+        self.max_values = max_values
+        self._seen: dict[str, set[str]] = {}
+        self.folded: dict[str, int] = {}  # label name -> values folded
+
+    def __call__(self, label: str, value: str) -> str:
+        seen = self._seen.get(label)
+        if seen is None:
+            seen = self._seen[label] = set()
+        if value in seen:
+            return value
+        if len(seen) < self.max_values:
+            seen.add(value)
+            return value
+        self.folded[label] = self.folded.get(label, 0) + 1
+        return OVERFLOW_VALUE

@@ -1,0 +1,134 @@
+"""Model prices: config overrides first, then genai-prices, each model resolved once.
+
+genai-prices' own `calc_price` costs 100-230 us a call, far too slow per log line; a model's
+price is looked up once, kept as floats, and the cost of a call is a few multiplications.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from llm_exporter.config import PriceOverride
+
+# semconv provider names -> genai-prices provider ids, where they differ.
+_GENAI_PRICES_IDS = {
+    "aws.bedrock": "aws",
+    "azure.ai.openai": "azure",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "mistral_ai": "mistral",
+    "x_ai": "x-ai",
+    "together_ai": "together",
+    "fireworks_ai": "fireworks",
+}
+_PER_MILLION = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPrice:
+    """US dollars per token; `tiers` are (input-token threshold, price) pairs, ascending, for
+    models whose whole request is billed at a higher rate past a prompt size."""
+
+    base: float
+    tiers: tuple[tuple[int, float], ...] = ()
+
+    def at(self, input_tokens: int) -> float:
+        if not self.tiers:
+            return self.base
+        i = bisect_right([start for start, _ in self.tiers], input_tokens)
+        return self.tiers[i - 1][1] if i else self.base
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input: UnitPrice
+    output: UnitPrice
+    cache_read: UnitPrice
+    cache_write: UnitPrice
+
+    def cost(self, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0) -> float:
+        """Cost of one call; cache reads and writes are part of `input_tokens`."""
+        uncached = max(input_tokens - cache_read - cache_write, 0)
+        return (
+            uncached * self.input.at(input_tokens)
+            + cache_read * self.cache_read.at(input_tokens)
+            + cache_write * self.cache_write.at(input_tokens)
+            + output_tokens * self.output.at(input_tokens)
+        )
+
+
+def _from_override(override: PriceOverride) -> Price:
+    def unit(per_million: float | None, fallback: float) -> UnitPrice:
+        return UnitPrice((fallback if per_million is None else per_million) * _PER_MILLION)
+
+    return Price(
+        input=unit(override.input, 0.0),
+        output=unit(override.output, 0.0),
+        cache_read=unit(override.cache_read, override.input),
+        cache_write=unit(override.cache_write, override.input),
+    )
+
+
+def _unit(value: Any, fallback: UnitPrice) -> UnitPrice:
+    """A genai-prices value (Decimal, TieredPrices or None) per million -> UnitPrice per token."""
+    if value is None:
+        return fallback
+    tiers = getattr(value, "tiers", None)
+    if tiers is None:
+        return UnitPrice(float(value) * _PER_MILLION)
+    return UnitPrice(
+        float(value.base) * _PER_MILLION,
+        tuple((int(t.start), float(t.price) * _PER_MILLION) for t in tiers),
+    )
+
+
+def _from_genai_prices(provider: str, model: str) -> Price | None:
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    provider_id = _GENAI_PRICES_IDS.get(provider, provider)
+    candidates = [model]
+    if "/" in model:  # `openai/gpt-4o` as LiteLLM spells it
+        candidates.append(model.split("/", 1)[1])
+    for ref in candidates:
+        for pid in (provider_id, None):
+            try:
+                _, info = snapshot.find_provider_model(ref, None, pid, None)
+            except LookupError:
+                continue
+            prices = info.get_prices(datetime.now(timezone.utc))
+            zero = UnitPrice(0.0)
+            input_price = _unit(getattr(prices, "input_mtok", None), zero)
+            output_price = _unit(getattr(prices, "output_mtok", None), zero)
+            if input_price == zero and output_price == zero:
+                return None  # listed, but not priced by tokens
+            return Price(
+                input=input_price,
+                output=output_price,
+                cache_read=_unit(getattr(prices, "cache_read_mtok", None), input_price),
+                cache_write=_unit(getattr(prices, "cache_write_mtok", None), input_price),
+            )
+    return None
+
+
+class PriceBook:
+    """Resolves and caches the price of each (provider, model); None means no known price."""
+
+    def __init__(self, overrides: dict[str, PriceOverride] | None = None) -> None:
+        self._overrides = {name.lower(): _from_override(o) for name, o in (overrides or {}).items()}
+        self._cache: dict[tuple[str, str], Price | None] = {}
+
+    def lookup(self, provider: str, model: str) -> Price | None:
+        key = (provider, model)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        price = self._overrides.get(model.lower())
+        if price is None:
+            price = _from_genai_prices(provider, model)
+        self._cache[key] = price
+        return price

@@ -1,0 +1,229 @@
+"""One source's pipeline: raw lines in, the metrics store updated.
+
+decode JSON -> format parser -> join request and response -> price -> cap labels -> record.
+A bad line is counted by reason and reported in the log at most once per interval; it never
+raises and never disturbs the lines around it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+import orjson
+
+from llm_exporter.formats import PARSERS
+from llm_exporter.formats.events import Completion, Decision, Ignored, Rejected, Request
+from llm_exporter.metrics.health import SourceHealth
+from llm_exporter.metrics.store import MetricsStore, Series, StaticLabels
+from llm_exporter.pipeline.join import BoundedTable
+from llm_exporter.pipeline.labels import LabelLimiter
+from llm_exporter.pipeline.pricing import PriceBook
+from llm_exporter.providers import infer_provider, normalize_provider
+from llm_exporter.semconv import DEFAULT_OPERATION, UNKNOWN
+
+log = logging.getLogger(__name__)
+
+REPORT_INTERVAL = 10.0  # seconds between log reports of rejected lines, per source
+
+
+def classify_undecodable(line: bytes) -> str:
+    if b"\x00" in line:
+        return "nul_byte"
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return "invalid_utf8"
+    return "invalid_json"
+
+
+class _Call:
+    """What a request leaves for its response: the series and the model as requested (which
+    the series' label may have folded away, and which pricing needs)."""
+
+    __slots__ = ("model", "series")
+
+    def __init__(self, series: Series, model: str) -> None:
+        self.series = series
+        self.model = model
+
+
+class SourcePipeline:
+    def __init__(
+        self,
+        name: str,
+        fmt: str,
+        static_labels: dict[str, str],
+        store: MetricsStore,
+        health: SourceHealth,
+        prices: PriceBook,
+        limiter: LabelLimiter,
+        pending_size: int,
+        pending_ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.parse = PARSERS[fmt]
+        self.static: StaticLabels = tuple(sorted(static_labels.items()))
+        self.store = store
+        self.health = health
+        self.prices = prices
+        self.limit = limiter
+        self.pending: BoundedTable[_Call] = BoundedTable(pending_size, pending_ttl, clock, self._orphaned)
+        self.answered: BoundedTable[_Call] = BoundedTable(pending_size, pending_ttl, clock)
+        self._clock = clock
+        self._last_report = -REPORT_INTERVAL
+        self._unreported = 0
+        self._handlers = {
+            Completion: self._completion,
+            Request: self._request,
+            Decision: self._decision,
+            Ignored: self._ignored,
+        }
+
+    # -- entry points -------------------------------------------------------------------------
+
+    def process(self, lines: Iterable[bytes]) -> None:
+        """Whole lines, without their newline; takes the store lock once for the batch."""
+        handlers = self._handlers
+        parse = self.parse
+        health = self.health
+        loads = orjson.loads
+        with self.store.lock:
+            for line in lines:
+                health.lines += 1
+                if line[-1:] == b"\r":
+                    line = line[:-1]
+                if not line or line.isspace():
+                    continue
+                try:
+                    obj = loads(line)
+                except orjson.JSONDecodeError:
+                    self.reject(classify_undecodable(line), "not a JSON line")
+                    continue
+                if type(obj) is not dict:
+                    self.reject("not_object", f"a JSON {type(obj).__name__}, not an object")
+                    continue
+                try:
+                    event = parse(obj)
+                    handlers[type(event)](event)
+                except Rejected as exc:
+                    self.reject(exc.reason, exc.detail)
+            self.pending.expire()
+            self.answered.expire()
+
+    def reject(self, reason: str, detail: str) -> None:
+        self.health.reject(reason)
+        now = self._clock()
+        if now - self._last_report >= REPORT_INTERVAL:
+            more = f" ({self._unreported} more rejected lines since the last report)" if self._unreported else ""
+            log.warning("source %s: rejected a line, %s: %s%s", self.name, reason, detail, more)
+            self._last_report = now
+            self._unreported = 0
+        else:
+            self._unreported += 1
+
+    def expire(self) -> None:
+        """Count requests past their time-to-live as orphaned even when no line arrives."""
+        with self.store.lock:
+            self.pending.expire()
+            self.answered.expire()
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def _series(self, model: str | None, provider: str | None, operation: str | None) -> _Call:
+        raw_model = model or UNKNOWN
+        provider_name = normalize_provider(provider) if provider else infer_provider(raw_model)
+        limit = self.limit
+        series = self.store.get(
+            self.static,
+            limit("gen_ai_operation_name", operation or DEFAULT_OPERATION),
+            limit("gen_ai_provider_name", provider_name),
+            limit("gen_ai_request_model", raw_model),
+        )
+        return _Call(series, raw_model)
+
+    def _request(self, event: Request) -> None:
+        call = self._series(event.model, event.provider, event.operation)
+        call.series.in_flight += 1
+        self.pending.put(event.request_id, call)
+
+    def _orphaned(self, call: _Call) -> None:
+        call.series.in_flight -= 1
+        self.health.orphaned += 1
+
+    def _completion(self, event: Completion) -> None:
+        call = self.pending.pop(event.request_id) if event.request_id else None
+        if call is not None:
+            call.series.in_flight -= 1
+        if event.model is not None and (call is None or call.model != event.model):
+            call = self._series(event.model, event.provider, event.operation)
+        elif call is None:
+            call = self._series(None, event.provider, event.operation)
+        if event.request_id:
+            self.answered.put(event.request_id, call)
+        series = call.series
+
+        cost = event.cost
+        if cost is None:
+            price = self.prices.lookup(series.labels["gen_ai_provider_name"], call.model)
+            if price is not None:
+                cost = price.cost(
+                    event.input_tokens, event.output_tokens, event.cache_read_tokens, event.cache_write_tokens
+                )
+            elif event.input_tokens or event.output_tokens:
+                key = (series.labels["gen_ai_provider_name"], series.labels["gen_ai_request_model"])
+                self.health.unpriced[key] = self.health.unpriced.get(key, 0) + 1
+        if cost is not None:
+            series.cost += cost
+
+        if event.error_type is None:
+            series.duration.observe(event.duration)
+            series.consecutive_failures = 0
+        else:
+            now = self.store.clock()
+            series.failure_histogram(self.limit("error_type", event.error_type), now).observe(event.duration)
+            series.consecutive_failures += 1
+        series.usage_input.observe(event.input_tokens)
+        series.usage_output.observe(event.output_tokens)
+        tokens = series.tokens
+        tokens["input"] += event.input_tokens
+        tokens["output"] += event.output_tokens
+        if event.cache_read_tokens:
+            tokens["cache_read"] += event.cache_read_tokens
+        if event.cache_write_tokens:
+            tokens["cache_write"] += event.cache_write_tokens
+        if event.reasoning_tokens:
+            tokens["reasoning"] += event.reasoning_tokens
+        if event.time_to_first_chunk is not None:
+            series.first_chunk_histogram(self.store.clock()).observe(event.time_to_first_chunk)
+        if event.cache_hit is not None:
+            if event.cache_hit:
+                series.cache_hits += 1
+            else:
+                series.cache_misses += 1
+
+    def _decision(self, event: Decision) -> None:
+        call = self.answered.get(event.request_id) if event.request_id else None
+        if call is None:
+            call = self.pending.get(event.request_id) if event.request_id else None
+        if call is None:
+            call = self._series(event.model, None, None)
+        limit = self.limit
+        key = (
+            limit("action", event.action),
+            limit("symbol", event.symbol),
+            limit("validation_result", event.validation_result),
+        )
+        decisions = call.series.decisions
+        entry = decisions.get(key)
+        if entry is None:
+            decisions[key] = [1, self.store.clock()]
+        else:
+            entry[0] += 1
+
+    def _ignored(self, event: Ignored) -> None:
+        ignored = self.health.ignored
+        event_type = self.limit("event_type", event.event_type)
+        ignored[event_type] = ignored.get(event_type, 0) + 1

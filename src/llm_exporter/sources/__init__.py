@@ -1,0 +1,1 @@
+"""Sources: files followed (and, later, calls recorded in-process)."""

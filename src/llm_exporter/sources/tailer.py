@@ -1,0 +1,284 @@
+"""Following the files of one source: steppable with `poll_once()`, no threads, no sleeps.
+
+A file is known by (device, inode) and a fingerprint of its first bytes, not by its path:
+- a path whose file changed identity was rotated (renamed, replaced or a symlink switched):
+  the old file keeps being read through its open descriptor until `rotate_wait` has passed
+  with nothing new in it, and the new one is read from offset 0;
+- a file whose size fell below the read offset, or whose first bytes changed, was truncated
+  (copytruncate) or recreated with a recycled inode: it is read again from offset 0;
+- a file that matches the glob under a new name (`app.log.1`) is the same file: never read twice.
+Lines are handed to the pipeline whole; a partial last line waits for its newline, and a line
+longer than `max_line` is skipped to its end and counted, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import glob
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable
+
+from llm_exporter.config import SourceConfig
+from llm_exporter.metrics.health import SourceHealth
+from llm_exporter.sources.positions import Position
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20  # bytes per read
+FINGERPRINT = 1024  # bytes of a file's head that identify it besides its inode
+MAX_REMEMBERED = 1000  # closed files whose offsets are kept, should they match the glob again
+
+
+class _File:
+    __slots__ = (
+        "dev",
+        "fd",
+        "fingerprint",
+        "ino",
+        "offset",
+        "partial",
+        "path",
+        "quiet_since",
+        "rotated",
+        "size",
+        "skip_from",
+    )
+
+    def __init__(self, path: str, fd: int, dev: int, ino: int, offset: int, fingerprint: bytes) -> None:
+        self.path = path
+        self.fd = fd
+        self.dev = dev
+        self.ino = ino
+        self.offset = offset  # bytes read so far (including `partial`)
+        self.partial = b""  # the unfinished last line
+        self.skip_from: int | None = None  # offset where a too-long line began, while skipping it
+        self.fingerprint = fingerprint
+        self.size = 0
+        self.rotated = False  # its path now names another file (or none)
+        self.quiet_since: float | None = None  # when a rotated file last had nothing new
+
+    @property
+    def committed(self) -> int:
+        """Offset of the first byte not yet handed on as part of a whole line."""
+        return self.skip_from if self.skip_from is not None else self.offset - len(self.partial)
+
+
+class Tailer:
+    def __init__(
+        self,
+        source: SourceConfig,
+        on_lines: Callable[[list[bytes]], None],
+        reject: Callable[[str, str], None],
+        health: SourceHealth,
+        max_line: int,
+        rotate_wait: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        positions: Iterable[Position] = (),
+        initial: bool = True,
+    ) -> None:
+        self.source = source
+        self.on_lines = on_lines
+        self.reject = reject
+        self.health = health
+        self.max_line = max_line
+        self.rotate_wait = rotate_wait
+        self.clock = clock
+        self.files: dict[tuple[int, int], _File] = {}  # by (dev, ino)
+        self.by_path: dict[str, tuple[int, int]] = {}
+        self._failing: dict[str, str] = {}  # path -> reason, counted once until it recovers
+        self._saved = {(p.dev, p.ino): p for p in positions if p.source == source.name}
+        # start_at: end applies to the files found by the exporter's first scan only.
+        self._first_scan = initial
+
+    # -- public -----------------------------------------------------------------------------
+
+    def poll_once(self, rescan: bool = True) -> int:
+        """Scan the glob (when `rescan`), read every file to its end; returns bytes read."""
+        if rescan:
+            self._scan()
+        read = 0
+        for key, f in list(self.files.items()):
+            read += self._read(f)
+            if f.rotated:
+                self._maybe_close(key, f)
+        self.health.files_open = len(self.files)
+        self.health.lag_bytes = sum(max(f.size - f.offset, 0) for f in self.files.values())
+        return read
+
+    def positions(self) -> list[Position]:
+        return [
+            Position(self.source.name, f.path, f.dev, f.ino, f.committed, f.fingerprint)
+            for f in self.files.values()
+            if not f.rotated
+        ]
+
+    def close(self) -> None:
+        for f in self.files.values():
+            os.close(f.fd)
+        self.files.clear()
+        self.by_path.clear()
+        self.health.files_open = 0
+
+    # -- scanning -----------------------------------------------------------------------------
+
+    def _matches(self) -> list[str]:
+        paths = glob.glob(self.source.path)
+        excluded = self.source.exclude
+        return sorted(p for p in paths if not any(fnmatch.fnmatch(os.path.basename(p), x) for x in excluded))
+
+    def _scan(self) -> None:
+        seen: set[tuple[int, int]] = set()
+        for path in self._matches():
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                self._fail(path, exc)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            key = (st.st_dev, st.st_ino)
+            seen.add(key)
+            known = self.files.get(key)
+            if known is not None:
+                if known.path != path:  # renamed, and the new name matches too: keep following
+                    if self.by_path.get(known.path) == key:
+                        del self.by_path[known.path]
+                    known.path = path
+                    known.rotated = False
+                self.by_path[path] = key
+                continue
+            previous = self.by_path.get(path)
+            if previous is not None and previous in self.files:
+                self._mark_rotated(self.files[previous])
+            self._open(path, key)
+        for key, f in self.files.items():
+            if key not in seen and not f.rotated:  # deleted, or renamed out of the glob
+                self._mark_rotated(f)
+        self._first_scan = False
+
+    def _mark_rotated(self, f: _File) -> None:
+        f.rotated = True
+        f.quiet_since = None
+        if self.by_path.get(f.path) == (f.dev, f.ino):
+            del self.by_path[f.path]
+        self.health.rotations += 1
+
+    def _open(self, path: str, key: tuple[int, int]) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            self._fail(path, exc)
+            return
+        self._failing.pop(path, None)
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != key:  # replaced between stat and open: next scan sees it
+            os.close(fd)
+            return
+        head = os.pread(fd, FINGERPRINT, 0)
+        offset = 0
+        saved = self._saved.pop(key, None)
+        if saved is not None and head.startswith(saved.fingerprint) and saved.offset <= st.st_size:
+            offset = saved.offset
+        elif self._first_scan and self.source.start_at == "end":
+            offset = self._line_start_before(fd, st.st_size)
+        self.files[key] = _File(path, fd, key[0], key[1], offset, head[:offset])
+        self.by_path[path] = key
+
+    @staticmethod
+    def _line_start_before(fd: int, size: int) -> int:
+        """Where the last whole line ends, at or before `size` (start_at: end skips history but
+        never starts in the middle of a line)."""
+        pos = size
+        while pos > 0:
+            start = max(0, pos - CHUNK)
+            block = os.pread(fd, pos - start, start)
+            i = block.rfind(b"\n")
+            if i >= 0:
+                return start + i + 1
+            pos = start
+        return 0
+
+    def _fail(self, path: str, exc: OSError) -> None:
+        reason = {errno.EACCES: "permission_denied", errno.EPERM: "permission_denied", errno.ELOOP: "symlink_loop"}.get(
+            exc.errno or 0, "io_error"
+        )
+        if self._failing.get(path) != reason:
+            self._failing[path] = reason
+            self.health.file_errors[reason] = self.health.file_errors.get(reason, 0) + 1
+            log.warning("source %s: cannot open a matching file (%s); will retry", self.source.name, reason)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _reset(self, f: _File) -> None:
+        f.offset = 0
+        f.partial = b""
+        f.skip_from = None
+        f.fingerprint = b""
+        self.health.truncations += 1
+
+    def _read(self, f: _File) -> int:
+        try:
+            size = os.fstat(f.fd).st_size
+        except OSError:
+            return 0
+        if size < f.offset:
+            self._reset(f)
+        elif f.fingerprint and os.pread(f.fd, len(f.fingerprint), 0) != f.fingerprint:
+            self._reset(f)  # truncated and regrown past the old offset between two polls
+        f.size = size
+        total = 0
+        while f.offset < size:
+            chunk = os.pread(f.fd, min(CHUNK, size - f.offset), f.offset)
+            if not chunk:
+                break
+            if len(f.fingerprint) < FINGERPRINT and f.offset < FINGERPRINT:
+                f.fingerprint = (f.fingerprint + chunk)[:FINGERPRINT]
+            self._split(f, chunk)
+            f.offset += len(chunk)
+            total += len(chunk)
+        if total:
+            self.health.bytes += total
+            f.quiet_since = None
+        elif f.quiet_since is None:
+            f.quiet_since = self.clock()
+        return total
+
+    def _split(self, f: _File, chunk: bytes) -> None:
+        max_line = self.max_line
+        lines = (f.partial + chunk).split(b"\n") if f.partial else chunk.split(b"\n")
+        partial = lines.pop()
+        if f.skip_from is not None:
+            if not lines:  # still inside the over-long line
+                f.partial = b""
+                return
+            lines[0:1] = []
+            f.skip_from = None
+        if lines:
+            if any(len(line) > max_line for line in lines):
+                kept = [line for line in lines if len(line) <= max_line]
+                for _ in range(len(lines) - len(kept)):
+                    self.health.lines += 1
+                    self.reject("too_long", f"a line over {max_line} bytes")
+                lines = kept
+            self.on_lines(lines)
+        if len(partial) > max_line:
+            self.health.lines += 1
+            self.reject("too_long", f"a line over {max_line} bytes")
+            f.skip_from = f.offset + len(chunk) - len(partial)
+            partial = b""
+        f.partial = partial
+
+    def _maybe_close(self, key: tuple[int, int], f: _File) -> None:
+        if f.quiet_since is not None and self.clock() - f.quiet_since >= self.rotate_wait:
+            os.close(f.fd)
+            del self.files[key]
+            # Should it match the glob again (renamed back), it resumes here rather than at 0.
+            self._saved[key] = Position(self.source.name, f.path, f.dev, f.ino, f.committed, f.fingerprint)
+            while len(self._saved) > MAX_REMEMBERED:
+                del self._saved[next(iter(self._saved))]
