@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import TESTDATA
 
+from conftest import TESTDATA
 from llm_exporter import __version__
 from llm_exporter.cli import replay
 

@@ -1,0 +1,110 @@
+"""Bad input never stops the exporter and never loses the good lines around it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import make_exporter, scrape, value, write_lines
+
+REQ = b'{"event_type":"completion_request","request_id":"r%d","model":"gpt-4o-mini"}\n'
+RESP = (
+    b'{"event_type":"completion_response","request_id":"r%d","success":true,"response_time_ms":1000,'
+    b'"token_usage":{"prompt_tokens":100,"completion_tokens":10},"cost_estimate_usd":0.5}\n'
+)
+
+
+def good(i: int) -> list[bytes]:
+    return [REQ % i, RESP % i]
+
+
+BAD_LINES = {
+    "invalid_json": b'{"event_type": "completion_response", "request_id": \n',
+    "invalid_utf8": b'{"event_type":"completion_request","request_id":"x","model":"gpt\xff\xfe"}\n',
+    "nul_byte": b'{"event_type":"completion_request",\x00"request_id":"x"}\n',
+    "wrong_shape": b'{"event_type":"completion_response","request_id":"x","response_time_ms":"fast"}\n',
+    "not_object": b'[{"event_type":"completion_request"}]\n',
+    "plain_text": b"2024-01-15 10:30:45 INFO werkzeug: 127.0.0.1 GET /health 200\n",
+}
+EXPECTED_REASON = {**{k: k for k in BAD_LINES}, "plain_text": "invalid_json"}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_LINES))
+def test_bad_line_counted_and_neighbours_kept(tmp_path: Path, kind: str) -> None:
+    exporter, log = make_exporter(tmp_path, "completion")
+    write_lines(log, [*good(1), BAD_LINES[kind], *good(2)])
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "llm_exporter_lines_rejected_total", source="app", reason=EXPECTED_REASON[kind]) == 1
+    assert value(s, "llm_exporter_lines_rejected_total") == 1
+    assert value(s, "gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="gpt-4o-mini") == 2
+    assert value(s, "llm_cost_usd_total") == 1.0
+    assert value(s, "llm_exporter_lines_read_total", source="app") == 5
+
+
+def test_crlf_line_endings_are_fine(tmp_path: Path) -> None:
+    exporter, log = make_exporter(tmp_path, "completion")
+    write_lines(log, [line.replace(b"\n", b"\r\n") for line in good(1) + good(2)])
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "llm_exporter_lines_rejected_total") == 0
+    assert value(s, "llm_tokens_total", gen_ai_token_type="input") == 200
+
+
+def test_too_long_line_skipped_memory_bounded(tmp_path: Path) -> None:
+    exporter, log = make_exporter(tmp_path, "completion", limits={"max_line_bytes": 1024})
+    huge = b'{"event_type":"completion_request","pad":"' + b"x" * 5000 + b'"}\n'
+    write_lines(log, [*good(1), huge, *good(2)])
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "llm_exporter_lines_rejected_total", reason="too_long") == 1
+    assert value(s, "gen_ai_client_operation_duration_seconds_count") == 2
+
+
+def test_too_long_line_spanning_polls(tmp_path: Path) -> None:
+    """The over-long line arrives in pieces: it is skipped to its end, counted once."""
+    exporter, log = make_exporter(tmp_path, "completion", limits={"max_line_bytes": 1024})
+    write_lines(log, [*good(1), b'{"pad":"' + b"y" * 3000])
+    exporter.poll_once()
+    write_lines(log, [b"z" * 3000])
+    exporter.poll_once()
+    write_lines(log, [b'"}\n', *good(2)])
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "llm_exporter_lines_rejected_total") == 1
+    assert value(s, "llm_exporter_lines_rejected_total", reason="too_long") == 1
+    assert value(s, "gen_ai_client_operation_duration_seconds_count") == 2
+
+
+def test_partial_last_line_waits_for_newline(tmp_path: Path) -> None:
+    exporter, log = make_exporter(tmp_path, "completion")
+    line = RESP % 1
+    write_lines(log, [REQ % 1, line[:40]])
+    exporter.poll_once()
+    assert value(scrape(exporter), "gen_ai_client_operation_duration_seconds_count") == 0
+    write_lines(log, [line[40:]])
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "gen_ai_client_operation_duration_seconds_count") == 1
+    assert value(s, "llm_exporter_lines_rejected_total") == 0
+
+
+def test_rejections_logged_at_most_once_per_interval(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    exporter, log = make_exporter(tmp_path, "completion")
+    write_lines(log, [b"garbage\n"] * 500)
+    with caplog.at_level("WARNING"):
+        exporter.poll_once()
+    reports = [r for r in caplog.records if "rejected a line" in r.getMessage()]
+    assert len(reports) == 1
+    assert value(scrape(exporter), "llm_exporter_lines_rejected_total", reason="invalid_json") == 500
+
+
+def test_log_messages_hold_no_line_content(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    exporter, log = make_exporter(tmp_path, "completion")
+    secret = b"sk-SECRET-prompt-text"
+    write_lines(log, [b'{"event_type":"completion_response","request_id":"' + secret + b'","response_time_ms":"x"}\n'])
+    with caplog.at_level("DEBUG"):
+        exporter.poll_once()
+    assert caplog.records
+    assert all(secret.decode() not in r.getMessage() for r in caplog.records)

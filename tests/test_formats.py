@@ -1,0 +1,224 @@
+"""Each format turns a JSON object into the normalized event the pipeline expects."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_exporter.formats import PARSERS
+from llm_exporter.formats.events import Completion, Decision, Ignored, Rejected, Request
+from llm_exporter.providers import infer_provider, normalize_provider
+
+
+def test_completion_request_response_decision() -> None:
+    parse = PARSERS["completion"]
+    req = parse({"event_type": "completion_request", "request_id": "r1", "model": "o3-mini", "prompt_preview": "x"})
+    assert req == Request(request_id="r1", model="o3-mini", provider=None, operation=None)
+    resp = parse(
+        {
+            "event_type": "completion_response",
+            "request_id": "r1",
+            "success": True,
+            "response_time_ms": 1767,
+            "token_usage": {"prompt_tokens": 150, "completion_tokens": 75, "total_tokens": 225},
+            "cost_estimate_usd": 0.000675,
+        }
+    )
+    assert resp == Completion(
+        model=None,
+        provider=None,
+        operation=None,
+        duration=1.767,
+        input_tokens=150,
+        output_tokens=75,
+        cost=0.000675,
+        request_id="r1",
+    )
+    dec = parse(
+        {
+            "event_type": "trading_decision",
+            "request_id": "r1",
+            "action": "long",
+            "symbol": "BTC-USD",
+            "validation_result": "passed",
+        }
+    )
+    assert dec == Decision(request_id="r1", action="LONG", symbol="BTC-USD", validation_result="PASSED")
+    assert parse({"event_type": "performance_metrics", "total_completions": 10}) == Ignored("performance_metrics")
+
+
+def test_completion_failure_error_class_never_a_message() -> None:
+    parse = PARSERS["completion"]
+    base = {"event_type": "completion_response", "request_id": "r", "success": False, "response_time_ms": 10}
+    assert parse({**base, "error_type": "RateLimitError"}).error_type == "RateLimitError"
+    assert parse({**base, "error": {"type": "timeout", "message": "x"}}).error_type == "timeout"
+    # A free-text message (which could hold a prompt) never becomes a label value.
+    assert parse({**base, "error": "the model said: buy everything now"}).error_type == "_OTHER"
+    assert parse(base).error_type == "_OTHER"
+
+
+def test_openai_and_anthropic_usage_details() -> None:
+    parse = PARSERS["completion"]
+    base = {"event_type": "completion_response", "request_id": "r", "response_time_ms": 5}
+    openai = parse(
+        {
+            **base,
+            "token_usage": {
+                "prompt_tokens": 1000,
+                "completion_tokens": 300,
+                "prompt_tokens_details": {"cached_tokens": 400},
+                "completion_tokens_details": {"reasoning_tokens": 120},
+            },
+        }
+    )
+    assert (openai.input_tokens, openai.output_tokens, openai.cache_read_tokens, openai.reasoning_tokens) == (
+        1000,
+        300,
+        400,
+        120,
+    )
+    anthropic = parse(
+        {
+            **base,
+            "token_usage": {
+                "input_tokens": 10,
+                "output_tokens": 30,
+                "cache_read_input_tokens": 500,
+                "cache_creation_input_tokens": 90,
+            },
+        }
+    )
+    # Anthropic's input_tokens excludes the cache: input is the sum, cache kinds stay subsets.
+    assert (anthropic.input_tokens, anthropic.cache_read_tokens, anthropic.cache_write_tokens) == (600, 500, 90)
+
+
+def test_event_format() -> None:
+    parse = PARSERS["event"]
+    ok = parse(
+        {
+            "model": "gpt-4",
+            "prompt_tokens": 100,
+            "completion_tokens": 50,
+            "total_tokens": 150,
+            "latency_ms": 850,
+            "cost_usd": 0.003,
+            "status": "success",
+            "tags": {"user_id": "123"},
+        }
+    )
+    assert ok == Completion(
+        model="gpt-4", provider=None, operation=None, duration=0.85, input_tokens=100, output_tokens=50, cost=0.003
+    )
+    failed = parse({"model": "gpt-4", "latency_ms": 10, "status": "error", "error_message": "Rate limit reached"})
+    assert failed.error_type == "_OTHER"
+    assert parse({"model": "gpt-4", "latency_ms": 10, "status": "error", "error_type": "APIError"}).error_type == (
+        "APIError"
+    )
+
+
+def _litellm(**over: object) -> dict:
+    payload = {
+        "call_type": "acompletion",
+        "model": "gpt-4o",
+        "custom_llm_provider": "openai",
+        "status": "success",
+        "prompt_tokens": 100,
+        "completion_tokens": 20,
+        "startTime": 100.0,
+        "endTime": 102.0,
+        "completionStartTime": 102.0,
+        "response_cost": 0.0005,
+        "cache_hit": False,
+    }
+    payload.update(over)
+    return payload
+
+
+def test_litellm_payload() -> None:
+    parse = PARSERS["litellm"]
+    c = parse(_litellm())
+    assert c == Completion(
+        model="gpt-4o",
+        provider="openai",
+        operation="chat",
+        duration=2.0,
+        input_tokens=100,
+        output_tokens=20,
+        cost=0.0005,
+        cache_hit=False,
+    )
+    # completionStartTime before endTime marks a stream: time to first chunk.
+    assert parse(_litellm(completionStartTime=100.5)).time_to_first_chunk == 0.5
+    nested = parse({"standard_logging_object": _litellm(call_type="aembedding")})
+    assert nested.operation == "embeddings"
+    failed = parse(_litellm(status="failure", error_information={"error_class": "RateLimitError"}))
+    assert failed.error_type == "RateLimitError"
+    usage = {
+        "usage": {
+            "prompt_tokens": 100,
+            "prompt_tokens_details": {"cached_tokens": 60},
+            "completion_tokens_details": {"reasoning_tokens": 7},
+        }
+    }
+    detailed = parse(_litellm(response=usage))
+    assert (detailed.cache_read_tokens, detailed.reasoning_tokens) == (60, 7)
+    mapped = parse(
+        _litellm(custom_llm_provider=None, model_map_information={"model_map_value": {"litellm_provider": "bedrock"}})
+    )
+    assert mapped.provider == "bedrock"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "obj", "detail"),
+    [
+        (
+            "completion",
+            {"event_type": "completion_response", "request_id": "r", "response_time_ms": "fast"},
+            "response_time_ms must be a number",
+        ),
+        ("completion", {"event_type": "completion_request", "request_id": "r"}, "model is missing"),
+        ("completion", {"request_id": "r"}, "event_type is missing"),
+        ("event", {"model": "gpt-4", "latency_ms": 5, "prompt_tokens": -3}, "prompt_tokens must be"),
+        ("litellm", _litellm(endTime=99.0), "startTime and endTime"),
+        ("auto", {"hello": "world"}, "matches no known format"),
+    ],
+)
+def test_wrong_shape_names_the_field(fmt: str, obj: dict, detail: str) -> None:
+    with pytest.raises(Rejected) as exc:
+        PARSERS[fmt](obj)
+    assert exc.value.reason == "wrong_shape"
+    assert detail in exc.value.detail
+
+
+@pytest.mark.parametrize(
+    ("given", "semconv"),
+    [
+        ("openai", "openai"),
+        ("bedrock", "aws.bedrock"),
+        ("vertex_ai", "gcp.vertex_ai"),
+        ("Gemini", "gcp.gemini"),
+        ("azure", "azure.ai.openai"),
+        ("mistral", "mistral_ai"),
+        ("xai", "x_ai"),
+        ("ollama_chat", "ollama"),
+        ("somecloud", "somecloud"),
+    ],
+)
+def test_provider_names_follow_semconv(given: str, semconv: str) -> None:
+    assert normalize_provider(given) == semconv
+
+
+@pytest.mark.parametrize(
+    ("model", "provider"),
+    [
+        ("gpt-4o-mini", "openai"),
+        ("o3-mini", "openai"),
+        ("claude-3-5-sonnet-20241022", "anthropic"),
+        ("gemini-1.5-pro", "gcp.gemini"),
+        ("llama3:8b", "ollama"),
+        ("openai/gpt-4o", "openai"),
+        ("bedrock/anthropic.claude-3", "aws.bedrock"),
+        ("my-finetune", "unknown"),
+    ],
+)
+def test_provider_inferred_from_model(model: str, provider: str) -> None:
+    assert infer_provider(model) == provider
