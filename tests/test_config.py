@@ -1,0 +1,113 @@
+"""Config: validation with readable errors, environment overrides, check-config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, free_port
+from llm_exporter.cli import main
+from llm_exporter.config import ConfigError, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cfg.yml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sources:\n  - {name: a, path: /x, format: xml}\n", "sources[0].format: Input should be 'auto'"),
+        ("sources: []\n", "sources: List should have at least 1 item"),
+        (
+            "sources:\n  - {name: a, path: /x}\nthresholds: {min_success_ratio: 1.5}\n",
+            "thresholds.min_success_ratio: Input should be less than or equal to 1",
+        ),
+        ("sources:\n  - {name: a, path: /x}\nlimits: {max_label_values: nope}\n", "limits.max_label_values"),
+        ("sources:\n  - {name: a, path: /x, labels: {gen_ai_request_model: x}}\n", "sources[0].labels"),
+        ("sources:\n  - {name: a, path: /x}\n  - {name: a, path: /y}\n", "source name 'a' is used twice"),
+        ("sources:\n  - {name: a, path: /x, colour: red}\n", "sources[0].colour: Extra inputs are not permitted"),
+        ("sources: [\n", "cfg.yml:2:1: invalid YAML"),
+        ("- just a list\n", "the top level must be a mapping"),
+    ],
+)
+def test_bad_config_names_file_key_and_problem(
+    tmp_path: Path, text: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, text)
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err
+    assert expected in err
+
+
+def test_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", str(tmp_path / "nope.yml")]) == 2
+    assert "nope.yml: cannot read config" in capsys.readouterr().err
+
+
+def test_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", str(EXAMPLES / "config.yml")]) == 0
+    assert "ok (3 source(s): trading-bot, monitor-sdk, litellm-proxy)" in capsys.readouterr().out
+
+
+def test_environment_overrides_single_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, "sources:\n  - {name: a, path: /x}\nthresholds: {monthly_budget_usd: 100}\n")
+    env = {
+        "LLM_EXPORTER__THRESHOLDS__MONTHLY_BUDGET_USD": "800",
+        "LLM_EXPORTER__SOURCES__0__PATH": "/logs/*.log",
+        "LLM_EXPORTER__LIMITS__MAX_LABEL_VALUES": "42",
+        "UNRELATED": "1",
+    }
+    config = load_config(path, env)
+    assert config.thresholds.monthly_budget_usd == 800
+    assert config.sources[0].path == "/logs/*.log"
+    assert config.limits.max_label_values == 42
+    with pytest.raises(ConfigError, match=r"thresholds\.min_success_ratio"):
+        load_config(path, {"LLM_EXPORTER__THRESHOLDS__MIN_SUCCESS_RATIO": "2"})
+    with pytest.raises(ConfigError, match="no list item '3'"):
+        load_config(path, {"LLM_EXPORTER__SOURCES__3__PATH": "/y"})
+
+
+def test_bad_config_stops_before_listening(tmp_path: Path) -> None:
+    path = write(tmp_path, "sources:\n  - {name: a, path: /x, start_at: middle}\n")
+    port = free_port()
+    proc = subprocess.run(
+        [sys.executable, "-m", "llm_exporter", "--config", str(path), "--web.listen-address", f"127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "sources[0].start_at: Input should be 'beginning' or 'end'" in proc.stderr
+    assert "listening" not in proc.stderr
+
+
+def test_port_in_use_is_exit_code_1(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "llm_exporter",
+                "--log-path",
+                str(tmp_path / "*.log"),
+                "--web.listen-address",
+                f"127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr

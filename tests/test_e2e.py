@@ -1,0 +1,235 @@
+"""End to end against the real process, as a new user runs it: the README's command on the
+sample logs. The totals must equal the sums of the log lines themselves."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from conftest import EXAMPLES, Samples, free_port, parse_samples, require_binary, value
+
+OVERRIDES = {"llama3:8b": (0.0, 0.0)}  # as examples/config.yml says
+PROVIDERS = {"gpt": "openai", "o3": "openai", "claude": "anthropic", "gemini": "google", "llama3": None}
+
+
+def price(model: str, pt: int, ct: int) -> float:
+    if model in OVERRIDES:
+        i, o = OVERRIDES[model]
+        return (pt * i + ct * o) / 1e6
+    return float(calc_price(Usage(input_tokens=pt, output_tokens=ct), model).total_price)
+
+
+def expected_totals(logs: Path) -> tuple[dict, dict]:
+    """Sums straight from the sample logs: per (model, ok) requests, tokens, cost; decisions per action."""
+    totals: dict = defaultdict(lambda: [0, 0, 0, 0.0])
+    decisions: dict = defaultdict(int)
+    models: dict[str, str] = {}
+
+    def add(model: str, ok: bool, pt: int, ct: int, cost: float | None) -> None:
+        t = totals[(model, ok)]
+        t[0] += 1
+        t[1] += pt
+        t[2] += ct
+        t[3] += cost if cost is not None else price(model, pt, ct)
+
+    for line in (logs / "llm_completions.log").read_text().splitlines():
+        e = json.loads(line)
+        if e["event_type"] == "completion_request":
+            models[e["request_id"]] = e["model"]
+        elif e["event_type"] == "completion_response":
+            u = e.get("token_usage", {})
+            add(
+                models[e["request_id"]],
+                e["success"],
+                u.get("prompt_tokens", 0),
+                u.get("completion_tokens", 0),
+                e.get("cost_estimate_usd"),
+            )
+        elif e["event_type"] == "trading_decision":
+            decisions[e["action"]] += 1
+    for line in (logs / "events.jsonl").read_text().splitlines():
+        e = json.loads(line)
+        add(e["model"], e["status"] == "success", e["prompt_tokens"], e["completion_tokens"], e.get("cost_usd"))
+    for line in (logs / "litellm.jsonl").read_text().splitlines():
+        e = json.loads(line)
+        add(e["model"], e["status"] == "success", e["prompt_tokens"], e["completion_tokens"], e["response_cost"])
+    return dict(totals), dict(decisions)
+
+
+def requests(s: Samples, model: str, ok: bool) -> float:
+    """Calls of a model that succeeded (no error_type) or failed (any error_type)."""
+    return sum(
+        v
+        for (name, labels), v in s.items()
+        if name == "gen_ai_client_operation_duration_seconds_count"
+        and ("gen_ai_request_model", model) in labels
+        and any(k == "error_type" for k, _ in labels) != ok
+    )
+
+
+def scrape(port: int) -> Samples:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        return parse_samples(resp.read().decode())
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> float:
+    """Poll `check` until true; returns the seconds it took. Fails the test on timeout."""
+    start = time.monotonic()
+    while True:
+        try:
+            if check():
+                return time.monotonic() - start
+        except OSError:
+            pass
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(0.02)
+
+
+class Running:
+    def __init__(self, cwd: Path, *args: str) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llm_exporter", *args, "--web.listen-address", f"127.0.0.1:{self.port}"],
+            cwd=cwd,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(self.ready)
+
+    def ready(self) -> bool:
+        assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else ""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=5) as resp:
+            return resp.status == 200
+
+    def scrape(self) -> Samples:
+        return scrape(self.port)
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=30)
+        return self.proc.returncode, err
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    cfg = tmp_path / "examples" / "config.yml"
+    cfg.write_text(cfg.read_text().replace("/tmp/llm-exporter-example-positions.json", str(tmp_path / "pos.json")))
+    return tmp_path
+
+
+@pytest.fixture
+def running(workdir: Path) -> Iterator[Running]:
+    r = Running(workdir, "--config", "examples/config.yml")
+    yield r
+    if r.proc.poll() is None:
+        r.proc.kill()
+        r.proc.wait()
+
+
+def test_sample_logs_totals_equal_the_log_lines(running: Running, workdir: Path) -> None:
+    s = running.scrape()
+    totals, decisions = expected_totals(workdir / "examples" / "logs")
+    assert len(totals) >= 10
+    for (model, ok), (n, _, _, _) in totals.items():
+        assert requests(s, model, ok) == n, (model, ok)
+    for model in {m for m, _ in totals}:
+        sel = {"gen_ai_request_model": model}
+        want = [sum(t[i] for (m, _), t in totals.items() if m == model) for i in range(4)]
+        assert value(s, "llm_tokens_total", gen_ai_token_type="input", **sel) == want[1], model
+        assert value(s, "llm_tokens_total", gen_ai_token_type="output", **sel) == want[2], model
+        assert value(s, "gen_ai_client_token_usage_sum", gen_ai_token_type="input", **sel) == want[1], model
+        assert value(s, "llm_cost_usd_total", **sel) == pytest.approx(want[3], rel=1e-9, abs=1e-15), model
+    for action, n in decisions.items():
+        assert value(s, "llm_decisions_total", action=action) == n
+    assert value(s, "llm_exporter_lines_rejected_total") == 0
+    assert value(s, "llm_exporter_unpriced_completions_total") == 0
+    assert value(s, "llm_requests_in_flight", gen_ai_request_model="gpt-4o-mini", app="trading-bot") == 1
+
+
+def test_appended_lines_show_within_a_second_and_reload_keeps_counts(running: Running, workdir: Path) -> None:
+    log = workdir / "examples" / "logs" / "events.jsonl"
+    before = running.scrape()
+    n0 = value(before, "gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="gpt-4o")
+    with open(log, "a") as f:
+        f.write(
+            '{"model":"gpt-4o","prompt_tokens":10,"completion_tokens":5,"latency_ms":300,"status":"success","cost_usd":0.0}\n'
+        )
+    wait_for(
+        lambda: (
+            value(running.scrape(), "gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="gpt-4o")
+            == n0 + 1
+        )
+    )
+
+    cfg = workdir / "examples" / "config.yml"
+    cfg.write_text(cfg.read_text().replace("monthly_budget_usd: 500", "monthly_budget_usd: 750"))
+    running.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: value(running.scrape(), "llm_alert_threshold", threshold="monthly_budget_usd") == 750)
+    after = running.scrape()
+    assert value(after, "llm_cost_usd_total") == pytest.approx(value(before, "llm_cost_usd_total"), rel=1e-12)
+    assert value(after, "llm_exporter_lines_read_total") == value(before, "llm_exporter_lines_read_total") + 1
+
+    cfg.write_text("sources: [")  # a broken reload keeps the running config
+    running.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: value(running.scrape(), "llm_exporter_config_last_reload_successful") == 0)
+    assert value(running.scrape(), "llm_alert_threshold", threshold="monthly_budget_usd") == 750
+
+    code, err = running.stop()
+    assert code == 0
+    assert "reload failed" in err
+    saved = json.loads((workdir / "pos.json").read_text())
+    assert {f["source"] for f in saved["files"]} == {"trading-bot", "monitor-sdk", "litellm-proxy"}
+
+
+def test_restart_resumes_without_double_counting(workdir: Path) -> None:
+    first = Running(workdir, "--config", "examples/config.yml")
+    lines_first = value(first.scrape(), "llm_exporter_lines_read_total")
+    assert first.stop()[0] == 0
+    log = workdir / "examples" / "logs" / "events.jsonl"
+    with open(log, "a") as f:  # written while the exporter was down
+        f.write('{"model":"gpt-4o","prompt_tokens":10,"completion_tokens":5,"latency_ms":300,"cost_usd":1.0}\n')
+    second = Running(workdir, "--config", "examples/config.yml")
+    try:
+        s = second.scrape()
+        assert value(s, "llm_exporter_lines_read_total") == 1
+        assert value(s, "llm_cost_usd_total") == 1.0
+        assert lines_first == 126
+    finally:
+        second.stop()
+
+
+def test_promtool_finds_nothing_wrong(running: Running) -> None:
+    promtool = require_binary("promtool", "prometheus")
+    with urllib.request.urlopen(f"http://127.0.0.1:{running.port}/metrics", timeout=10) as resp:
+        body = resp.read()
+    result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (result.stdout + result.stderr).strip() == b""
+
+
+def test_log_path_without_config(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_text(
+        '{"model":"gpt-4o","prompt_tokens":10,"completion_tokens":5,"latency_ms":300,"cost_usd":0.5}\n'
+    )
+    r = Running(tmp_path, "--log-path", str(tmp_path / "*.log"))
+    try:
+        s = r.scrape()
+        assert value(s, "llm_cost_usd_total", gen_ai_request_model="gpt-4o") == 0.5
+        assert value(s, "llm_exporter_lines_read_total", source="default") == 1
+    finally:
+        assert r.stop()[0] == 0
+    assert not os.path.exists(tmp_path / "positions.json")
