@@ -21,16 +21,29 @@ def lines(n: int, seed: int = 1):
         i += 1
         rid = f"req_{i:08d}"
         ts = f"2024-01-15T10:{(i // 60) % 60:02d}:{i % 60:02d}.123Z"
-        yield orjson.dumps({
-            "event_type": "completion_request", "timestamp": ts, "session_id": "abc12345", "request_id": rid,
-            "completion_number": i, "model": MODELS[i % len(MODELS)], "temperature": 0.1, "max_tokens": 30000,
-            "prompt_length": 1250, "prompt_preview": "You are an expert cryptocurrency futures trader...",
-            "market_context": {"symbol": "BTC-USD", "current_price": 45230.5, "rsi": 62.5},
-        })
+        yield orjson.dumps(
+            {
+                "event_type": "completion_request",
+                "timestamp": ts,
+                "session_id": "abc12345",
+                "request_id": rid,
+                "completion_number": i,
+                "model": MODELS[i % len(MODELS)],
+                "temperature": 0.1,
+                "max_tokens": 30000,
+                "prompt_length": 1250,
+                "prompt_preview": "You are an expert cryptocurrency futures trader...",
+                "market_context": {"symbol": "BTC-USD", "current_price": 45230.5, "rsi": 62.5},
+            }
+        )
         ok = rng.random() > 0.05
         response = {
-            "event_type": "completion_response", "timestamp": ts, "session_id": "abc12345", "request_id": rid,
-            "success": ok, "response_time_ms": rng.randint(300, 9000),
+            "event_type": "completion_response",
+            "timestamp": ts,
+            "session_id": "abc12345",
+            "request_id": rid,
+            "success": ok,
+            "response_time_ms": rng.randint(300, 9000),
         }
         if ok:
             pt, ct = rng.randint(100, 3000), rng.randint(20, 800)
@@ -39,11 +52,19 @@ def lines(n: int, seed: int = 1):
         else:
             response["error_type"] = "RateLimitError"
         yield orjson.dumps(response)
-        yield orjson.dumps({
-            "event_type": "trading_decision", "timestamp": ts, "session_id": "abc12345", "request_id": rid,
-            "action": rng.choice(("LONG", "SHORT", "HOLD", "CLOSE")), "size_pct": 15.0, "symbol": "BTC-USD",
-            "current_price": 45230.5, "validation_result": "PASSED",
-        })
+        yield orjson.dumps(
+            {
+                "event_type": "trading_decision",
+                "timestamp": ts,
+                "session_id": "abc12345",
+                "request_id": rid,
+                "action": rng.choice(("LONG", "SHORT", "HOLD", "CLOSE")),
+                "size_pct": 15.0,
+                "symbol": "BTC-USD",
+                "current_price": 45230.5,
+                "validation_result": "PASSED",
+            }
+        )
         written += 3
 
 
