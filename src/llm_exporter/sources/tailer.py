@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # bytes per read
 FINGERPRINT = 1024  # bytes of a file's head that identify it besides its inode
+MIN_COPY_MATCH = 256  # head bytes two files must share to be taken for a file and its copy
 MAX_REMEMBERED = 1000  # closed files whose offsets are kept, should they match the glob again
 
 
@@ -110,10 +111,9 @@ class Tailer:
         return read
 
     def positions(self) -> list[Position]:
+        """Offsets of every open file, rotated ones included: a restart finishes those first."""
         return [
-            Position(self.source.name, f.path, f.dev, f.ino, f.committed, f.fingerprint)
-            for f in self.files.values()
-            if not f.rotated
+            Position(self.source.name, f.path, f.dev, f.ino, f.committed, f.fingerprint) for f in self.files.values()
         ]
 
     def close(self) -> None:
@@ -160,7 +160,31 @@ class Tailer:
         for key, f in self.files.items():
             if key not in seen and not f.rotated:  # deleted, or renamed out of the glob
                 self._mark_rotated(f)
+        if self._first_scan:
+            self._recover_rotated()
         self._first_scan = False
+
+    def _recover_rotated(self) -> None:
+        """Files rotated out of the glob while the exporter was down: found by inode beside the
+        path they had, finished from their saved offset, then closed like any rotated file."""
+        for key, saved in list(self._saved.items()):
+            directory = os.path.dirname(saved.path) or "."
+            try:
+                entries = list(os.scandir(directory))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    st = entry.stat()
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) == key and stat.S_ISREG(st.st_mode):
+                    f = self._open(entry.path, key)
+                    if f is not None:
+                        self.by_path.pop(entry.path, None)
+                        f.rotated = True
+                        self.health.rotations += 1
+                    break
 
     def _mark_rotated(self, f: _File) -> None:
         f.rotated = True
@@ -169,26 +193,46 @@ class Tailer:
             del self.by_path[f.path]
         self.health.rotations += 1
 
-    def _open(self, path: str, key: tuple[int, int]) -> None:
+    def _open(self, path: str, key: tuple[int, int]) -> _File | None:
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
             self._fail(path, exc)
-            return
+            return None
         self._failing.pop(path, None)
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) != key:  # replaced between stat and open: next scan sees it
             os.close(fd)
-            return
+            return None
         head = os.pread(fd, FINGERPRINT, 0)
-        offset = 0
+        f = _File(path, fd, key[0], key[1], 0, b"")
         saved = self._saved.pop(key, None)
         if saved is not None and head.startswith(saved.fingerprint) and saved.offset <= st.st_size:
-            offset = saved.offset
-        elif self._first_scan and self.source.start_at == "end":
-            offset = self._line_start_before(fd, st.st_size)
-        self.files[key] = _File(path, fd, key[0], key[1], offset, head[:offset])
+            f.offset = saved.offset
+        elif not self._continue_copy(f, head, st.st_size) and self._first_scan and self.source.start_at == "end":
+            f.offset = self._line_start_before(fd, st.st_size)
+        f.fingerprint = head[: f.offset]  # the head bytes already read; _read extends it
+        self.files[key] = f
         self.by_path[path] = key
+        return f
+
+    def _continue_copy(self, copy: _File, head: bytes, size: int) -> bool:
+        """A new file that starts with the same bytes as one being followed is a copy of it
+        (copytruncate's rotated file): the copy continues from where the original was read,
+        the original skips what the copy holds, so each byte is read once."""
+        if len(head) < MIN_COPY_MATCH:
+            return False
+        for original in self.files.values():
+            fp = original.fingerprint
+            if len(fp) < MIN_COPY_MATCH or not (head.startswith(fp) or fp.startswith(head)):
+                continue
+            if size <= original.offset:  # the original was already read past the copy's end
+                copy.offset = size
+            else:
+                copy.offset, copy.partial, copy.skip_from = original.offset, original.partial, original.skip_from
+                original.offset, original.partial, original.skip_from = size, b"", None
+            return True
+        return False
 
     @staticmethod
     def _line_start_before(fd: int, size: int) -> int:
