@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
-from collections.abc import Iterable
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -78,3 +83,47 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def scrape_port(port: int) -> Samples:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        return parse_samples(resp.read().decode())
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> float:
+    """Poll `check` until true; returns the seconds it took. Fails the test on timeout."""
+    start = time.monotonic()
+    while True:
+        try:
+            if check():
+                return time.monotonic() - start
+        except OSError:
+            pass
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(0.02)
+
+
+class Running:
+    def __init__(self, cwd: Path, *args: str) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llm_exporter", *args, "--web.listen-address", f"127.0.0.1:{self.port}"],
+            cwd=cwd,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(self.ready)
+
+    def ready(self) -> bool:
+        assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else ""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=5) as resp:
+            return resp.status == 200
+
+    def scrape(self) -> Samples:
+        return scrape_port(self.port)
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=30)
+        return self.proc.returncode, err

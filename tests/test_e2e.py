@@ -8,17 +8,15 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from genai_prices import Usage, calc_price
 
-from conftest import EXAMPLES, Samples, free_port, parse_samples, require_binary, value
+from conftest import EXAMPLES, Running, Samples, require_binary, value, wait_for
 
 OVERRIDES = {"llama3:8b": (0.0, 0.0)}  # as examples/config.yml says
 PROVIDERS = {"gpt": "openai", "o3": "openai", "claude": "anthropic", "gemini": "google", "llama3": None}
@@ -77,50 +75,6 @@ def requests(s: Samples, model: str, ok: bool) -> float:
         and ("gen_ai_request_model", model) in labels
         and any(k == "error_type" for k, _ in labels) != ok
     )
-
-
-def scrape(port: int) -> Samples:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-        return parse_samples(resp.read().decode())
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> float:
-    """Poll `check` until true; returns the seconds it took. Fails the test on timeout."""
-    start = time.monotonic()
-    while True:
-        try:
-            if check():
-                return time.monotonic() - start
-        except OSError:
-            pass
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(0.02)
-
-
-class Running:
-    def __init__(self, cwd: Path, *args: str) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llm_exporter", *args, "--web.listen-address", f"127.0.0.1:{self.port}"],
-            cwd=cwd,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        wait_for(self.ready)
-
-    def ready(self) -> bool:
-        assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else ""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=5) as resp:
-            return resp.status == 200
-
-    def scrape(self) -> Samples:
-        return scrape(self.port)
-
-    def stop(self) -> tuple[int, str]:
-        self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=30)
-        return self.proc.returncode, err
 
 
 @pytest.fixture

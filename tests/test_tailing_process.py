@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import value
-from test_e2e import Running, wait_for
+
+from conftest import Running, value, wait_for
 
 LINE = b'{"model":"gpt-4o","latency_ms":100,"prompt_tokens":%d,"completion_tokens":1,"cost_usd":1.0}\n'
 
