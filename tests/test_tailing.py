@@ -355,3 +355,38 @@ def test_lag_and_byte_counters(tmp_path: Path, clock: FakeClock) -> None:
     assert health(exporter, "bytes_read_total") == sum(map(len, data))
     assert health(exporter, "lines_read_total") == 5
     assert health(exporter, "lag_bytes") == 0
+
+
+def test_copy_still_being_written_when_first_seen(tmp_path: Path, clock: FakeClock) -> None:
+    exporter, log = follow(tmp_path, clock, glob="app.log*")
+    write_lines(log, lines(0, 10))
+    exporter.poll_once()
+    write_lines(log, lines(10, 5))
+    copy = tmp_path / "app.log.1"
+    copy.write_bytes(b"")  # logrotate has created the copy, not yet filled it
+    exporter.poll_once()
+    copy.write_bytes(log.read_bytes())
+    os.truncate(log, 0)
+    write_lines(log, lines(15, 2))
+    exporter.poll_once()
+    exporter.poll_once()
+    assert count(exporter) == 17
+    assert value(scrape(exporter), "llm_tokens_total", gen_ai_token_type="input") == sum(range(17))
+
+
+def test_copytruncate_while_down(tmp_path: Path, clock: FakeClock) -> None:
+    pos = str(tmp_path / "pos.json")
+    exporter, log = follow(tmp_path, clock, glob="app.log*", positions_file=pos)
+    write_lines(log, lines(0, 10))
+    exporter.poll_once()
+    exporter.save_positions()
+    exporter.close()
+    write_lines(log, lines(10, 3))
+    shutil.copy(log, tmp_path / "app.log.1")
+    os.truncate(log, 0)
+    write_lines(log, lines(13, 2))
+    again, _ = follow(tmp_path, clock, glob="app.log*", positions_file=pos)
+    again.poll_once()
+    again.poll_once()
+    assert count(again) == 5
+    assert value(scrape(again), "llm_tokens_total", gen_ai_token_type="input") == sum(range(10, 15))

@@ -6,7 +6,11 @@ A file is known by (device, inode) and a fingerprint of its first bytes, not by 
   with nothing new in it, and the new one is read from offset 0;
 - a file whose size fell below the read offset, or whose first bytes changed, was truncated
   (copytruncate) or recreated with a recycled inode: it is read again from offset 0;
-- a file that matches the glob under a new name (`app.log.1`) is the same file: never read twice.
+- a file that matches the glob under a new name (`app.log.1`) is the same file: never read twice;
+- a new file whose head equals a followed file's head is a copy (copytruncate's rotated file):
+  it stays dormant while the original lives, and when the original is truncated or closed the
+  copy takes over from where the original stopped, so the lines the original never got to are
+  read once, from the copy. Copying that is still under way cannot cause double counting.
 Lines are handed to the pipeline whole; a partial last line waits for its newline, and a line
 longer than `max_line` is skipped to its end and counted, so memory stays bounded.
 """
@@ -30,19 +34,22 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # bytes per read
 FINGERPRINT = 1024  # bytes of a file's head that identify it besides its inode
-MIN_COPY_MATCH = 256  # head bytes two files must share to be taken for a file and its copy
+MIN_COPY_MATCH = 256  # head bytes (or the whole first line, if shorter) a file and its copy share
 MAX_REMEMBERED = 1000  # closed files whose offsets are kept, should they match the glob again
 
 
 class _File:
     __slots__ = (
+        "copy_of",
         "dev",
         "fd",
         "fingerprint",
+        "fresh",
         "ino",
         "offset",
         "partial",
         "path",
+        "previous",
         "quiet_since",
         "rotated",
         "size",
@@ -61,6 +68,10 @@ class _File:
         self.size = 0
         self.rotated = False  # its path now names another file (or none)
         self.quiet_since: float | None = None  # when a rotated file last had nothing new
+        self.copy_of: tuple[int, int] | None = None  # the followed file this one is a copy of
+        self.fresh = False  # new, not yet told apart from a copy (needs its first line)
+        # (fingerprint, offset, partial, skip_from) before the last truncation, for late copies
+        self.previous: tuple[bytes, int, bytes, int | None] | None = None
 
     @property
     def committed(self) -> int:
@@ -103,6 +114,8 @@ class Tailer:
             self._scan()
         read = 0
         for key, f in list(self.files.items()):
+            if f.copy_of is not None:
+                continue  # dormant until its original is truncated or closed
             read += self._read(f)
             if f.rotated:
                 self._maybe_close(key, f)
@@ -168,6 +181,8 @@ class Tailer:
         """Files rotated out of the glob while the exporter was down: found by inode beside the
         path they had, finished from their saved offset, then closed like any rotated file."""
         for key, saved in list(self._saved.items()):
+            if key in self.files:
+                continue
             directory = os.path.dirname(saved.path) or "."
             try:
                 entries = list(os.scandir(directory))
@@ -206,33 +221,68 @@ class Tailer:
             return None
         head = os.pread(fd, FINGERPRINT, 0)
         f = _File(path, fd, key[0], key[1], 0, b"")
-        saved = self._saved.pop(key, None)
+        saved = self._saved.get(key)
         if saved is not None and head.startswith(saved.fingerprint) and saved.offset <= st.st_size:
+            del self._saved[key]
             f.offset = saved.offset
-        elif not self._continue_copy(f, head, st.st_size) and self._first_scan and self.source.start_at == "end":
+        elif self._first_scan and self.source.start_at == "end":
             f.offset = self._line_start_before(fd, st.st_size)
+        else:
+            f.fresh = True
         f.fingerprint = head[: f.offset]  # the head bytes already read; _read extends it
         self.files[key] = f
         self.by_path[path] = key
+        if f.fresh:  # classify now, while the originals still have the heads they had
+            self._classify(f, st.st_size)
         return f
 
-    def _continue_copy(self, copy: _File, head: bytes, size: int) -> bool:
-        """A new file that starts with the same bytes as one being followed is a copy of it
-        (copytruncate's rotated file): the copy continues from where the original was read,
-        the original skips what the copy holds, so each byte is read once."""
-        if len(head) < MIN_COPY_MATCH:
-            return False
-        for original in self.files.values():
-            fp = original.fingerprint
-            if len(fp) < MIN_COPY_MATCH or not (head.startswith(fp) or fp.startswith(head)):
+    def _classify(self, f: _File, size: int) -> bool:
+        """Decide, once its first line is there, whether a new file is a copy: of a followed
+        file (then dormant) or of a file in the positions file since truncated (then resumed at
+        its saved offset). False while there is too little to tell, or while it is dormant."""
+        head = os.pread(f.fd, FINGERPRINT, 0)
+        newline = head.find(b"\n")
+        if newline < 0 and len(head) < MIN_COPY_MATCH:
+            return False  # not even a whole first line: nothing to read yet either
+        need = MIN_COPY_MATCH if newline < 0 else min(MIN_COPY_MATCH, newline + 1)
+        f.fresh = False
+        key = (f.dev, f.ino)
+        for other_key, other in self.files.items():
+            if other_key == key or other.copy_of is not None:
                 continue
-            if size <= original.offset:  # the original was already read past the copy's end
-                copy.offset = size
-            else:
-                copy.offset, copy.partial, copy.skip_from = original.offset, original.partial, original.skip_from
-                original.offset, original.partial, original.skip_from = size, b"", None
-            return True
-        return False
+            if _same_head(head, other.fingerprint, need):
+                f.copy_of = other_key
+                return False
+            if other.previous is not None and _same_head(head, other.previous[0], need):
+                _, offset, partial, skip_from = other.previous  # its original was truncated already
+                self._continue(f, offset, partial, skip_from, size)
+                return True
+        for saved_key, saved in self._saved.items():
+            if _same_head(head, saved.fingerprint, need):  # copytruncate while the exporter was down
+                del self._saved[saved_key]
+                self._continue(f, saved.offset, b"", None, size)
+                break
+        return True
+
+    @staticmethod
+    def _continue(copy: _File, offset: int, partial: bytes, skip_from: int | None, size: int) -> None:
+        """Go on reading a copy where its original stopped, or at its end if the original had
+        read further than the copy holds."""
+        if offset <= size:
+            copy.offset, copy.partial, copy.skip_from = offset, partial, skip_from
+        else:
+            copy.offset, copy.partial, copy.skip_from = size, b"", None
+        copy.fingerprint = os.pread(copy.fd, min(copy.offset, FINGERPRINT), 0)
+
+    def _hand_over(self, original: _File) -> None:
+        """The original of dormant copies is truncated or closed: the copies go on from where it
+        stopped, or from their end when it had read further than they hold."""
+        key = (original.dev, original.ino)
+        for copy in self.files.values():
+            if copy.copy_of == key:
+                copy.copy_of = None
+                size = os.fstat(copy.fd).st_size
+                self._continue(copy, original.offset, original.partial, original.skip_from, size)
 
     @staticmethod
     def _line_start_before(fd: int, size: int) -> int:
@@ -260,6 +310,8 @@ class Tailer:
     # -- reading ------------------------------------------------------------------------------
 
     def _reset(self, f: _File) -> None:
+        self._hand_over(f)
+        f.previous = (f.fingerprint, f.offset, f.partial, f.skip_from)
         f.offset = 0
         f.partial = b""
         f.skip_from = None
@@ -270,6 +322,8 @@ class Tailer:
         try:
             size = os.fstat(f.fd).st_size
         except OSError:
+            return 0
+        if f.fresh and not self._classify(f, size):
             return 0
         if size < f.offset:
             self._reset(f)
@@ -320,9 +374,16 @@ class Tailer:
 
     def _maybe_close(self, key: tuple[int, int], f: _File) -> None:
         if f.quiet_since is not None and self.clock() - f.quiet_since >= self.rotate_wait:
+            self._hand_over(f)
             os.close(f.fd)
             del self.files[key]
             # Should it match the glob again (renamed back), it resumes here rather than at 0.
             self._saved[key] = Position(self.source.name, f.path, f.dev, f.ino, f.committed, f.fingerprint)
             while len(self._saved) > MAX_REMEMBERED:
                 del self._saved[next(iter(self._saved))]
+
+
+def _same_head(head: bytes, fingerprint: bytes, need: int) -> bool:
+    """Two files whose heads agree over `need` bytes or more are one file and its copy."""
+    common = min(len(head), len(fingerprint))
+    return common >= need and head[:common] == fingerprint[:common]
