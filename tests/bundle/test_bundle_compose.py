@@ -1,0 +1,92 @@
+"""docker-compose.yml, the Dockerfile, the OpenTelemetry Collector config and the compose exporter config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bundle_helpers import ROOT, load_yaml, run
+
+
+def _volume(v) -> tuple[str, str, bool]:
+    """(source, target, read-only) from the short or the long volume syntax."""
+    if isinstance(v, str):
+        parts = v.split(":")
+        return parts[0], parts[1], len(parts) > 2 and "ro" in parts[2].split(",")
+    return v["source"], v["target"], bool(v.get("read_only"))
+
+
+def test_docker_compose_config_is_valid(docker_compose):
+    res = run(docker_compose, "-f", "docker-compose.yml", "config", "-q")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_docker_compose_resolved(docker_compose):
+    res = run(docker_compose, "-f", "docker-compose.yml", "config", env={"PATH": "/usr/bin:/bin"})
+    assert res.returncode == 0, res.stderr
+    cfg = yaml.safe_load(res.stdout)
+    services = cfg["services"]
+    assert set(services) == {"llm-exporter", "demo-writer", "otel-collector", "prometheus", "alertmanager", "grafana"}
+    assert set(cfg["volumes"]) == {
+        "llm-logs",
+        "llm-exporter-data",
+        "prometheus-data",
+        "alertmanager-data",
+        "grafana-data",
+    }
+    for name, svc in services.items():
+        if name != "otel-collector":  # distroless image: no shell or client for a healthcheck
+            assert svc["healthcheck"]["test"][0] == "CMD", name
+
+    exporter = services["llm-exporter"]
+    assert exporter["command"] == ["--config", "/etc/llm-exporter/config.yml", "--web.listen-address", "0.0.0.0:8464"]
+    volumes = [_volume(v) for v in exporter["volumes"]]
+    assert ("llm-logs", "/var/log/llm", True) in volumes
+    assert ("llm-exporter-data", "/var/lib/llm-exporter", False) in volumes
+    assert any(target == "/etc/llm-exporter/config.yml" and ro for _, target, ro in volumes)
+
+    prom = services["prometheus"]
+    assert prom["image"].startswith("prom/prometheus:")
+    assert "--enable-feature=created-timestamp-zero-ingestion" in prom["command"]
+    assert services["otel-collector"]["image"].startswith("otel/opentelemetry-collector-contrib:")
+    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "admin"  # default
+    assert services["alertmanager"]["entrypoint"] == ["/bin/sh", "/etc/alertmanager/entrypoint.sh"]
+
+
+def test_dockerfile():
+    text = (ROOT / "Dockerfile").read_text()
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert lines[0] == "FROM python:3.11-slim"
+    assert "EXPOSE 8464" in lines
+    user = [line for line in lines if line.startswith("USER ")]
+    assert user and "root" not in user[-1] and user[-1] != "USER 0"
+    assert 'ENTRYPOINT ["llm-exporter"]' in lines
+    assert any(line.startswith("RUN pip install .") for line in lines)
+
+
+def test_otel_collector_config():
+    cfg = load_yaml("otel-collector/config.yaml")
+    assert set(cfg["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
+    assert cfg["exporters"]["prometheus"]["endpoint"] == "0.0.0.0:8889"
+    pipe = cfg["service"]["pipelines"]["metrics"]
+    assert pipe["receivers"] == ["otlp"] and pipe["exporters"] == ["prometheus"]
+
+
+def test_compose_exporter_config_is_accepted_by_the_exporter():
+    res = subprocess.run(
+        [sys.executable, "-m", "llm_exporter", "check-config", "docker/llm-exporter.yml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if res.returncode != 0 and "No module named llm_exporter" in res.stderr:
+        import pytest
+
+        pytest.skip("llm_exporter is not installed (pip install -e .)")
+    assert res.returncode == 0, res.stdout + res.stderr

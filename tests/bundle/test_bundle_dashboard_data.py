@@ -1,0 +1,182 @@
+"""Every dashboard query returns data from a real Prometheus.
+
+The demo writer's log is replayed through llm-exporter; the resulting series
+are backfilled into a TSDB as two hours of steadily growing counters, a local
+Prometheus evaluates the bundle's rules over them, and each dashboard query
+(with every variable at "All") is sent to its HTTP API.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bundle_helpers import ROOT, dashboard_exprs, need, promql_for_prometheus, rule_files
+
+# Panels that stay empty on demo data, and why.
+EMPTY_ON_DEMO = {
+    # no streaming calls in the completion log format
+    "Time to first chunk p50 / p95 (5m)",
+    # series of a scrape (up, scrape_*, process_*), which a replay does not have
+    "Up",
+    "Scrape duration",
+    "Resident memory",
+    "CPU",
+    # replay keeps no positions file
+    "Since last positions save",
+}
+STEP = 30
+POINTS = 240  # two hours
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _openmetrics(exposition: str, end: float) -> str:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = []
+    for fam in text_string_to_metric_families(exposition):
+        growing = fam.type in ("counter", "histogram")
+        for s in fam.samples:
+            if s.name.endswith("_created"):
+                continue
+            labels = dict(s.labels, job="llm-exporter", instance="llm-exporter:8464")
+            lbl = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+            out.append(f"# TYPE {s.name} unknown")
+            for i in range(POINTS):
+                v = s.value * (i + 1) / POINTS if growing else s.value
+                out.append(f"{s.name}{{{lbl}}} {v} {end - (POINTS - 1 - i) * STEP:.3f}")
+    out.append("# EOF")
+    return "\n".join(out) + "\n"
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture(scope="module")
+def prometheus_url(tmp_path_factory):
+    prometheus = need("prometheus", "prometheus")
+    promtool = need("promtool", "prometheus")
+    pytest.importorskip("llm_exporter")
+    pytest.importorskip("prometheus_client")
+    tmp = tmp_path_factory.mktemp("promdata")
+
+    log = tmp / "logs" / "llm_completions.log"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "demo_writer.py"),
+            "--output",
+            str(log),
+            "--count",
+            "400",
+            "--fast",
+            "--seed",
+            "11",
+            "--max-bytes",
+            "0",
+        ],
+        check=True,
+        timeout=60,
+    )
+    cfg = yaml.safe_load((ROOT / "docker" / "llm-exporter.yml").read_text())
+    cfg["sources"][0]["path"] = str(log) + "*"
+    cfg["positions_file"] = None
+    (tmp / "exporter.yml").write_text(yaml.safe_dump(cfg))
+    res = subprocess.run(
+        [sys.executable, "-m", "llm_exporter", "replay", "--config", str(tmp / "exporter.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    end = time.time() - 5
+    (tmp / "data.om").write_text(_openmetrics(res.stdout, end))
+    subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(tmp / "data.om"), str(tmp / "tsdb")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+    # the bundle's rules, evaluated every second instead of every 30 s / 1 m
+    rules_dir = tmp / "rules"
+    rules_dir.mkdir()
+    for path in rule_files():
+        doc = yaml.safe_load(path.read_text())
+        for g in doc["groups"]:
+            g.pop("interval", None)
+        (rules_dir / path.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+    (tmp / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"evaluation_interval": "1s", "scrape_interval": "15s"},
+                "rule_files": [str(rules_dir / "*.yml")],
+            }
+        )
+    )
+    port = _free_port()
+    log_file = open(tmp / "prometheus.log", "w")  # noqa: SIM115 (closed in finally)
+    proc = subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=1d",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log_file,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                # rules have run once the demo's unpriced llama3:8b completions fire an alert
+                q = urllib.parse.quote('ALERTS{alertname="LLMUnpricedCompletions", alertstate="firing"}')
+                if _get(f"{url}/api/v1/query?query={q}")["data"]["result"]:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline or proc.poll() is not None:
+                pytest.fail("prometheus did not come up:\n" + (tmp / "prometheus.log").read_text()[-3000:])
+            time.sleep(0.3)
+        time.sleep(1.5)  # one more evaluation round for rules that read other rules
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log_file.close()
+
+
+def test_every_dashboard_query_returns_data(prometheus_url):
+    empty = []
+    checked = 0
+    for name, title, expr in dashboard_exprs():
+        q = promql_for_prometheus(expr, rate_interval="2m")  # 4 backfilled samples
+        res = _get(f"{prometheus_url}/api/v1/query?query={urllib.parse.quote(q)}")
+        assert res["status"] == "success", (name, title, q, res)
+        checked += 1
+        if not res["data"]["result"] and title not in EMPTY_ON_DEMO:
+            empty.append(f"{name} / {title}: {q}")
+    assert checked > 100
+    assert not empty, "queries without data:\n" + "\n".join(empty)

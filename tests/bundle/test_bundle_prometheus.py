@@ -1,0 +1,186 @@
+"""Prometheus config, recording rules and alert rules of the monitoring bundle."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bundle_helpers import (
+    ROOT,
+    all_rules,
+    known_metric,
+    load_yaml,
+    metric_names,
+    recording_names,
+    rule_files,
+    run,
+)
+
+LLM_ALERTS = {
+    "LLMSlowResponses",
+    "LLMCostPerHourHigh",
+    "LLMSuccessRatioLow",
+    "LLMConsecutiveFailures",
+    "LLMMonthlyBudgetProjectedOver",
+}
+EXPORTER_ALERTS = {
+    "LLMExporterDown",
+    "LLMLogsStalled",
+    "LLMExporterLinesRejected",
+    "LLMUnpricedCompletions",
+    "LLMExporterPositionsNotSaved",
+    "LLMExporterConfigReloadFailed",
+}
+THRESHOLD_DEFAULTS = {
+    "max_response_time_seconds": "30",
+    "max_cost_per_hour_usd": "10",
+    "min_success_ratio": "0.9",
+    "max_consecutive_failures": "3",
+    "monthly_budget_usd": "500",
+}
+
+
+def alerts() -> list[dict]:
+    return [r for r in all_rules() if "alert" in r]
+
+
+def test_promtool_check_config(promtool):
+    res = run(promtool, "check", "config", "prometheus/prometheus.yml")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"SUCCESS: {len(rule_files())} rule files found" in res.stdout + res.stderr
+
+
+def test_promtool_check_rules(promtool):
+    res = run(promtool, "check", "rules", *[str(p) for p in rule_files()])
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    counts = {p.name: sum(len(g["rules"]) for g in yaml.safe_load(p.read_text())["groups"]) for p in rule_files()}
+    assert counts == {"llm_alerts.yml": 9, "llm_exporter_alerts.yml": 6, "llm_recording.yml": 38}
+    for n in counts.values():
+        assert f"SUCCESS: {n} rules found" in out
+
+
+def test_promtool_unit_tests(promtool):
+    tests = sorted(str(p) for p in (ROOT / "prometheus" / "tests").glob("*.yml"))
+    assert len(tests) == 3
+    res = run(promtool, "test", "rules", *tests)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    assert out.count("SUCCESS") == len(tests), out
+
+
+def test_scrape_and_alerting_config():
+    cfg = load_yaml("prometheus/prometheus.yml")
+    jobs = {j["job_name"]: [t for sc in j["static_configs"] for t in sc["targets"]] for j in cfg["scrape_configs"]}
+    assert jobs["llm-exporter"] == ["llm-exporter:8464"]
+    assert jobs["otel-collector"] == ["otel-collector:8889"]
+    assert jobs["prometheus"] == ["localhost:9090"]
+    assert cfg["rule_files"] == ["rules/*.yml"]
+    assert cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+
+
+def test_every_alert_is_tested_firing_and_quiet():
+    fired: dict[str, set[str]] = {}
+    quiet: set[str] = set()
+    for path in (ROOT / "prometheus" / "tests").glob("*.yml"):
+        for test in yaml.safe_load(path.read_text())["tests"]:
+            for case in test.get("alert_rule_test", []):
+                if case["exp_alerts"]:
+                    fired.setdefault(case["alertname"], set()).update(
+                        a["exp_labels"]["severity"] for a in case["exp_alerts"]
+                    )
+                else:
+                    quiet.add(case["alertname"])
+    names = {a["alert"] for a in alerts()}
+    assert names == LLM_ALERTS | EXPORTER_ALERTS
+    assert set(fired) == names
+    assert quiet == names
+    for a in alerts():
+        assert a["labels"]["severity"] in fired[a["alert"]], (
+            f"{a['alert']} {a['labels']['severity']} never fires in a test"
+        )
+
+
+def test_threshold_fallbacks_use_the_exporter_defaults():
+    seen = set()
+    for a in alerts():
+        for name in re.findall(r'llm_alert_threshold\{threshold="(\w+)"\}', a["expr"]):
+            seen.add(name)
+            fallback = re.search(
+                r'\((?:min|max)\(llm_alert_threshold\{threshold="' + name + r'"\}\) or on\(\) vector\(([\d.]+)\)\)',
+                a["expr"],
+            )
+            assert fallback, a["expr"]
+            assert fallback.group(1) == THRESHOLD_DEFAULTS[name]
+            # the one-sided match that keeps the model labels of the left-hand side
+            assert "on() group_left()" in a["expr"]
+    assert seen == set(THRESHOLD_DEFAULTS)
+
+
+def _anchors(markdown: str) -> set[str]:
+    out = set()
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            out.add(re.sub(r"[^a-z0-9 _-]", "", title).replace(" ", "-"))
+    return out
+
+
+def test_alert_labels_annotations_and_runbook_anchors():
+    anchors = _anchors((ROOT / "docs" / "runbook.md").read_text(encoding="utf-8"))
+    for a in alerts():
+        assert a["labels"]["severity"] in {"warning", "critical"}
+        assert {"summary", "description", "runbook_url"} <= set(a["annotations"])
+        url = a["annotations"]["runbook_url"]
+        assert url == f"docs/runbook.md#{a['alert'].lower()}"
+        assert url.split("#")[1] in anchors, f"no section for {a['alert']} in docs/runbook.md"
+
+
+def test_recording_rule_names_follow_level_metric_operations():
+    allowed_metrics = {
+        "gen_ai_client_operation_duration_seconds",
+        "gen_ai_client_operation_duration_seconds_count",
+        "gen_ai_client_operation_time_to_first_chunk_seconds",
+        "gen_ai_client_token_usage_sum",
+        "gen_ai_client_operation_failures",
+        "gen_ai_client_operation_success",
+        "llm_tokens",
+        "llm_decisions",
+        "llm_cache_requests",
+        "llm_cost_usd",
+        "llm_exporter_lines_read",
+        "llm_exporter_bytes_read",
+        "llm_exporter_lines_rejected",
+    }
+    names = recording_names()
+    assert len(names) == 38
+    for name in names:
+        level, metric, ops = name.split(":")
+        assert level in {"model", "source"}, name
+        assert metric in allowed_metrics, name
+        assert re.fullmatch(r"[a-z0-9_]+", ops), name
+    for want in [
+        "model:gen_ai_client_operation_duration_seconds:p95_5m",
+        "model:gen_ai_client_operation_success:ratio_rate24h",
+        "model:llm_cost_usd:projected_monthly_24h",
+    ]:
+        assert want in names
+
+
+def test_rules_only_use_known_metrics():
+    recorded = recording_names()
+    for rule in all_rules():
+        for name in metric_names(rule["expr"]):
+            assert known_metric(name, recorded), f"{name} in {rule.get('record') or rule.get('alert')}"
+
+
+def test_metric_name_scanner():
+    assert metric_names(
+        'sum by (le) (rate(a_bucket{x="y"}[5m])) / on() group_left() (min(b{t="1e3"}) '
+        "or on() vector(30)) > 2.5e3 and c offset 5m"
+    ) == {"a_bucket", "b", "c"}
