@@ -12,6 +12,12 @@ import sys
 import orjson
 
 MODELS = ("o3-mini", "gpt-4o-mini", "claude-3-5-sonnet-20241022", "gpt-4o", "llama3:8b")
+# Previews as long as the seed's defaults allow (prompt 500, response up to 1000 characters).
+PROMPT = (
+    "You are an expert cryptocurrency futures trader. Given the market state below, decide LONG, SHORT, "
+    "HOLD or CLOSE with a size and a rationale. " * 5
+)[:500]
+RESPONSE = '{"action": "LONG", "size_pct": 15.0, "rationale": "' + "Bullish momentum with healthy RSI. " * 18 + '"}'
 
 
 def lines(n: int, seed: int = 1):
@@ -48,7 +54,7 @@ def lines(n: int, seed: int = 1):
         if ok:
             pt, ct = rng.randint(100, 3000), rng.randint(20, 800)
             response["token_usage"] = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
-            response["response_preview"] = '{"action": "LONG", "size_pct": 15.0}'
+            response["response_preview"] = RESPONSE
         else:
             response["error_type"] = "RateLimitError"
         yield orjson.dumps(response)
