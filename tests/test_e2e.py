@@ -81,7 +81,7 @@ def requests(s: Samples, model: str, ok: bool) -> float:
 def workdir(tmp_path: Path) -> Path:
     shutil.copytree(EXAMPLES, tmp_path / "examples")
     cfg = tmp_path / "examples" / "config.yml"
-    cfg.write_text(cfg.read_text().replace("/tmp/llm-exporter-example-positions.json", str(tmp_path / "pos.json")))
+    cfg.write_text(cfg.read_text() + f"positions_file: {tmp_path / 'pos.json'}\n")
     return tmp_path
 
 
