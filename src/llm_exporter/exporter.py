@@ -75,7 +75,8 @@ class Exporter:
             if previous is not None:  # changed: keep the offsets it had
                 positions = previous.tailer.positions()
                 previous.tailer.close()
-            self.sources[sc.name] = self._source(sc, config, positions, initial)
+            # start_at applies to a source's first scan: at start-up, or when a reload adds it.
+            self.sources[sc.name] = self._source(sc, config, positions, initial or previous is None)
         for gone in old.values():
             gone.tailer.close()
 
