@@ -1,6 +1,6 @@
 """Tailing benchmarks (not tests: run by hand, figures go to docs/performance.md).
 
-    python benchmarks/bench_tailing.py throughput   # replay lines/s vs a bare orjson.loads loop, one core
+    python benchmarks/bench_tailing.py throughput   # replay lines/s vs bare orjson.loads and mtail, one core
     python benchmarks/bench_tailing.py memory       # peak RSS of the daemon following a 1 GB file; bounded tables
     python benchmarks/bench_tailing.py latency      # appended line -> visible in /metrics, p50/p99
     python benchmarks/bench_tailing.py scrape       # /metrics with ~1,000 series while lines are ingested
@@ -12,6 +12,7 @@ $BENCH_DIR (default /tmp/llm-exporter-bench).
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -73,6 +74,24 @@ def throughput() -> None:
     print(f"replay: {n} lines in {best:.2f} s (whole process, best of 3) = {n / best:,.0f} lines/s")
     print(f"bare orjson.loads loop, same file, same core: {n / bare_s:,.0f} lines/s")
     print(f"replay / bare orjson: {bare_s / best:.2f}")
+    mtail = shutil.which("mtail")
+    if mtail is None:
+        print("mtail not found (apt-get install mtail): no mtail comparison")
+        return
+    program = Path(__file__).resolve().parent / "mtail" / "completions.mtail"
+    start = time.perf_counter()
+    subprocess.run(
+        [mtail, "--one_shot", "--one_shot_format=prometheus", "--progs", str(program), "--logs", str(path)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=pin,
+    )
+    mtail_s = time.perf_counter() - start
+    print(
+        f"mtail --one_shot with benchmarks/mtail/completions.mtail (regexes, no join, no pricing), same core: "
+        f"{n / mtail_s:,.0f} lines/s; replay / mtail: {mtail_s / best:.2f}"
+    )
 
 
 def peak_rss_mb(pid: int) -> float:
