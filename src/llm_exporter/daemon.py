@@ -23,18 +23,22 @@ from llm_exporter.exposition.webconfig import WebConfig
 log = logging.getLogger(__name__)
 
 
-def _watch_roots(config: Config) -> list[str]:
-    """The deepest existing directory above each glob: what watchfiles is asked to watch."""
-    roots = set()
+def _watch_roots(config: Config) -> tuple[list[str], bool]:
+    """The deepest existing directory above each glob (what watchfiles watches) and whether any
+    needs watching recursively (magic or missing directories in the glob). The filesystem root
+    is never watched: polling alone serves such a source."""
+    roots, recursive = set(), False
     for source in config.sources:
         directory = os.path.dirname(os.path.abspath(source.path))
         while glob.has_magic(directory) or not os.path.isdir(directory):
+            recursive = True
             parent = os.path.dirname(directory)
             if parent == directory:
                 break
             directory = parent
-        roots.add(directory)
-    return sorted(roots)
+        if directory != os.path.dirname(directory):
+            roots.add(directory)
+    return sorted(roots), recursive
 
 
 class Watcher:
@@ -84,6 +88,14 @@ class Daemon:
             server_address, self.exporter.registry(), self.exporter.registry(openmetrics=True), web, self.ready
         )
         self.watcher: Watcher | None = None
+        self.otlp = None
+        from llm_exporter.exposition.otlp import settings_from
+
+        settings = settings_from(config.otlp)
+        if settings is not None:
+            from llm_exporter.exposition.otlp import OTLPPusher
+
+            self.otlp = OTLPPusher(self.exporter, settings)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if signum == signal.SIGHUP:
@@ -113,7 +125,7 @@ class Daemon:
             self.watcher.close()
             self.watcher = None
         if not self.exporter.config.force_polling:
-            self.watcher = Watcher(_watch_roots(self.exporter.config), self.wake)
+            self.watcher = Watcher(*_watch_roots(self.exporter.config), self.wake)
 
     def run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -126,6 +138,8 @@ class Daemon:
             "https" if self.server.web and self.server.web.ssl_context else "http",
         )
         self.server.serve_in_thread()
+        if self.otlp is not None:
+            self.otlp.start()
         self._start_watcher()
         exporter = self.exporter
         try:
@@ -153,6 +167,8 @@ class Daemon:
             if self.watcher is not None:
                 self.watcher.close()
             exporter.save_positions()
+            if self.otlp is not None:
+                self.otlp.close()  # one last push of what was read
             self.server.shutdown()
             self.server.server_close()
             exporter.close()

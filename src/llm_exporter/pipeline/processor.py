@@ -25,7 +25,7 @@ from llm_exporter.semconv import DEFAULT_OPERATION, UNKNOWN
 
 log = logging.getLogger(__name__)
 
-REPORT_INTERVAL = 10.0  # seconds between log reports of rejected lines, per source
+REPORT_INTERVAL = 5.0  # seconds between log reports of rejected lines, per source
 
 
 def classify_undecodable(line: bytes) -> str:
