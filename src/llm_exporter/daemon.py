@@ -44,17 +44,20 @@ def _watch_roots(config: Config) -> tuple[list[str], bool]:
 class Watcher:
     """Sets `wake` whenever watchfiles reports a change under the watched directories."""
 
-    def __init__(self, roots: list[str], wake: threading.Event) -> None:
+    def __init__(self, roots: list[str], recursive: bool, wake: threading.Event) -> None:
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(roots, wake), name="watch", daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(roots, recursive, wake), name="watch", daemon=True)
         self.thread.start()
 
-    def _run(self, roots: list[str], wake: threading.Event) -> None:
+    def _run(self, roots: list[str], recursive: bool, wake: threading.Event) -> None:
+        if not roots:
+            return
         try:
             from watchfiles import watch
 
             for _ in watch(
                 *roots,
+                recursive=recursive,
                 stop_event=self.stop,
                 debounce=50,
                 step=20,
