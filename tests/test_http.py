@@ -13,6 +13,7 @@ from pathlib import Path
 
 import bcrypt
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 
 from conftest import make_exporter, parse_samples, require_binary, value, write_lines
 from llm_exporter.config import ConfigError
@@ -81,6 +82,10 @@ def test_openmetrics_with_created_timestamps(server: MetricsServer) -> None:
     assert len(created) == 1
     assert float(created[0].rsplit(" ", 1)[1]) > 1.7e9
     assert any(line.startswith("gen_ai_client_operation_duration_seconds_created{") for line in text.splitlines())
+    # The whole body parses as OpenMetrics (the strict parser rejects any format slip).
+    families = {f.name: f for f in openmetrics_families(text)}
+    assert families["gen_ai_client_operation_duration_seconds"].unit == "seconds"
+    assert families["llm_cost_usd"].type == "counter"
 
 
 def test_gzip_when_asked(server: MetricsServer) -> None:
