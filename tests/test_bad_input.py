@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_exporter, scrape, value, write_lines
+from testkit import make_exporter, scrape, value, write_lines
 
 REQ = b'{"event_type":"completion_request","request_id":"r%d","model":"gpt-4o-mini"}\n'
 RESP = (

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, free_port
 from llm_exporter.cli import main
 from llm_exporter.config import ConfigError, load_config
+from testkit import EXAMPLES, free_port
 
 
 def write(tmp_path: Path, text: str) -> Path:

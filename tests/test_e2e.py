@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from genai_prices import Usage, calc_price
 
-from conftest import EXAMPLES, Running, Samples, require_binary, value, wait_for
+from testkit import EXAMPLES, Running, Samples, require_binary, value, wait_for
 
 OVERRIDES = {"llama3:8b": (0.0, 0.0)}  # as examples/config.yml says
 PROVIDERS = {"gpt": "openai", "o3": "openai", "claude": "anthropic", "gemini": "google", "llama3": None}

@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from conftest import TESTDATA
 from llm_exporter import __version__
 from llm_exporter.cli import replay
+from testkit import TESTDATA
 
 GOLDEN = TESTDATA / "golden"
 VERSION_MARK = "@VERSION@"

@@ -15,10 +15,10 @@ import bcrypt
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 
-from conftest import make_exporter, parse_samples, require_binary, value, write_lines
 from llm_exporter.config import ConfigError
 from llm_exporter.exposition.http import MetricsServer
 from llm_exporter.exposition.webconfig import load_web_config
+from testkit import make_exporter, parse_samples, require_binary, value, write_lines
 
 LINE = b'{"model":"gpt-4o-mini","latency_ms":1500,"prompt_tokens":10,"completion_tokens":5,"cost_usd":0.25}\n'
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeClock, make_exporter, scrape, value, write_lines
 from llm_exporter.config import parse_config
 from llm_exporter.exporter import Exporter
 from llm_exporter.pipeline import pricing
 from llm_exporter.pipeline.pricing import PriceBook
+from testkit import FakeClock, make_exporter, scrape, value, write_lines
 
 
 def req(rid: str, model: str) -> str:

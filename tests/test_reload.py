@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import FakeClock, scrape, value, write_lines
 from llm_exporter.config import parse_config
 from llm_exporter.exporter import Exporter
+from testkit import FakeClock, scrape, value, write_lines
 
 LINE = b'{"model":"gpt-4o","latency_ms":100,"prompt_tokens":1,"completion_tokens":1,"cost_usd":1.0}\n'
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeClock, make_exporter, scrape, value, write_lines
 from llm_exporter.exporter import Exporter
+from testkit import FakeClock, make_exporter, scrape, value, write_lines
 
 
 def lines(start: int, n: int) -> list[bytes]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Running, value, wait_for
+from testkit import Running, value, wait_for
 
 LINE = b'{"model":"gpt-4o","latency_ms":100,"prompt_tokens":%d,"completion_tokens":1,"cost_usd":1.0}\n'
 

@@ -90,6 +90,18 @@ class ThresholdsConfig(_Strict):
     monthly_budget_usd: float = Field(default=500.0, ge=0)
 
 
+class OTLPConfig(_Strict):
+    """The daemon's OTLP push; unset keys fall back to the standard OTEL_EXPORTER_OTLP_* variables."""
+
+    endpoint: str | None = None
+    protocol: Literal["grpc", "http/protobuf"] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    interval_seconds: float = Field(default=60.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    insecure: bool | None = None
+    resource_attributes: dict[str, str] = Field(default_factory=dict)
+
+
 class Config(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     positions_file: str | None = None
@@ -101,6 +113,7 @@ class Config(_Strict):
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
+    otlp: OTLPConfig | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

@@ -1,4 +1,7 @@
-"""Shared helpers: replay in-process, read expositions, find the real binaries."""
+"""Shared test helpers: replay in-process, read expositions, run the real process, find binaries.
+
+A plain module, not conftest.py: tests/bundle has a conftest of its own, and two modules named
+`conftest` cannot both be imported by name."""
 
 from __future__ import annotations
 

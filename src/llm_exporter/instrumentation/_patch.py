@@ -1,0 +1,240 @@
+"""Method patching that can be undone, and stream proxies that time the first chunk and finish
+the call when the stream ends, fails or is closed."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from llm_exporter.instrumentation.responses import output_messages
+from llm_exporter.instrumentation.track import Call
+
+# (class, attribute) -> the original attribute, for uninstrument().
+_originals: dict[tuple[type, str], Any] = {}
+
+
+def patch(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> bool:
+    """Replace `cls.name` by `make(original)`; False when it is already patched or missing."""
+    key = (cls, name)
+    if key in _originals:
+        return False
+    original = cls.__dict__.get(name)
+    if original is None:
+        return False
+    wrapper = make(original)
+    functools.update_wrapper(wrapper, original)
+    _originals[key] = original
+    setattr(cls, name, wrapper)
+    return True
+
+
+def unpatch_module(prefix: str) -> None:
+    """Restore every patched attribute of classes from modules starting with `prefix`."""
+    for cls, name in [k for k in _originals if k[0].__module__.startswith(prefix)]:
+        setattr(cls, name, _originals.pop((cls, name)))
+
+
+def patched(cls: type, name: str) -> bool:
+    return (cls, name) in _originals
+
+
+OnItem = Callable[[Call, Any], None]
+
+
+class StreamProxy:
+    """Wraps a client's sync stream: records the first chunk, lets `on_item` read usage from each
+    item, finishes the call at the end, on an error (failed) or on close()."""
+
+    def __init__(self, stream: Any, call: Call, on_item: OnItem) -> None:
+        self._stream = stream
+        self._call = call
+        self._on_item = on_item
+        self._iterator: Iterator[Any] | None = None
+
+    def _iterate(self) -> Iterator[Any]:
+        call = self._call
+        on_item = self._on_item
+        try:
+            for item in self._stream:
+                call.record_first_chunk()
+                on_item(call, item)
+                yield item
+        except GeneratorExit:
+            call.finish()
+            raise
+        except BaseException as exc:
+            call.finish(exc)
+            raise
+        call.finish()
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._iterator is None:
+            self._iterator = self._iterate()
+        return self._iterator
+
+    def __next__(self) -> Any:
+        return next(iter(self))
+
+    def __enter__(self) -> StreamProxy:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self._call.finish(exc)
+        self.close()
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._stream, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._call.finish()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class AsyncStreamProxy:
+    """StreamProxy for async streams (`async for`, `aclose`/async `close`)."""
+
+    def __init__(self, stream: Any, call: Call, on_item: OnItem) -> None:
+        self._stream = stream
+        self._call = call
+        self._on_item = on_item
+        self._iterator: AsyncIterator[Any] | None = None
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        call = self._call
+        on_item = self._on_item
+        try:
+            async for item in self._stream:
+                call.record_first_chunk()
+                on_item(call, item)
+                yield item
+        except GeneratorExit:
+            call.finish()
+            raise
+        except BaseException as exc:
+            call.finish(exc)
+            raise
+        call.finish()
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        if self._iterator is None:
+            self._iterator = self._iterate()
+        return self._iterator
+
+    async def __anext__(self) -> Any:
+        return await self.__aiter__().__anext__()
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self._call.finish(exc)
+        await self.close()
+
+    async def close(self) -> None:
+        try:
+            close = getattr(self._stream, "close", None) or getattr(self._stream, "aclose", None)
+            if close is not None:
+                result = close()
+                if hasattr(result, "__await__"):
+                    await result
+        finally:
+            self._call.finish()
+
+    aclose = close
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _capture_input(call: Call, kwargs: dict[str, Any]) -> None:
+    if call.capture_content:
+        messages = kwargs.get("messages")
+        if messages is None:
+            prompt = kwargs.get("prompt") or kwargs.get("input")
+            messages = None if prompt is None else [{"role": "user", "content": prompt}]
+        call.record_content(input_messages=messages)
+
+
+def record(call: Call, response: Any) -> None:
+    """Record a whole (non-streamed) response, and its text when content capture is on."""
+    call.record_response(response)
+    if call.capture_content:
+        call.record_content(output_messages=output_messages(response))
+
+
+def wrap_sync(
+    model_of: Callable[[tuple[Any, ...], dict[str, Any]], str | None],
+    provider: str,
+    operation: str,
+    is_stream: Callable[[Any], bool],
+    on_item: OnItem,
+    proxy: type = StreamProxy,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A patch factory for a sync client method: non-stream results are recorded as responses;
+    streams are wrapped in `proxy`."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            call = Call(model_of(args, kwargs), provider, operation).start()
+            _capture_input(call, kwargs)
+            try:
+                result = original(*args, **kwargs)
+            except BaseException as exc:
+                call.finish(exc)
+                raise
+            if is_stream(result):
+                return proxy(result, call, on_item)
+            record(call, result)
+            call.finish()
+            return result
+
+        return wrapper
+
+    return make
+
+
+def wrap_async(
+    model_of: Callable[[tuple[Any, ...], dict[str, Any]], str | None],
+    provider: str,
+    operation: str,
+    is_stream: Callable[[Any], bool],
+    on_item: OnItem,
+    proxy: type = AsyncStreamProxy,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            call = Call(model_of(args, kwargs), provider, operation).start()
+            _capture_input(call, kwargs)
+            try:
+                result = await original(*args, **kwargs)
+            except BaseException as exc:
+                call.finish(exc)
+                raise
+            if is_stream(result):
+                return proxy(result, call, on_item)
+            record(call, result)
+            call.finish()
+            return result
+
+        return wrapper
+
+    return make
+
+
+def kwarg(name: str, position: int | None = None) -> Callable[[tuple[Any, ...], dict[str, Any]], str | None]:
+    """Reads a call's model from keyword `name` (or positional `position`, self included)."""
+
+    def model_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        value = kwargs.get(name)
+        if value is None and position is not None and len(args) > position:
+            value = args[position]
+        return value if isinstance(value, str) else None
+
+    return model_of

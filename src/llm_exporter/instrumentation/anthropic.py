@@ -1,0 +1,136 @@
+"""Anthropic: messages (sync, async, `stream=True`, and the `messages.stream()` helper).
+
+Stream usage: `message_start` carries input, cache read and cache write tokens; `message_delta`
+carries the cumulative output tokens (and, from newer servers, updated input counts).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm_exporter.instrumentation._patch import (
+    AsyncStreamProxy,
+    StreamProxy,
+    kwarg,
+    patch,
+    unpatch_module,
+    wrap_async,
+    wrap_sync,
+)
+from llm_exporter.instrumentation.responses import Usage, get, usage_from
+from llm_exporter.instrumentation.track import Call
+
+PROVIDER = "anthropic"
+
+
+def _on_event(call: Call, event: Any) -> None:
+    kind = get(event, "type")
+    if kind == "message_start":
+        message = get(event, "message")
+        call.usage = usage_from(get(message, "usage")) or Usage()
+        model = get(message, "model")
+        if isinstance(model, str):
+            call.response_model = model
+        rid = get(message, "id")
+        if isinstance(rid, str):
+            call.response_id = rid
+    elif kind == "message_delta":
+        usage = get(event, "usage")
+        current = call.usage or Usage()
+        output = get(usage, "output_tokens")
+        if isinstance(output, int):
+            current.output_tokens = output
+        if get(usage, "input_tokens") is not None:  # newer servers repeat the input counts here
+            updated = usage_from(usage)
+            if updated is not None:
+                current.input_tokens = updated.input_tokens
+                current.cache_read_tokens = updated.cache_read_tokens
+                current.cache_write_tokens = updated.cache_write_tokens
+        call.usage = current
+        reason = get(get(event, "delta"), "stop_reason")
+        if isinstance(reason, str):
+            call.finish_reasons = [reason]
+    elif kind == "error":
+        error = get(event, "error")
+        call.fail(get(error, "type") or "_OTHER")
+
+
+class _StreamManager:
+    """Wraps `messages.stream()`'s manager: the call starts when the `with` opens the request."""
+
+    def __init__(self, manager: Any, model: str | None) -> None:
+        self._manager = manager
+        self._model = model
+        self._call: Call | None = None
+
+    def __enter__(self) -> Any:
+        call = self._call = Call(self._model, PROVIDER, "chat").start()
+        try:
+            stream = self._manager.__enter__()
+        except BaseException as exc:
+            call.finish(exc)
+            raise
+        stream._raw_stream = StreamProxy(stream._raw_stream, call, _on_event)
+        return stream
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
+        if exc is not None and self._call is not None:
+            self._call.finish(exc)
+        try:
+            return self._manager.__exit__(exc_type, exc, tb)
+        finally:
+            if self._call is not None:
+                self._call.finish()
+
+    async def __aenter__(self) -> Any:
+        call = self._call = Call(self._model, PROVIDER, "chat").start()
+        try:
+            stream = await self._manager.__aenter__()
+        except BaseException as exc:
+            call.finish(exc)
+            raise
+        stream._raw_stream = AsyncStreamProxy(stream._raw_stream, call, _on_event)
+        return stream
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
+        if exc is not None and self._call is not None:
+            self._call.finish(exc)
+        try:
+            return await self._manager.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._call is not None:
+                self._call.finish()
+
+
+def _wrap_stream_helper(original: Any) -> Any:
+    def stream(self: Any, *args: Any, **kwargs: Any) -> Any:
+        model = kwargs.get("model")
+        return _StreamManager(original(self, *args, **kwargs), model if isinstance(model, str) else None)
+
+    return stream
+
+
+def instrument() -> bool:
+    """Patch the installed anthropic client; False when it is not installed."""
+    try:
+        import anthropic
+        from anthropic.resources.messages import AsyncMessages, Messages
+    except ImportError:
+        return False
+
+    def is_sync_stream(result: Any) -> bool:
+        return isinstance(result, anthropic.Stream)
+
+    def is_async_stream(result: Any) -> bool:
+        return isinstance(result, anthropic.AsyncStream)
+
+    model = kwarg("model")
+    patch(Messages, "create", wrap_sync(model, PROVIDER, "chat", is_sync_stream, _on_event))
+    patch(AsyncMessages, "create", wrap_async(model, PROVIDER, "chat", is_async_stream, _on_event))
+    patch(Messages, "stream", _wrap_stream_helper)
+    patch(AsyncMessages, "stream", _wrap_stream_helper)
+    return True
+
+
+def uninstrument() -> None:
+    unpatch_module("anthropic.")

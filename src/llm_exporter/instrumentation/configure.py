@@ -1,0 +1,232 @@
+"""Where the in-app telemetry goes: the app's own providers when it set them, else OTLP set up
+from the standard `OTEL_*` environment variables (or `configure(...)` arguments).
+
+Environment variables read (by this module or by the OpenTelemetry exporters themselves):
+`OTEL_SDK_DISABLED`, `OTEL_METRICS_EXPORTER` / `OTEL_TRACES_EXPORTER` (`otlp`, the default,
+`console` or `none`), `OTEL_EXPORTER_OTLP_PROTOCOL` and its `_METRICS_` / `_TRACES_` variants
+(`grpc` or `http/protobuf`, the default), `OTEL_EXPORTER_OTLP_ENDPOINT` and its variants,
+`OTEL_EXPORTER_OTLP_HEADERS` and its variants, `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds),
+`OTEL_RESOURCE_ATTRIBUTES`, `OTEL_SERVICE_NAME`, and
+`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (prompt and response text on spans).
+
+Providers this module creates are shut down at exit (the SDK's own exit hook), which exports
+what is left.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from llm_exporter.instrumentation.telemetry import Telemetry, _is_sdk_provider
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
+    from llm_exporter.completion_logger import CompletionLogger
+
+_lock = threading.Lock()
+_telemetry: Telemetry | None = None
+
+PROTOCOLS = ("grpc", "http/protobuf")
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _protocol(signal: str, protocol: str | None, environ: Mapping[str, str]) -> str:
+    value = (
+        protocol
+        or environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()
+    if value not in PROTOCOLS:
+        raise ValueError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, not {value!r}")
+    return value
+
+
+def _endpoint(signal: str, endpoint: str | None, protocol: str) -> str | None:
+    """The per-signal URL for http/protobuf (`/v1/metrics` appended to a base endpoint given as an
+    argument, as the OTLP spec does for OTEL_EXPORTER_OTLP_ENDPOINT); None leaves it to the env."""
+    if endpoint is None:
+        return None
+    if protocol == "grpc":
+        return endpoint
+    return endpoint.rstrip("/") + f"/v1/{signal.lower()}"
+
+
+def metric_exporter(
+    protocol: str, endpoint: str | None, headers: Mapping[str, str] | None, timeout: float | None, **kwargs: Any
+) -> Any:
+    """An OTLP metric exporter with cumulative temporality (what Prometheus expects)."""
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
+    args: dict[str, Any] = dict(kwargs)
+    if endpoint is not None:
+        args["endpoint"] = endpoint
+    if headers:
+        args["headers"] = dict(headers)
+    if timeout is not None:
+        args["timeout"] = timeout
+    return OTLPMetricExporter(**args)
+
+
+def span_exporter(protocol: str, endpoint: str | None, headers: Mapping[str, str] | None) -> Any:
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
+    args: dict[str, Any] = {}
+    if endpoint is not None:
+        args["endpoint"] = endpoint
+    if headers:
+        args["headers"] = dict(headers)
+    return OTLPSpanExporter(**args)
+
+
+def _build_meter_provider(
+    protocol: str | None,
+    endpoint: str | None,
+    headers: Mapping[str, str] | None,
+    export_interval: float | None,
+    resource: Any,
+    environ: Mapping[str, str],
+) -> MeterProvider | None:
+    from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+
+    kind = (environ.get("OTEL_METRICS_EXPORTER") or "otlp").strip().lower()
+    if kind == "none":
+        return None
+    if kind == "console":
+        exporter: Any = ConsoleMetricExporter()
+    else:
+        proto = _protocol("METRICS", protocol, environ)
+        exporter = metric_exporter(proto, _endpoint("METRICS", endpoint, proto), headers, None)
+    interval_ms = None if export_interval is None else export_interval * 1000.0
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
+    return SdkMeterProvider(metric_readers=[reader], resource=resource)
+
+
+def _build_tracer_provider(
+    protocol: str | None,
+    endpoint: str | None,
+    headers: Mapping[str, str] | None,
+    resource: Any,
+    environ: Mapping[str, str],
+) -> TracerProvider | None:
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    kind = (environ.get("OTEL_TRACES_EXPORTER") or "otlp").strip().lower()
+    if kind == "none":
+        return None
+    if kind == "console":
+        exporter: Any = ConsoleSpanExporter()
+    else:
+        proto = _protocol("TRACES", protocol, environ)
+        exporter = span_exporter(proto, _endpoint("TRACES", endpoint, proto), headers)
+    provider = SdkTracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+def configure(
+    *,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    export_interval: float | None = None,
+    resource_attributes: Mapping[str, str] | None = None,
+    meter_provider: MeterProvider | None = None,
+    tracer_provider: TracerProvider | None = None,
+    traces: bool | None = None,
+    capture_content: bool | None = None,
+    price_overrides: Mapping[str, Any] | None = None,
+    completion_logger: CompletionLogger | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Telemetry:
+    """Set where metrics and spans go; returns the telemetry every instrumented call then uses.
+
+    Explicit providers win; else the global providers the app set; else new SDK providers with
+    OTLP exporters (set as the global ones), configured by the arguments and the `OTEL_*`
+    variables. `export_interval` is in seconds. `price_overrides` are US dollars per million
+    tokens by model name, as in the daemon's `pricing.overrides`. `traces=False` records no spans;
+    `completion_logger` also writes every call to a seed-001 JSONL log for the daemon to tail.
+    """
+    global _telemetry
+    env = os.environ if environ is None else environ
+    from opentelemetry import metrics, trace
+
+    from llm_exporter.config import PriceOverride
+    from llm_exporter.pipeline.pricing import PriceBook
+
+    disabled = _truthy(env.get("OTEL_SDK_DISABLED"))
+    resource = None
+    if meter_provider is None or (tracer_provider is None and traces is not False):
+        from opentelemetry.sdk.resources import Resource
+
+        attrs: dict[str, str] = {"service.name": "llm-app"} if not env.get("OTEL_SERVICE_NAME") else {}
+        attrs.update(resource_attributes or {})
+        resource = Resource.create(attrs)
+
+    with _lock:
+        if meter_provider is None:
+            current = metrics.get_meter_provider()
+            if _is_sdk_provider(current):
+                meter_provider = current
+            elif not disabled:
+                meter_provider = _build_meter_provider(protocol, endpoint, headers, export_interval, resource, env)
+                if meter_provider is not None:
+                    metrics.set_meter_provider(meter_provider)
+        spans = traces
+        if tracer_provider is None and traces is not False:
+            current_tp = trace.get_tracer_provider()
+            if _is_sdk_provider(current_tp):
+                tracer_provider = current_tp
+            elif not disabled:
+                tracer_provider = _build_tracer_provider(protocol, endpoint, headers, resource, env)
+                if tracer_provider is not None:
+                    trace.set_tracer_provider(tracer_provider)
+        if tracer_provider is None:
+            spans = False
+        overrides = {name: PriceOverride.model_validate(dict(p)) for name, p in (price_overrides or {}).items()}
+        if meter_provider is None:
+            from opentelemetry.metrics import NoOpMeterProvider
+
+            meter_provider = NoOpMeterProvider()
+        _telemetry = Telemetry(
+            meter_provider=meter_provider,
+            tracer_provider=tracer_provider,
+            prices=PriceBook(overrides),
+            capture_content=(
+                capture_content
+                if capture_content is not None
+                else _truthy(env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"))
+            ),
+            completion_logger=completion_logger,
+            spans=spans,
+        )
+        return _telemetry
+
+
+def get_telemetry() -> Telemetry:
+    """The configured telemetry; the first use without `configure()` configures from the env."""
+    telemetry = _telemetry
+    if telemetry is None:
+        telemetry = configure()
+    return telemetry
+
+
+def reset() -> None:
+    """Forget the configured telemetry (the providers stay as they are); for tests."""
+    global _telemetry
+    with _lock:
+        _telemetry = None

@@ -1,0 +1,46 @@
+"""Ollama: `chat`, `generate` and `embed` on `ollama.Client` and `ollama.AsyncClient` (and the
+module-level functions, which use a default Client). Streams are NDJSON; the final object
+(`done: true`) carries `prompt_eval_count` and `eval_count`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm_exporter.instrumentation._patch import kwarg, patch, unpatch_module, wrap_async, wrap_sync
+from llm_exporter.instrumentation.responses import Usage, get
+from llm_exporter.instrumentation.track import Call
+
+PROVIDER = "ollama"
+
+
+def _on_part(call: Call, part: Any) -> None:
+    if get(part, "done"):
+        call.usage = Usage(int(get(part, "prompt_eval_count") or 0), int(get(part, "eval_count") or 0))
+        reason = get(part, "done_reason")
+        if isinstance(reason, str):
+            call.finish_reasons = [reason]
+    if call.response_model is None:
+        model = get(part, "model")
+        if isinstance(model, str):
+            call.response_model = model
+
+
+def _is_stream(result: Any) -> bool:
+    return hasattr(result, "__next__") or hasattr(result, "__anext__")
+
+
+def instrument() -> bool:
+    """Patch the installed ollama client; False when it is not installed."""
+    try:
+        from ollama import AsyncClient, Client
+    except ImportError:
+        return False
+    model = kwarg("model", position=1)
+    for name, operation in (("chat", "chat"), ("generate", "text_completion"), ("embed", "embeddings")):
+        patch(Client, name, wrap_sync(model, PROVIDER, operation, _is_stream, _on_part))
+        patch(AsyncClient, name, wrap_async(model, PROVIDER, operation, _is_stream, _on_part))
+    return True
+
+
+def uninstrument() -> None:
+    unpatch_module("ollama.")

@@ -1,0 +1,258 @@
+"""The in-app half of the metric contract: instruments, cheap aggregates, pricing, spans.
+
+Per call, only the three semconv histograms (duration, input and output tokens) go through the
+OpenTelemetry SDK. The extensions (cost, token totals by kind, in-flight calls, consecutive
+failures, decisions, cache use) are plain numbers in a `_Series` slot object, updated under one
+lock, and read by observable instruments when a reader collects: the SDK's per-record cost
+(several microseconds a record) is paid three times a call, not ten.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from llm_exporter import __version__, semconv
+from llm_exporter.providers import infer_provider, normalize_provider
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+    from opentelemetry.trace import Tracer, TracerProvider
+
+    from llm_exporter.completion_logger import CompletionLogger
+    from llm_exporter.pipeline.pricing import Price, PriceBook
+
+SCOPE = "llm_exporter"
+
+Attributes = dict[str, str]
+
+
+class _Series:
+    """Everything kept for one (operation, provider, model): its attribute dicts, built once, and
+    the extension aggregates."""
+
+    __slots__ = (
+        "attrs",
+        "attrs_input",
+        "attrs_output",
+        "cache_hits",
+        "cache_misses",
+        "cost",
+        "decisions",
+        "error_attrs",
+        "failures",
+        "in_flight",
+        "model",
+        "operation",
+        "price",
+        "provider",
+        "tokens",
+    )
+
+    def __init__(self, operation: str, provider: str, model: str, price: Price | None) -> None:
+        self.operation = operation
+        self.provider = provider
+        self.model = model
+        self.attrs: Attributes = {
+            semconv.ATTR_OPERATION: operation,
+            semconv.ATTR_PROVIDER: provider,
+            semconv.ATTR_REQUEST_MODEL: model,
+        }
+        self.attrs_input = {**self.attrs, semconv.ATTR_TOKEN_TYPE: "input"}
+        self.attrs_output = {**self.attrs, semconv.ATTR_TOKEN_TYPE: "output"}
+        self.error_attrs: dict[str, Attributes] = {}
+        self.price = price
+        self.cost = 0.0
+        self.tokens = dict.fromkeys(semconv.TOKEN_TYPES, 0)
+        self.in_flight = 0
+        self.failures = 0
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.decisions: dict[tuple[str, str, str], int] = {}
+
+    def failure_attrs(self, error_type: str) -> Attributes:
+        attrs = self.error_attrs.get(error_type)
+        if attrs is None:
+            attrs = self.error_attrs[error_type] = {**self.attrs, semconv.ATTR_ERROR_TYPE: error_type}
+        return attrs
+
+
+def _is_sdk_provider(provider: object) -> bool:
+    """Whether a global provider is a real one (not the API's proxy or no-op default)."""
+    name = type(provider).__name__
+    return not (name.startswith("Proxy") or name.startswith("NoOp") or name.startswith("_Proxy"))
+
+
+class Telemetry:
+    """Instruments on one MeterProvider, the aggregates behind the observable ones, the price book,
+    an optional tracer and an optional CompletionLogger that every call is also written to."""
+
+    def __init__(
+        self,
+        meter_provider: MeterProvider | None = None,
+        tracer_provider: TracerProvider | None = None,
+        prices: PriceBook | None = None,
+        capture_content: bool = False,
+        completion_logger: CompletionLogger | None = None,
+        spans: bool | None = None,
+    ) -> None:
+        from opentelemetry import metrics, trace
+
+        from llm_exporter.pipeline.pricing import PriceBook
+
+        self.lock = threading.Lock()
+        self.series: dict[tuple[str, str, str], _Series] = {}
+        self.prices = prices if prices is not None else PriceBook()
+        self.capture_content = capture_content
+        self.completion_logger = completion_logger
+
+        provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+        meter = provider.get_meter(SCOPE, __version__)
+        self.duration = meter.create_histogram(
+            semconv.DURATION[0],
+            unit=semconv.DURATION[1],
+            description="Duration of GenAI client operations.",
+            explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS,
+        )
+        self.token_usage = meter.create_histogram(
+            semconv.TOKEN_USAGE[0],
+            unit=semconv.TOKEN_USAGE[1],
+            description="Number of input and output tokens used per call.",
+            explicit_bucket_boundaries_advisory=semconv.TOKEN_BUCKETS,
+        )
+        self.time_to_first_chunk = meter.create_histogram(
+            semconv.TIME_TO_FIRST_CHUNK[0],
+            unit=semconv.TIME_TO_FIRST_CHUNK[1],
+            description="Time to the first chunk of streamed GenAI calls.",
+            explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS,
+        )
+        meter.create_observable_counter(
+            semconv.COST[0], [self._observe_cost], unit=semconv.COST[1], description="Money spent, in US dollars."
+        )
+        meter.create_observable_counter(
+            semconv.TOKENS[0],
+            [self._observe_tokens],
+            unit=semconv.TOKENS[1],
+            description="Tokens by kind; cache and reasoning tokens are subsets of input and output.",
+        )
+        meter.create_observable_up_down_counter(
+            semconv.IN_FLIGHT[0],
+            [self._observe_in_flight],
+            unit=semconv.IN_FLIGHT[1],
+            description="Calls started and not yet finished.",
+        )
+        meter.create_observable_gauge(
+            semconv.CONSECUTIVE_FAILURES[0],
+            [self._observe_failures],
+            unit=semconv.CONSECUTIVE_FAILURES[1],
+            description="Failed calls in a row since the last success.",
+        )
+        meter.create_observable_counter(
+            semconv.DECISIONS[0],
+            [self._observe_decisions],
+            unit=semconv.DECISIONS[1],
+            description="Decisions the model's answers led to.",
+        )
+        meter.create_observable_counter(
+            semconv.CACHE_REQUESTS[0],
+            [self._observe_cache],
+            unit=semconv.CACHE_REQUESTS[1],
+            description="Calls answered from a response cache (hit) or not (miss).",
+        )
+
+        self.tracer: Tracer | None = None
+        tp = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+        if spans is None:
+            spans = tracer_provider is not None or _is_sdk_provider(tp)
+        if spans:
+            self.tracer = tp.get_tracer(SCOPE, __version__)
+
+    # -- series -----------------------------------------------------------------------------------
+
+    def get_series(self, model: str | None, provider: str | None, operation: str | None) -> _Series:
+        key = (operation or semconv.DEFAULT_OPERATION, provider or "", model or semconv.UNKNOWN)
+        series = self.series.get(key)
+        if series is None:
+            with self.lock:
+                series = self.series.get(key)
+                if series is None:
+                    series = self._new_series(*key)
+                    self.series[key] = series
+        return series
+
+    def _new_series(self, operation: str, provider: str, model: str) -> _Series:
+        provider_name = normalize_provider(provider) if provider else infer_provider(model)
+        # Another spelling of the same provider shares the series.
+        same = self.series.get((operation, provider_name, model))
+        if same is not None:
+            return same
+        return _Series(operation, provider_name, model, self.prices.lookup(provider_name, model))
+
+    # -- observable callbacks -----------------------------------------------------------------------
+
+    def _unique(self) -> list[_Series]:
+        with self.lock:
+            seen: dict[int, _Series] = {}
+            for s in self.series.values():
+                seen.setdefault(id(s), s)
+            return list(seen.values())
+
+    def _observe_cost(self, _options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
+        return [Observation(s.cost, s.attrs) for s in self._unique()]
+
+    def _observe_tokens(self, _options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
+        out = []
+        for s in self._unique():
+            for kind, n in s.tokens.items():
+                out.append(Observation(n, {**s.attrs, semconv.ATTR_TOKEN_TYPE: kind}))
+        return out
+
+    def _observe_in_flight(self, _options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
+        return [Observation(s.in_flight, s.attrs) for s in self._unique()]
+
+    def _observe_failures(self, _options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
+        return [Observation(s.failures, s.attrs) for s in self._unique()]
+
+    def _observe_decisions(self, _options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
+        out = []
+        for s in self._unique():
+            with self.lock:
+                items = list(s.decisions.items())
+            for (action, symbol, result), n in items:
+                out.append(Observation(n, {**s.attrs, "action": action, "symbol": symbol, "validation_result": result}))
+        return out
+
+    def _observe_cache(self, _options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
+        out = []
+        for s in self._unique():
+            if s.cache_hits or s.cache_misses:
+                out.append(Observation(s.cache_hits, {**s.attrs, "result": "hit"}))
+                out.append(Observation(s.cache_misses, {**s.attrs, "result": "miss"}))
+        return out
+
+    # -- decisions ----------------------------------------------------------------------------------
+
+    def decision(self, series: _Series, action: str, symbol: str, validation_result: str) -> None:
+        key = (action.upper(), symbol, validation_result.upper())
+        with self.lock:
+            series.decisions[key] = series.decisions.get(key, 0) + 1
+
+
+def span_attributes(series: _Series, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    attrs: dict[str, Any] = dict(series.attrs)
+    if extra:
+        attrs.update(extra)
+    return attrs

@@ -1,0 +1,359 @@
+"""`track()`: one LLM call, as a context manager (sync or async) or a decorator (sync or async).
+
+    with llm_exporter.track(model="gpt-4o", provider="openai") as call:
+        resp = client.chat(...)
+        call.record_response(resp)          # or call.record_usage(input_tokens=..., output_tokens=...)
+
+An exception inside marks the call failed with its class name as `error.type` and propagates.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Callable
+from contextvars import ContextVar
+from time import perf_counter
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from llm_exporter import semconv
+from llm_exporter.instrumentation.configure import get_telemetry
+from llm_exporter.instrumentation.responses import Usage, extract
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from llm_exporter.instrumentation.telemetry import Telemetry, _Series
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The last call finished in this context: what record_decision() answers by default.
+_last_call: ContextVar[Call | None] = ContextVar("llm_exporter_last_call", default=None)
+# The call a decorated function runs in (for current_call()).
+_current: ContextVar[Call | None] = ContextVar("llm_exporter_current_call", default=None)
+
+
+def error_type_of(exc: BaseException) -> str:
+    return type(exc).__name__ or semconv.OTHER_ERROR
+
+
+class Call:
+    """One call: started by `with`/`start()`, finished once by `__exit__`/`finish()`."""
+
+    __slots__ = (
+        "_done",
+        "_first_chunk",
+        "_operation",
+        "_provider",
+        "_request_id",
+        "_series",
+        "_span",
+        "_start",
+        "_telemetry",
+        "cache_hit",
+        "cost",
+        "error_type",
+        "finish_reasons",
+        "model",
+        "response_id",
+        "response_model",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        model: str | None,
+        provider: str | None = None,
+        operation: str | None = semconv.DEFAULT_OPERATION,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self.model = model
+        self._provider = provider
+        self._operation = operation
+        self._telemetry = telemetry
+        self._series: _Series | None = None
+        self._span: Span | None = None
+        self._start = 0.0
+        self._first_chunk: float | None = None
+        self._done = False
+        self._request_id: str | None = None
+        self.usage: Usage | None = None
+        self.cost: float | None = None
+        self.cache_hit: bool | None = None
+        self.error_type: str | None = None
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.finish_reasons: list[str] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> Call:
+        t = self._telemetry
+        if t is None:
+            t = self._telemetry = get_telemetry()
+        series = self._series = t.get_series(self.model, self._provider, self._operation)
+        with t.lock:
+            series.in_flight += 1
+        if t.tracer is not None:
+            from opentelemetry.trace import SpanKind
+
+            self._span = t.tracer.start_span(
+                f"{series.operation} {series.model}", kind=SpanKind.CLIENT, attributes=series.attrs
+            )
+        if t.completion_logger is not None:
+            self._request_id = t.completion_logger.log_completion_request(
+                model=series.model, provider=series.provider, operation=series.operation
+            )
+        self._start = perf_counter()
+        return self
+
+    def __enter__(self) -> Call:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.finish(exc)
+
+    async def __aenter__(self) -> Call:
+        return self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.finish(exc)
+
+    def __call__(self, fn: F) -> F:
+        """Use as a decorator: every call of `fn` is tracked as a call of its own; a return value of
+        a known response shape is recorded unless the function recorded usage itself."""
+        model, provider, operation, telemetry = self.model, self._provider, self._operation, self._telemetry
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                call = Call(model, provider, operation, telemetry).start()
+                token = _current.set(call)
+                try:
+                    result = await fn(*args, **kwargs)
+                except BaseException as exc:
+                    call.finish(exc)
+                    raise
+                finally:
+                    _current.reset(token)
+                if call.usage is None:
+                    call.record_response(result)
+                call.finish()
+                return result
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            call = Call(model, provider, operation, telemetry).start()
+            token = _current.set(call)
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                call.finish(exc)
+                raise
+            finally:
+                _current.reset(token)
+            if call.usage is None:
+                call.record_response(result)
+            call.finish()
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    # -- what the call says ---------------------------------------------------------------------------
+
+    def record_usage(
+        self,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        cost: float | None = None,
+        cache_hit: bool | None = None,
+    ) -> None:
+        """Token counts of the call (cache and reasoning tokens are subsets of input and output);
+        `cost` in US dollars overrides the price book; `cache_hit` for response caches."""
+        self.usage = Usage(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens)
+        if cost is not None:
+            self.cost = cost
+        if cache_hit is not None:
+            self.cache_hit = cache_hit
+
+    def record_response(self, response: Any) -> None:
+        """Usage, response model, id and finish reasons from a response of a known shape (OpenAI,
+        Anthropic, Ollama, LiteLLM, as objects or dicts); unknown shapes are ignored."""
+        info = extract(response)
+        if info.usage is not None:
+            self.usage = info.usage
+        if info.model:
+            self.response_model = info.model
+        if info.id:
+            self.response_id = info.id
+        if info.finish_reasons:
+            self.finish_reasons = info.finish_reasons
+
+    def record_first_chunk(self) -> None:
+        """The first chunk of a streamed response arrived (only the first call counts)."""
+        if self._first_chunk is None:
+            self._first_chunk = perf_counter()
+
+    def fail(self, error_type: str) -> None:
+        """Mark the call failed without an exception (for example an error status in a response)."""
+        self.error_type = error_type
+
+    def record_content(self, input_messages: Any = None, output_messages: Any = None) -> None:
+        """Prompt and response text on the span, only when content capture is on."""
+        span = self._span
+        t = self._telemetry
+        if span is None or t is None or not t.capture_content:
+            return
+        if input_messages is not None:
+            span.set_attribute("gen_ai.input.messages", json.dumps(input_messages, default=str))
+        if output_messages is not None:
+            span.set_attribute("gen_ai.output.messages", json.dumps(output_messages, default=str))
+
+    @property
+    def capture_content(self) -> bool:
+        """Whether prompt and response text go on this call's span."""
+        return self._span is not None and self._telemetry is not None and self._telemetry.capture_content
+
+    @property
+    def series(self) -> _Series | None:
+        return self._series
+
+    # -- the end ------------------------------------------------------------------------------------------
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        if self._done or self._series is None:
+            return
+        self._done = True
+        end = perf_counter()
+        t = self._telemetry
+        assert t is not None
+        s = self._series
+        error_type = self.error_type if exc is None else error_type_of(exc)
+        duration = end - self._start
+        t.duration.record(duration, s.attrs if error_type is None else s.failure_attrs(error_type))
+        usage = self.usage
+        cost = self.cost
+        if usage is not None:
+            t.token_usage.record(usage.input_tokens, s.attrs_input)
+            t.token_usage.record(usage.output_tokens, s.attrs_output)
+            if cost is None and s.price is not None:
+                cost = s.price.cost(
+                    usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
+                )
+        ttfc = None if self._first_chunk is None else self._first_chunk - self._start
+        if ttfc is not None:
+            t.time_to_first_chunk.record(ttfc, s.attrs)
+        with t.lock:
+            s.in_flight -= 1
+            if error_type is None:
+                s.failures = 0
+            else:
+                s.failures += 1
+            if usage is not None:
+                tokens = s.tokens
+                tokens["input"] += usage.input_tokens
+                tokens["output"] += usage.output_tokens
+                if usage.cache_read_tokens:
+                    tokens["cache_read"] += usage.cache_read_tokens
+                if usage.cache_write_tokens:
+                    tokens["cache_write"] += usage.cache_write_tokens
+                if usage.reasoning_tokens:
+                    tokens["reasoning"] += usage.reasoning_tokens
+            if cost is not None:
+                s.cost += cost
+            if self.cache_hit is not None:
+                if self.cache_hit:
+                    s.cache_hits += 1
+                else:
+                    s.cache_misses += 1
+        _last_call.set(self)
+        if self._span is not None:
+            self._end_span(error_type, exc)
+        if t.completion_logger is not None:
+            t.completion_logger.log_completion_response(
+                request_id=self._request_id,
+                success=error_type is None,
+                response_time=duration,
+                token_usage=usage,
+                cost_estimate_usd=cost,
+                error_type=error_type,
+                time_to_first_chunk=ttfc,
+            )
+
+    def _end_span(self, error_type: str | None, exc: BaseException | None) -> None:
+        from opentelemetry.trace import Status, StatusCode
+
+        span = self._span
+        assert span is not None
+        if self.usage is not None:
+            span.set_attribute("gen_ai.usage.input_tokens", self.usage.input_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", self.usage.output_tokens)
+        if self.response_model:
+            span.set_attribute("gen_ai.response.model", self.response_model)
+        if self.response_id:
+            span.set_attribute("gen_ai.response.id", self.response_id)
+        if self.finish_reasons:
+            span.set_attribute("gen_ai.response.finish_reasons", self.finish_reasons)
+        if error_type is not None:
+            span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type)
+            span.set_status(Status(StatusCode.ERROR, error_type))
+            if exc is not None and isinstance(exc, Exception):
+                span.record_exception(exc)
+        span.end()
+
+
+def track(model: str | None = None, provider: str | None = None, operation: str = semconv.DEFAULT_OPERATION) -> Call:
+    """A call to any LLM client: `with track(...) as call:`, `async with`, or `@track(...)`.
+    `provider` is normalized to the semconv value (inferred from the model when not given)."""
+    return Call(model, provider, operation)
+
+
+def current_call() -> Call | None:
+    """The call a `@track(...)`-decorated function runs in, or None."""
+    return _current.get()
+
+
+def record_decision(
+    action: str,
+    symbol: str = "",
+    validation_result: str = "",
+    model: str | None = None,
+    provider: str | None = None,
+    operation: str | None = None,
+    call: Call | None = None,
+) -> None:
+    """A decision an answer led to (`llm.decisions`, upper-cased action and validation result).
+
+    Its shared attributes come from `model`/`provider` when given, else from `call`, else from the
+    last call finished in this context, else `unknown`."""
+    t = get_telemetry()
+    if model is None and call is None:
+        call = _last_call.get()
+    series = None
+    if model is None and call is not None and call._telemetry is t:
+        series = call.series
+    else:
+        call = None
+    if series is None:
+        series = t.get_series(model, provider, operation)
+    t.decision(series, action, symbol, validation_result)
+    if t.completion_logger is not None:
+        t.completion_logger.log_trading_decision(
+            action=action,
+            symbol=symbol,
+            validation_result=validation_result,
+            model=series.model,
+            request_id=call._request_id if call is not None else None,
+        )

@@ -1,0 +1,229 @@
+"""A local fake LLM server answering in the real wire formats of the OpenAI, Anthropic and Ollama
+APIs, streaming included (SSE for OpenAI and Anthropic, NDJSON for Ollama). Token counts are
+fixed so tests can assert exact values. A model named `fail-429` answers with a rate-limit error.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+# What every answer reports.
+OPENAI_USAGE = {
+    "prompt_tokens": 1200,
+    "completion_tokens": 300,
+    "total_tokens": 1500,
+    "prompt_tokens_details": {"cached_tokens": 200},
+    "completion_tokens_details": {"reasoning_tokens": 50},
+}
+ANTHROPIC_USAGE = {
+    "input_tokens": 1000,
+    "output_tokens": 250,
+    "cache_read_input_tokens": 300,
+    "cache_creation_input_tokens": 100,
+}
+OLLAMA_COUNTS = {"prompt_eval_count": 26, "eval_count": 298}
+TEXT = ["Hel", "lo", " world"]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between headers and body
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream(self, content_type: str, chunks: list[bytes]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for chunk in chunks:
+            self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        self.server.requests.append((self.path, body))  # type: ignore[attr-defined]
+        model = body.get("model", "")
+        if model == "fail-429":
+            self._json(
+                429,
+                {"error": {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"}},
+                {"retry-after": "0"},
+            )
+            return
+        if self.path.endswith("/chat/completions"):
+            self._openai_chat(body)
+        elif self.path.endswith("/messages"):
+            self._anthropic(body)
+        elif self.path == "/api/chat":
+            self._ollama_chat(body)
+        else:
+            self._json(404, {"error": "not found"})
+
+    # -- OpenAI ----------------------------------------------------------------------------------
+
+    def _openai_chat(self, body: dict[str, Any]) -> None:
+        model = body["model"]
+        if not body.get("stream"):
+            self._json(
+                200,
+                {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion",
+                    "created": 1700000000,
+                    "model": model + "-2024-07-18",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "".join(TEXT), "refusal": None},
+                            "logprobs": None,
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": OPENAI_USAGE,
+                },
+            )
+            return
+        base = {"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
+        events = []
+        deltas = [{"role": "assistant", "content": ""}] + [{"content": t} for t in TEXT]
+        for i, delta in enumerate(deltas):
+            finish = "stop" if i == len(deltas) - 1 else None
+            events.append(
+                {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            )
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append({**base, "choices": [], "usage": OPENAI_USAGE})
+        chunks = [f"data: {json.dumps(e)}\n\n".encode() for e in events] + [b"data: [DONE]\n\n"]
+        self._stream("text/event-stream", chunks)
+
+    # -- Anthropic ---------------------------------------------------------------------------------
+
+    def _anthropic(self, body: dict[str, Any]) -> None:
+        model = body["model"]
+        if not body.get("stream"):
+            self._json(
+                200,
+                {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": "".join(TEXT)}],
+                    "stop_reason": "end_turn",
+                    "stop_sequence": None,
+                    "usage": ANTHROPIC_USAGE,
+                },
+            )
+            return
+        start_usage = {**ANTHROPIC_USAGE, "output_tokens": 1}
+        events: list[tuple[str, dict[str, Any]]] = [
+            (
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {
+                        "id": "msg_2",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": model,
+                        "content": [],
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": start_usage,
+                    },
+                },
+            ),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
+            ("ping", {"type": "ping"}),
+        ]
+        for t in TEXT:
+            events.append(
+                (
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}},
+                )
+            )
+        events += [
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": ANTHROPIC_USAGE["output_tokens"]},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+        chunks = [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events]
+        self._stream("text/event-stream", chunks)
+
+    # -- Ollama --------------------------------------------------------------------------------------
+
+    def _ollama_chat(self, body: dict[str, Any]) -> None:
+        model = body["model"]
+        created = "2024-08-04T08:52:19.385406455-07:00"
+        final = {
+            "model": model,
+            "created_at": created,
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "stop",
+            "total_duration": 4883583458,
+            "load_duration": 1334875,
+            "prompt_eval_duration": 342546000,
+            "eval_duration": 4535599000,
+            **OLLAMA_COUNTS,
+        }
+        if body.get("stream") is False:
+            self._json(200, {**final, "message": {"role": "assistant", "content": "".join(TEXT)}})
+            return
+        parts = [
+            {"model": model, "created_at": created, "message": {"role": "assistant", "content": t}, "done": False}
+            for t in TEXT
+        ]
+        parts.append(final)
+        self._stream("application/x-ndjson", [json.dumps(p).encode() + b"\n" for p in parts])
+
+
+class FakeLLMServer:
+    def __init__(self) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.requests = []  # type: ignore[attr-defined]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    @property
+    def requests(self) -> list[tuple[str, Any]]:
+        return self.httpd.requests  # type: ignore[attr-defined, no-any-return]
+
+    def __enter__(self) -> FakeLLMServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,93 @@
+"""Fixtures: a real OTLP receiver (gRPC and HTTP), SDK providers exporting to it, the fake LLM
+server, and a fresh configure() per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from fakes.llm_server import FakeLLMServer
+from fakes.otlp_receiver import OTLPReceiver, Point
+from llm_exporter.instrumentation import configure, uninstrument
+from llm_exporter.instrumentation.configure import metric_exporter, reset, span_exporter
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[OTLPReceiver]:
+    with OTLPReceiver() as r:
+        yield r
+
+
+@pytest.fixture(scope="session")
+def llm_server() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer() as s:
+        yield s
+
+
+@dataclass
+class OTel:
+    receiver: OTLPReceiver
+    transport: str
+    meter_provider: Any
+    tracer_provider: Any
+    telemetry: Any
+
+    def flush(self) -> list[Point]:
+        """Export now and return what the receiver decoded from this export."""
+        before = len(self.receiver.metric_requests)
+        self.meter_provider.force_flush()
+        self.tracer_provider.force_flush()
+        self.receiver.wait_metrics(before + 1)
+        return self.receiver.latest_points(self.transport)
+
+    def spans(self) -> list[Any]:
+        return self.receiver.spans(self.transport)
+
+
+def make_otel(receiver: OTLPReceiver, transport: str, **configure_kwargs: Any) -> OTel:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    if transport == "grpc":
+        endpoint, spans_endpoint = receiver.grpc_endpoint, receiver.grpc_endpoint
+        extra = {"insecure": True}
+    else:
+        endpoint = receiver.http_endpoint + "/v1/metrics"
+        spans_endpoint = receiver.http_endpoint + "/v1/traces"
+        extra = {}
+    protocol = "grpc" if transport == "grpc" else "http/protobuf"
+    resource = Resource.create({"service.name": "test-app"})
+    reader = PeriodicExportingMetricReader(
+        metric_exporter(protocol, endpoint, None, 5.0, **extra), export_interval_millis=3_600_000
+    )
+    mp = MeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
+    tp = TracerProvider(resource=resource, shutdown_on_exit=False)
+    tp.add_span_processor(SimpleSpanProcessor(span_exporter(protocol, spans_endpoint, None)))
+    telemetry = configure(meter_provider=mp, tracer_provider=tp, **configure_kwargs)
+    return OTel(receiver, transport, mp, tp, telemetry)
+
+
+@pytest.fixture(params=["grpc", "http"])
+def otel(request: pytest.FixtureRequest, receiver: OTLPReceiver) -> Iterator[OTel]:
+    o = make_otel(receiver, request.param)
+    yield o
+    uninstrument()
+    o.meter_provider.shutdown()
+    o.tracer_provider.shutdown()
+    reset()
+
+
+def by_name(points: list[Point], name: str, **attributes: Any) -> list[Point]:
+    return [p for p in points if p.name == name and all(p.attributes.get(k) == v for k, v in attributes.items())]
+
+
+def one(points: list[Point], name: str, **attributes: Any) -> Point:
+    found = by_name(points, name, **attributes)
+    assert len(found) == 1, f"{name} {attributes}: {len(found)} points"
+    return found[0]

@@ -1,0 +1,165 @@
+"""One vocabulary, two ways in: the same calls recorded in-process (OTLP to a real receiver) and
+written by CompletionLogger then read by the daemon (`replay`) give the same Prometheus names,
+label names and totals."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fakes.otlp_receiver import OTLPReceiver, Point, prometheus_labels, prometheus_name
+from llm_exporter.cli import replay
+from llm_exporter.completion_logger import CompletionLogger
+from llm_exporter.instrumentation import record_decision, track
+from llm_exporter.instrumentation.configure import reset
+from testkit import parse_samples, value
+
+pytest.importorskip("opentelemetry.sdk")
+
+
+class Boom(Exception):
+    pass
+
+
+def make_calls() -> None:
+    """A mix: priced and unpriced models, cache and reasoning tokens, a stream, failures,
+    decisions, a call still in flight."""
+    for _ in range(3):
+        with track(model="gpt-4o-mini", provider="openai") as call:
+            call.record_usage(input_tokens=1200, output_tokens=300, cache_read_tokens=200, reasoning_tokens=50)
+        record_decision(action="long", symbol="BTC-USD", validation_result="passed")
+    with track(model="claude-sonnet-4-5", provider="anthropic") as call:
+        call.record_first_chunk()
+        call.record_usage(input_tokens=1400, output_tokens=250, cache_read_tokens=300, cache_write_tokens=100)
+    record_decision(action="HOLD", symbol="ETH-USD", validation_result="REJECTED")
+    for _ in range(2):
+        with pytest.raises(Boom), track(model="gpt-4o-mini", provider="openai"):
+            raise Boom()
+    with track(model="llama3.2", provider="ollama") as call:
+        call.record_usage(input_tokens=26, output_tokens=298)
+
+
+@pytest.fixture
+def both(tmp_path: Path) -> Iterator[tuple[list[Point], str, Path]]:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    from llm_exporter.instrumentation import configure
+    from llm_exporter.instrumentation.configure import metric_exporter
+
+    log = tmp_path / "llm_completions.log"
+    with OTLPReceiver() as receiver:
+        exporter = metric_exporter("http/protobuf", receiver.http_endpoint + "/v1/metrics", None, 5.0)
+        mp = MeterProvider(
+            metric_readers=[PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)],
+            shutdown_on_exit=False,
+        )
+        logger = CompletionLogger(log)
+        configure(meter_provider=mp, traces=False, completion_logger=logger)
+        try:
+            make_calls()
+            mp.force_flush()
+            receiver.wait_metrics(1)
+            points = receiver.latest_points()
+        finally:
+            mp.shutdown()
+            logger.close()
+            reset()
+    exposition = replay(None, "completion", [str(log)]).decode()
+    yield points, exposition, log
+
+
+def _exposition_families(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+
+
+def test_names_match_the_daemon(both: tuple[list[Point], str, Path]) -> None:
+    points, exposition, _ = both
+    otlp_names = {prometheus_name(p) for p in points}
+    families = _exposition_families(exposition)
+    samples = parse_samples(exposition)
+    sample_names = {n for n, _ in samples}
+    # The daemon's LLM metrics with samples for these completions: everything but its own health
+    # and the thresholds from its config, which an app does not have.
+    daemon_llm = {
+        n
+        for n in families
+        if not n.startswith("llm_exporter_") and n != "llm_alert_threshold" and sample_names & {n, f"{n}_count"}
+    }
+    assert otlp_names == daemon_llm
+    assert otlp_names == {
+        "gen_ai_client_operation_duration_seconds",
+        "gen_ai_client_token_usage",
+        "gen_ai_client_operation_time_to_first_chunk_seconds",
+        "llm_cost_usd_total",
+        "llm_tokens_total",
+        "llm_requests_in_flight",
+        "llm_consecutive_failures",
+        "llm_decisions_total",
+    }
+    # Types agree too: OTLP histograms, monotonic sums and gauges/up-down sums.
+    kinds = {"histogram": "histogram", "sum": "counter", "gauge": "gauge"}
+    for p in points:
+        expected = families[prometheus_name(p)]
+        got = kinds[p.kind] if p.kind != "sum" or p.monotonic else "gauge"
+        assert got == expected, prometheus_name(p)
+
+    # Label names per metric agree (the daemon adds none here: the replay source has no static labels).
+    for name in otlp_names:
+        otlp_labels = set().union(*(prometheus_labels(p) for p in points if prometheus_name(p) == name))
+        base = re.compile(rf"^{name}(_bucket|_count|_sum)?$")
+        daemon_labels = set().union(*(dict(ls).keys() for (n, ls) in samples if base.match(n))) - {"le"}
+        assert otlp_labels == daemon_labels, name
+
+
+def test_completion_logger_round_trip_gives_the_same_totals(both: tuple[list[Point], str, Path]) -> None:
+    points, exposition, _ = both
+    s = parse_samples(exposition)
+
+    def otlp(name: str, field: str = "value", **attrs: str) -> float:
+        return sum(
+            getattr(p, field)
+            for p in points
+            if prometheus_name(p) == name
+            and all(
+                dict((k.replace(".", "_"), v) for k, v in p.attributes.items()).get(k) == v for k, v in attrs.items()
+            )
+        )
+
+    for model, provider in (("gpt-4o-mini", "openai"), ("claude-sonnet-4-5", "anthropic"), ("llama3.2", "ollama")):
+        labels = {"gen_ai_request_model": model, "gen_ai_provider_name": provider}
+        assert otlp("llm_cost_usd_total", **labels) == pytest.approx(value(s, "llm_cost_usd_total", **labels))
+        for kind in ("input", "output", "cache_read", "cache_write", "reasoning"):
+            assert otlp("llm_tokens_total", gen_ai_token_type=kind, **labels) == value(
+                s, "llm_tokens_total", gen_ai_token_type=kind, **labels
+            ), (model, kind)
+        for kind in ("input", "output"):
+            assert otlp("gen_ai_client_token_usage", "value", gen_ai_token_type=kind, **labels) == value(
+                s, "gen_ai_client_token_usage_sum", gen_ai_token_type=kind, **labels
+            )
+        duration = "gen_ai_client_operation_duration_seconds"
+        assert otlp(duration, "count", **labels) == value(s, f"{duration}_count", **labels)
+        assert otlp(duration, "value", **labels) == pytest.approx(value(s, f"{duration}_sum", **labels), rel=1e-6)
+        assert otlp("llm_requests_in_flight", **labels) == value(s, "llm_requests_in_flight", **labels)
+        assert otlp("llm_consecutive_failures", **labels) == value(s, "llm_consecutive_failures", **labels)
+        assert otlp("llm_decisions_total", **labels) == value(s, "llm_decisions_total", **labels)
+
+    duration = "gen_ai_client_operation_duration_seconds"
+    assert otlp(duration, "count", error_type="Boom") == value(s, f"{duration}_count", error_type="Boom") == 2
+    assert value(s, "llm_consecutive_failures", gen_ai_request_model="gpt-4o-mini") == 2
+    assert value(s, "llm_decisions_total", action="LONG", gen_ai_request_model="gpt-4o-mini") == 3
+    assert value(s, "llm_decisions_total", action="HOLD", gen_ai_request_model="claude-sonnet-4-5") == 1
+    ttfc = "gen_ai_client_operation_time_to_first_chunk_seconds"
+    assert otlp(ttfc, "count") == value(s, f"{ttfc}_count") == 1
+    # Exact figures: 3 x gpt-4o-mini at $0.15 / $0.075 cached / $0.60 per million
+    assert value(s, "llm_cost_usd_total", gen_ai_request_model="gpt-4o-mini") == pytest.approx(
+        3 * (1000 * 0.15e-6 + 200 * 0.075e-6 + 300 * 0.6e-6)
+    )
+    # Known difference: the daemon observes a failed call's (absent) usage as 0 tokens in the
+    # token-usage histogram, the OTLP path records no usage it does not know.
+    usage = "gen_ai_client_token_usage"
+    labels = {"gen_ai_request_model": "gpt-4o-mini", "gen_ai_token_type": "input"}
+    assert value(s, f"{usage}_count", **labels) == otlp(usage, "count", **labels) + 2
