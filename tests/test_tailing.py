@@ -390,3 +390,34 @@ def test_copytruncate_while_down(tmp_path: Path, clock: FakeClock) -> None:
     again.poll_once()
     assert count(again) == 5
     assert value(scrape(again), "llm_tokens_total", gen_ai_token_type="input") == sum(range(10, 15))
+
+
+def test_several_rotations_between_polls_keep_requests_before_responses(tmp_path: Path, clock: FakeClock) -> None:
+    """Files discovered in one scan are read oldest first, so a response never precedes the
+    request it answers because a rotation split them over two new files."""
+    exporter, _ = make_exporter(tmp_path, "completion", clock=clock)
+    exporter.config.sources[0].path = str(tmp_path / "app.log*")
+    log = tmp_path / "app.log"
+
+    def req(i: int) -> bytes:
+        return b'{"event_type":"completion_request","request_id":"r%d","model":"o3-mini"}\n' % i
+
+    def resp(i: int) -> bytes:
+        return (
+            b'{"event_type":"completion_response","request_id":"r%d","response_time_ms":5,"cost_estimate_usd":1}\n' % i
+        )
+
+    write_lines(log, [req(1)])
+    exporter.poll_once()
+    write_lines(log, [req(2)])
+    os.rename(log, tmp_path / "app.log.1")
+    write_lines(log, [resp(2), req(3)], "wb")  # B
+    os.utime(log, ns=(1_000_000_000, 1_000_000_000))
+    os.rename(tmp_path / "app.log.1", tmp_path / "app.log.2")
+    os.rename(log, tmp_path / "app.log.1")
+    write_lines(log, [resp(3)], "wb")  # C, newer than B
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="o3-mini") == 2
+    assert value(s, "gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="unknown") == 0
+    assert value(s, "llm_requests_in_flight") == 1

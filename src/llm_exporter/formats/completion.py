@@ -46,6 +46,7 @@ def _response(obj: dict[str, Any]) -> Completion:
         error_type=error_type,
         time_to_first_chunk=None if ttfc_ms is None else ttfc_ms / 1000.0,
         request_id=fields.text(obj, "request_id"),
+        has_usage=obj.get("token_usage") is not None,
     )
 
 

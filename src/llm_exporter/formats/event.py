@@ -31,4 +31,5 @@ def parse(obj: dict[str, Any]) -> Completion:
         reasoning_tokens=fields.count(obj, "reasoning_tokens"),
         cost=fields.number(obj, "cost_usd"),
         error_type=error_type,
+        has_usage="prompt_tokens" in obj or "completion_tokens" in obj,
     )

@@ -28,7 +28,8 @@ class Request:
 @dataclass(slots=True)
 class Completion:
     """A finished call. Model, provider and operation are None when the log leaves them to a
-    request event joined by `request_id`."""
+    request event joined by `request_id`. `has_usage` is False when the log tells no token
+    counts (a failed call, typically): the token histograms then record nothing."""
 
     model: str | None
     provider: str | None
@@ -44,6 +45,7 @@ class Completion:
     time_to_first_chunk: float | None = None
     cache_hit: bool | None = None
     request_id: str | None = None
+    has_usage: bool = True
 
 
 @dataclass(slots=True)

@@ -58,13 +58,14 @@ def parse(obj: dict[str, Any]) -> Completion:
     _, _, cache_read, cache_write, reasoning = fields.token_usage(_usage(obj))
     call_type = fields.text(obj, "call_type")
     cache_hit = obj.get("cache_hit")
+    input_tokens, output_tokens = fields.count(obj, "prompt_tokens"), fields.count(obj, "completion_tokens")
     return Completion(
         model=fields.text(obj, "model", required=True),
         provider=_provider(obj),
         operation=_OPERATIONS.get(call_type, call_type) if call_type else None,
         duration=end - start,
-        input_tokens=fields.count(obj, "prompt_tokens"),
-        output_tokens=fields.count(obj, "completion_tokens"),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
         reasoning_tokens=reasoning,
@@ -72,4 +73,6 @@ def parse(obj: dict[str, Any]) -> Completion:
         error_type=error_type,
         time_to_first_chunk=ttfc,
         cache_hit=cache_hit if type(cache_hit) is bool else None,
+        # LiteLLM logs 0 tokens for failed calls: that is no usage, not an empty one.
+        has_usage=error_type is None or input_tokens > 0 or output_tokens > 0,
     )

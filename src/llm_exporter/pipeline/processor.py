@@ -185,8 +185,9 @@ class SourcePipeline:
             now = self.store.clock()
             series.failure_histogram(self.limit("error_type", event.error_type), now).observe(event.duration)
             series.consecutive_failures += 1
-        series.usage_input.observe(event.input_tokens)
-        series.usage_output.observe(event.output_tokens)
+        if event.has_usage:
+            series.usage_input.observe(event.input_tokens)
+            series.usage_output.observe(event.output_tokens)
         tokens = series.tokens
         tokens["input"] += event.input_tokens
         tokens["output"] += event.output_tokens

@@ -145,6 +145,7 @@ class Tailer:
 
     def _scan(self) -> None:
         seen: set[tuple[int, int]] = set()
+        new: list[tuple[int, str, tuple[int, int]]] = []
         for path in self._matches():
             try:
                 st = os.stat(path)
@@ -169,6 +170,10 @@ class Tailer:
             previous = self.by_path.get(path)
             if previous is not None and previous in self.files:
                 self._mark_rotated(self.files[previous])
+            new.append((st.st_mtime_ns, path, key))
+        # Files are read in the order they were opened: oldest first, so that when a log rotated
+        # several times between two scans, a request is read before the response that follows it.
+        for _, path, key in sorted(new):
             self._open(path, key)
         for key, f in self.files.items():
             if key not in seen and not f.rotated:  # deleted, or renamed out of the glob
