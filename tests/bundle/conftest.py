@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# bundle_helpers beside this file, and tests/testkit.py above it.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from bundle_helpers import need
 

@@ -1,0 +1,480 @@
+"""Helpers for the live-stack tests: the real exporter, Prometheus and Alertmanager on loopback.
+
+Everything listens on 127.0.0.1 and lives in a temporary directory; configs and rules are
+copies of the committed bundle with intervals shortened for a test run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from bundle_helpers import ROOT, rule_files
+
+from testkit import Running, free_port, require_binary
+
+# urllib without any proxy from the environment: the tests only talk to 127.0.0.1.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_json(url: str, data: bytes | None = None) -> Any:
+    with _opener.open(url, data=data, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _child_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+class Service:
+    """A child process whose output goes to a file; stop() terminates, waits, kills on timeout."""
+
+    def __init__(self, name: str, cmd: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env or _child_env()
+        )
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def wait_ready(self, url: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with _opener.open(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.name} not ready within {timeout}s:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+class _Exporter(Running):
+    """Running, but the process is killed when it does not become ready."""
+
+    def __init__(self, cwd: Path, *args: str) -> None:
+        try:
+            super().__init__(cwd, *args)
+        except BaseException:
+            if getattr(self, "proc", None) is not None and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.communicate(timeout=10)
+            raise
+
+
+@contextmanager
+def exporter(config: Path) -> Iterator[Any]:
+    """The real exporter (the shared helpers' Running) on the config; stopped with SIGTERM,
+    killed if it does not stop."""
+    running = _Exporter(config.parent, "--config", str(config))
+    try:
+        yield running
+    finally:
+        try:
+            running.stop()
+        except subprocess.TimeoutExpired:
+            running.proc.kill()
+            running.proc.communicate(timeout=10)
+
+
+# --- the bundle's configs, shortened -------------------------------------------------------------
+
+
+def copy_rules(dest: Path, for_overrides: dict[str, str] | None = None) -> Path:
+    """The project's rule files in dest/: every group evaluated at the global (1 s) interval
+    instead of 30 s / 1 m, and `for:` replaced for the alerts named in for_overrides."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in rule_files():
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for group in doc["groups"]:
+            group.pop("interval", None)
+            for rule in group["rules"]:
+                if for_overrides and rule.get("alert") in for_overrides:
+                    rule["for"] = for_overrides[rule["alert"]]
+        (dest / path.name).write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return dest
+
+
+def prometheus_config(tmp: Path, exporter_port: int, rules_dir: Path, alertmanager_port: int | None = None) -> Path:
+    """prometheus/prometheus.yml with 1 s intervals, the exporter job pointed at 127.0.0.1, the
+    other jobs (collector, Prometheus, Alertmanager) left out, and the rules from rules_dir."""
+    cfg = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    cfg["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
+    cfg["rule_files"] = [str(rules_dir / "*.yml")]
+    jobs = [job for job in cfg["scrape_configs"] if job["job_name"] == "llm-exporter"]
+    assert jobs, "prometheus.yml has no llm-exporter job"
+    jobs[0]["static_configs"] = [{"targets": [f"127.0.0.1:{exporter_port}"]}]
+    cfg["scrape_configs"] = jobs
+    if alertmanager_port is None:
+        cfg.pop("alerting", None)
+    else:
+        cfg["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]
+    path = tmp / "prometheus.yml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@contextmanager
+def prometheus(tmp: Path, config: Path) -> Iterator[Prometheus]:
+    binary = require_binary("prometheus", "prometheus")
+    port = free_port()
+    service = Service(
+        "prometheus",
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        tmp,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        service.wait_ready(url + "/-/ready")
+        yield Prometheus(url, service)
+    finally:
+        service.stop()
+
+
+class Prometheus:
+    def __init__(self, url: str, service: Service) -> None:
+        self.url = url
+        self.service = service
+
+    def api(self, path: str, **params: str | list[str]) -> Any:
+        query = urllib.parse.urlencode(params, doseq=True)
+        res = http_json(f"{self.url}/api/v1/{path}?{query}")
+        assert res["status"] == "success", res
+        return res["data"]
+
+    def query(self, expr: str) -> list[dict]:
+        return self.api("query", query=expr)["result"]
+
+    def value(self, expr: str) -> float | None:
+        result = self.query(expr)
+        return float(result[0]["value"][1]) if result else None
+
+    def alerts(self, alertname: str) -> list[dict]:
+        return [a for a in self.api("alerts")["alerts"] if a["labels"]["alertname"] == alertname]
+
+    def last_evaluation(self, group: str) -> float:
+        """When the rule group was last evaluated (Unix seconds)."""
+        for g in self.api("rules")["groups"]:
+            if g["name"] == group:
+                return rfc3339(g["lastEvaluation"])
+        raise AssertionError(f"no rule group {group}")
+
+    def wait(self, check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline or self.service.proc.poll() is not None:
+                pytest.fail(f"{what}: not within {timeout}s\nprometheus log:\n{self.service.log_tail()}")
+            time.sleep(0.1)
+
+
+def rfc3339(text: str) -> float:
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text)
+    assert m, text
+    base = datetime.fromisoformat(m.group(1) + ("+00:00" if m.group(3) == "Z" else m.group(3)))
+    return base.timestamp() + float("0." + (m.group(2) or "0"))
+
+
+def alertmanager_source(tmp: Path, slack_url: str) -> Path:
+    """A copy of alertmanager/ (config and templates) with group_wait/group_interval of 1 s and
+    the Slack URL file in tmp. Returns the copied alertmanager.yml; the webhook and Discord
+    placeholders are left for entrypoint.sh to replace."""
+    src = tmp / "alertmanager-src"
+    shutil.copytree(ROOT / "alertmanager" / "templates", src / "templates")
+    (src / "slack_webhook_url").write_text(slack_url + "\n", encoding="utf-8")
+    cfg = yaml.safe_load((ROOT / "alertmanager" / "alertmanager.yml").read_text(encoding="utf-8"))
+    routes = [cfg["route"], *cfg["route"].get("routes", [])]
+    for route in routes:
+        for key in ("group_wait", "group_interval"):
+            if key in route or route is cfg["route"]:
+                route[key] = "1s"
+    for receiver in cfg["receivers"]:
+        for slack in receiver.get("slack_configs", []):
+            slack["api_url_file"] = str(src / "slack_webhook_url")
+    path = src / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@contextmanager
+def alertmanager(tmp: Path, source_config: Path, webhook_url: str, discord_url: str) -> Iterator[str]:
+    """The real Alertmanager started through alertmanager/entrypoint.sh (which substitutes the
+    webhook and Discord URLs from the environment); yields its base URL."""
+    binary = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
+    port = free_port()
+    env = _child_env()
+    env.update(
+        ALERTMANAGER_CONFIG_TEMPLATE=str(source_config),
+        ALERTMANAGER_CONFIG_DIR=str(tmp / "alertmanager-config"),
+        ALERTMANAGER_BIN=binary,
+        ALERT_WEBHOOK_URL=webhook_url,
+        DISCORD_WEBHOOK_URL=discord_url,
+    )
+    service = Service(
+        "alertmanager",
+        [
+            "sh",
+            str(ROOT / "alertmanager" / "entrypoint.sh"),
+            f"--storage.path={tmp / 'alertmanager-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        tmp,
+        env=env,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        service.wait_ready(url + "/-/ready")
+        yield url
+    finally:
+        service.stop()
+
+
+# --- a webhook receiver ------------------------------------------------------------------------
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records every POST body by path."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, Any]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    payload = json.loads(body)
+                except ValueError:
+                    payload = body.decode(errors="replace")
+                with receiver.lock:
+                    receiver.posts.append((self.path, payload))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def received(self, path: str) -> list[Any]:
+        with self.lock:
+            return [payload for p, payload in self.posts if p == path]
+
+
+# --- the log writer ------------------------------------------------------------------------------
+
+
+class CompletionLog:
+    """Writes the completion format: request, response (success or failure), trading decision."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.ids = itertools.count(1)
+
+    def write(self, *lines: dict | str) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            for line in lines:
+                f.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
+
+    @staticmethod
+    def _ts() -> str:
+        return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def request(self, model: str) -> str:
+        rid = f"req_{next(self.ids):06d}"
+        self.write({"event_type": "completion_request", "timestamp": self._ts(), "request_id": rid, "model": model})
+        return rid
+
+    def response(
+        self,
+        rid: str,
+        *,
+        ms: float = 900,
+        cost: float | None = None,
+        error: str | None = None,
+        ttfc_ms: float | None = None,
+        tokens: tuple[int, int] = (800, 120),
+    ) -> None:
+        line: dict[str, Any] = {
+            "event_type": "completion_response",
+            "timestamp": self._ts(),
+            "request_id": rid,
+            "success": error is None,
+            "response_time_ms": ms,
+            "token_usage": {
+                "prompt_tokens": tokens[0],
+                "completion_tokens": tokens[1],
+                "total_tokens": sum(tokens),
+            },
+        }
+        if cost is not None:
+            line["cost_estimate_usd"] = cost
+        if error is not None:
+            line["error_type"] = error
+        if ttfc_ms is not None:
+            line["time_to_first_chunk_ms"] = ttfc_ms
+        self.write(line)
+
+    def call(self, model: str, **response: Any) -> str:
+        rid = self.request(model)
+        self.response(rid, **response)
+        return rid
+
+    def decision(self, rid: str, action: str, symbol: str, result: str) -> None:
+        self.write(
+            {
+                "event_type": "trading_decision",
+                "timestamp": self._ts(),
+                "request_id": rid,
+                "action": action,
+                "symbol": symbol,
+                "validation_result": result,
+            }
+        )
+
+
+def litellm_line(n: int) -> dict:
+    """A streamed LiteLLM call (completionStartTime before endTime), every other one a cache hit."""
+    end = time.time()
+    start = end - 1.2
+    return {
+        "id": f"chatcmpl-{n}",
+        "call_type": "acompletion",
+        "stream": True,
+        "model": "gpt-4o",
+        "custom_llm_provider": "openai",
+        "status": "success",
+        "startTime": start,
+        "completionStartTime": start + 0.3,
+        "endTime": end,
+        "prompt_tokens": 600,
+        "completion_tokens": 90,
+        "total_tokens": 690,
+        "response_cost": 0.0024,
+        "cache_hit": n % 2 == 0,
+        "response": {
+            "usage": {
+                "prompt_tokens": 600,
+                "completion_tokens": 90,
+                "prompt_tokens_details": {"cached_tokens": 200},
+                "completion_tokens_details": {"reasoning_tokens": 10},
+            }
+        },
+        "error_information": None,
+    }
+
+
+class TrafficWriter(threading.Thread):
+    """Appends a few calls to both logs every 0.25 s until stopped, so counters keep growing
+    between scrapes (a counter first seen at its final value has rate 0 in Prometheus)."""
+
+    ACTIONS = ("HOLD", "LONG", "SHORT", "CLOSE")
+    SYMBOLS = ("BTC-USD", "ETH-USD")
+
+    def __init__(self, completion: CompletionLog, litellm: Path) -> None:
+        super().__init__(daemon=True)
+        self.completion = completion
+        self.litellm = litellm
+        self.halt = threading.Event()
+        self.ticks = 0
+        self.pending: str | None = None
+
+    def tick(self) -> None:
+        n = self.ticks
+        log = self.completion
+        rid = log.call("gpt-4o-mini", ms=700 + 50 * (n % 7), cost=0.0009, ttfc_ms=180 + 10 * (n % 5))
+        log.decision(rid, self.ACTIONS[n % 4], self.SYMBOLS[n % 2], "PASSED" if n % 3 else "REJECTED")
+        rid = log.call(
+            "claude-3-5-sonnet-20241022",
+            ms=2100 if n % 4 else 400,
+            cost=0.006,
+            error="RateLimitError" if n % 4 == 0 else None,
+        )
+        log.decision(rid, self.ACTIONS[(n + 1) % 4], self.SYMBOLS[(n + 1) % 2], "PASSED")
+        # a local model with neither a logged cost nor a price: unpriced completions
+        log.call("llama3:8b", ms=4000, tokens=(500, 200))
+        # a model that always fails: consecutive failures climb, LLMConsecutiveFailures fires
+        log.call("o3-mini", ms=30000, error="APITimeoutError")
+        # one call stays in flight until the next tick
+        if self.pending is not None:
+            log.response(self.pending, ms=1500, cost=0.001)
+        self.pending = log.request("gpt-4o-mini")
+        with open(self.litellm, "a", encoding="utf-8") as f:
+            f.write(json.dumps(litellm_line(n)) + "\n")
+        self.ticks += 1
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            self.tick()
+            self.halt.wait(0.25)
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(timeout=5)
+
+
+def exporter_config(tmp: Path, sources: list[dict], **extra: Any) -> Path:
+    cfg: dict[str, Any] = {
+        "sources": sources,
+        "positions_file": str(tmp / "positions.json"),
+        "positions_save_interval_seconds": 1,
+        "poll_interval_seconds": 0.2,
+        "glob_interval_seconds": 1,
+        **extra,
+    }
+    path = tmp / "exporter.yml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return path

@@ -1,0 +1,340 @@
+"""The bundle against the real processes: llm-exporter following logs a test writes, Prometheus
+scraping it every second with the project's rules, Alertmanager notifying a local webhook.
+
+- every dashboard panel query and every template-variable query returns data;
+- a cost spike written to the log reaches the webhook receiver as LLMCostPerHourHigh;
+- a threshold changed in the exporter config plus SIGHUP changes whether an alert fires.
+
+Needs Debian's `prometheus` and `prometheus-alertmanager`; skips naming them when missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from bundle_helpers import dashboards, panels, promql_for_prometheus, recording_names
+from stack_helpers import (
+    CompletionLog,
+    Prometheus,
+    Receiver,
+    TrafficWriter,
+    alertmanager,
+    alertmanager_source,
+    copy_rules,
+    exporter,
+    exporter_config,
+    http_json,
+    prometheus,
+    prometheus_config,
+)
+
+from testkit import require_binary, wait_for
+
+# What Grafana would send for $__rate_interval with a 1 s scrape interval is 4 x 1 s; a little
+# more keeps two samples in the window even when a scrape is late.
+RATE_INTERVAL = "10s"
+
+# Panels exempt from "returns data": none. Every panel has data in this run: "Firing alerts"
+# because LLMUnpricedCompletions and LLMConsecutiveFailures (no `for:`) fire on the written
+# traffic, the time-to-first-chunk panels from time_to_first_chunk_ms / completionStartTime,
+# "Since last positions save" from positions_file, "Label values folded" from a model name
+# past limits.max_label_values.
+EXEMPT: dict[str, str] = {}
+
+
+def _sources(logs: Path) -> list[dict]:
+    return [
+        {
+            "name": "trading-bot",
+            "path": str(logs / "llm_completions.log*"),
+            "format": "completion",
+            "labels": {"app": "trading-bot"},
+        },
+        {
+            "name": "litellm-proxy",
+            "path": str(logs / "litellm.jsonl"),
+            "format": "litellm",
+            "labels": {"app": "litellm"},
+        },
+    ]
+
+
+def _label_values_request(query: str) -> tuple[str, list[str]]:
+    """label_values(selector, label) or label_values(label), with every variable at "All":
+    the label and the match[] for /api/v1/label/<label>/values."""
+    m = re.fullmatch(r"\s*label_values\(\s*(?:(.+?)\s*,\s*)?([A-Za-z_]\w*)\s*\)\s*", query)
+    assert m, f"not a label_values() query: {query}"
+    selector, label = m.groups()
+    return label, [promql_for_prometheus(selector)] if selector else []
+
+
+def _variable_queries() -> list[tuple[str, str, str]]:
+    out = []
+    for name, dashboard in dashboards().items():
+        for var in dashboard.get("templating", {}).get("list", []):
+            if var["type"] != "query":
+                continue
+            query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+            out.append((name, var["name"], query))
+    return out
+
+
+def _panel_queries() -> list[tuple[str, str, str, bool]]:
+    """(dashboard, panel title, PromQL as Prometheus gets it, instant?) for every panel target."""
+    out = []
+    for name, dashboard in dashboards().items():
+        for panel in panels(dashboard):
+            for target in panel.get("targets", []):
+                expr = promql_for_prometheus(target["expr"], rate_interval=RATE_INTERVAL)
+                out.append((name, panel["title"], expr, bool(target.get("instant"))))
+    return out
+
+
+def _range_query(prom: Prometheus, expr: str) -> list[dict]:
+    end = time.time()
+    return prom.api("query_range", query=expr, start=f"{end - 30:.3f}", end=f"{end:.3f}", step="1")["result"]
+
+
+def test_every_dashboard_and_variable_query_returns_data(tmp_path: Path) -> None:
+    require_binary("prometheus", "prometheus")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    completion = CompletionLog(logs / "llm_completions.log")
+    # Lines the exporter panels count: a performance summary (ignored), a line that is not JSON
+    # (rejected), a request that never gets an answer (orphaned after pending_ttl_seconds).
+    completion.write({"event_type": "performance_metrics", "total_completions": 0}, "Traceback (not JSON)")
+    completion.request("gpt-4o-mini")
+    (logs / "litellm.jsonl").touch()
+    # five models fit under max_label_values; the sixth, written later, is folded
+    config = exporter_config(tmp_path, _sources(logs), limits={"pending_ttl_seconds": 2, "max_label_values": 5})
+
+    with exporter(config) as running:
+        prom_config = prometheus_config(tmp_path, running.port, copy_rules(tmp_path / "rules"))
+        writer = TrafficWriter(completion, logs / "litellm.jsonl")
+        writer.start()
+        try:
+            with prometheus(tmp_path, prom_config) as prom:
+                _check_dashboards(prom, completion)
+        finally:
+            writer.stop()
+
+
+# `<expr> or vector(0)` always has data: the part before `or` must have data too.
+_FALLBACK = re.compile(r"(?s)(.*\S)\s+or\s+(?:on\s*\(\s*\)\s*)?vector\([^()]*\)\s*")
+
+
+def _has_data(prom: Prometheus, expr: str, instant: bool) -> bool:
+    m = _FALLBACK.fullmatch(expr)
+    if m and not _has_data(prom, m.group(1), instant):
+        return False
+    # Instant queries at "now", as a stat / table panel asks; the queries of range panels must
+    # also answer a range query over the last 30 s.
+    return bool(prom.query(expr)) and (instant or bool(_range_query(prom, expr)))
+
+
+def _check_dashboards(prom: Prometheus, completion: CompletionLog) -> None:
+    # Scraped, rules evaluated (recording rules over recording rules too) and alerts firing.
+    prom.wait(
+        lambda: bool(prom.query('ALERTS{alertname="LLMUnpricedCompletions", alertstate="firing"}')),
+        "LLMUnpricedCompletions firing",
+    )
+    prom.wait(
+        lambda: bool(prom.query('ALERTS{alertname="LLMConsecutiveFailures", alertstate="firing"}')),
+        "LLMConsecutiveFailures firing",
+    )
+    prom.wait(lambda: bool(prom.query('llm_cost_usd_total{gen_ai_request_model="gpt-4o"}')), "the LiteLLM source")
+    completion.call("my-finetune-v2", cost=0.001)  # a sixth model: folded into "_overflow"
+
+    queries = _panel_queries()
+    assert len(queries) > 100
+    titles = {title for _, title, _, _ in queries}
+    assert set(EXEMPT) <= titles, "exemptions for panels that no longer exist"
+    pending = [q for q in queries if q[1] not in EXEMPT]
+    deadline = time.monotonic() + 20
+    while True:
+        pending = [q for q in pending if not _has_data(prom, q[2], q[3])]
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert not pending, "panel queries without data:\n" + "\n".join(f"{n} / {t}: {e}" for n, t, e, _ in pending)
+
+    # Every recording rule has a series (also those no panel reads, e.g. the cache hit ratio).
+    empty_rules = sorted(name for name in recording_names() if not prom.query(name))
+    assert not empty_rules, f"recording rules without data: {empty_rules}"
+
+    variables = _variable_queries()
+    assert {v for _, v, _ in variables} >= {"job", "instance", "provider", "model", "symbol", "source"}
+    start = f"{time.time() - 3600:.3f}"
+    values: dict[str, set[str]] = {}
+    for name, var, query in variables:
+        label, match = _label_values_request(query)
+        params: dict = {"start": start}
+        if match:
+            params["match[]"] = match
+        got = prom.api(f"label/{label}/values", **params)
+        assert got, f"{name}: variable {var} ({query}) has no values"
+        values.setdefault(var, set()).update(got)
+    assert values["job"] == {"llm-exporter"}
+    assert values["source"] == {"trading-bot", "litellm-proxy"}
+    assert {"openai", "anthropic", "ollama"} <= values["provider"]
+    assert {"gpt-4o-mini", "claude-3-5-sonnet-20241022", "llama3:8b", "o3-mini", "gpt-4o"} <= values["model"]
+    assert values["symbol"] == {"BTC-USD", "ETH-USD"}
+
+
+def test_cost_spike_reaches_the_webhook_through_alertmanager(tmp_path: Path) -> None:
+    require_binary("prometheus", "prometheus")
+    require_binary("prometheus-alertmanager", "prometheus-alertmanager")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = CompletionLog(logs / "llm_completions.log")
+    # The model's cost series exists before the spike: Prometheus 2.42 has no created-timestamp
+    # ingestion, so a series first scraped at $50 would have rate 0 (see README, Monitoring stack).
+    log.call("gpt-4o-mini", cost=0.01)
+    config = exporter_config(tmp_path, _sources(logs)[:1], thresholds={"max_cost_per_hour_usd": 10})
+    rules = copy_rules(tmp_path / "rules", {"LLMCostPerHourHigh": "2s"})
+
+    with (
+        Receiver() as receiver,
+        exporter(config) as running,
+        alertmanager(
+            tmp_path,
+            alertmanager_source(tmp_path, receiver.url + "/slack"),
+            webhook_url=receiver.url + "/alerts",
+            discord_url=receiver.url + "/discord",
+        ) as am_url,
+    ):
+        am_port = int(am_url.rsplit(":", 1)[1])
+        with prometheus(tmp_path, prometheus_config(tmp_path, running.port, rules, am_port)) as prom:
+            prom.wait(
+                lambda: (prom.value('count_over_time(llm_cost_usd_total{job="llm-exporter"}[1m])') or 0) >= 2,
+                "the cost counter scraped twice",
+            )
+            assert not prom.alerts("LLMCostPerHourHigh")
+            # The spike: $50 within a second, 5x the hourly threshold of $10 (critical at 2x).
+            for _ in range(5):
+                log.call("gpt-4o-mini", cost=10.0, ms=3000)
+
+            def critical_notification() -> dict | None:
+                for payload in receiver.received("/alerts"):
+                    for alert in payload["alerts"]:
+                        labels = alert["labels"]
+                        if labels["alertname"] == "LLMCostPerHourHigh" and labels["severity"] == "critical":
+                            return payload
+                return None
+
+            prom.wait(lambda: critical_notification() is not None, "the webhook got LLMCostPerHourHigh", 30)
+            payload = critical_notification()
+            assert payload is not None
+            assert payload["status"] == "firing"
+            assert payload["receiver"] == "critical"
+            alert = payload["alerts"][0]
+            assert alert["status"] == "firing"
+            assert alert["labels"] == {
+                "alertname": "LLMCostPerHourHigh",
+                "severity": "critical",
+                "component": "llm",
+                "monitor": "llm-exporter-bundle",
+            }
+            assert alert["annotations"]["runbook_url"] == "docs/runbook.md#llmcostperhourhigh"
+            spent = float(re.search(r"\$(\d+\.\d\d)", alert["annotations"]["summary"]).group(1))
+            assert spent >= 50
+
+            # The critical receiver also posts to Slack and Discord, rendered by the templates.
+            prom.wait(lambda: receiver.received("/slack") and receiver.received("/discord"), "Slack and Discord", 10)
+            slack = receiver.received("/slack")[0]
+            assert slack["attachments"][0]["title"] == "[FIRING:1] LLMCostPerHourHigh [critical]"
+            assert slack["attachments"][0]["color"] == "danger"
+            assert "LLMCostPerHourHigh" in str(receiver.received("/discord")[0])
+
+            # The warning fired too and is muted by the critical one (inhibit_rules).
+            def warning_inhibited() -> bool:
+                alerts = http_json(f"{am_url}/api/v2/alerts?filter=alertname%3D%22LLMCostPerHourHigh%22")
+                return any(
+                    a["labels"]["severity"] == "warning"
+                    and a["status"]["state"] == "suppressed"
+                    and a["status"]["inhibitedBy"]
+                    for a in alerts
+                )
+
+            prom.wait(warning_inhibited, "the warning inhibited by the critical alert", 10)
+            assert not [
+                a
+                for p in receiver.received("/alerts")
+                for a in p["alerts"]
+                if a["labels"]["alertname"] == "LLMCostPerHourHigh" and a["labels"]["severity"] == "warning"
+            ]
+
+
+def test_threshold_reload_changes_whether_the_alert_fires(tmp_path: Path) -> None:
+    require_binary("prometheus", "prometheus")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = CompletionLog(logs / "llm_completions.log")
+    log.call("o3-mini", cost=0.01)
+    sources = _sources(logs)[:1]
+    config = exporter_config(tmp_path, sources, thresholds={"max_consecutive_failures": 10})
+    model = {"gen_ai_request_model": "o3-mini"}
+
+    with exporter(config) as running:
+        prom_config = prometheus_config(tmp_path, running.port, copy_rules(tmp_path / "rules"))
+        with prometheus(tmp_path, prom_config) as prom:
+            for _ in range(3):
+                log.call("o3-mini", ms=30000, error="APITimeoutError")
+
+            def sees(failures: int, threshold: int) -> bool:
+                return (
+                    prom.value(f'llm_consecutive_failures{{gen_ai_request_model="o3-mini"}} == {failures}') is not None
+                    and prom.value(f'llm_alert_threshold{{threshold="max_consecutive_failures"}} == {threshold}')
+                    is not None
+                )
+
+            def evaluated_since(t: float) -> bool:
+                return prom.last_evaluation("llm-alerts") > t
+
+            prom.wait(lambda: sees(3, 10), "3 failures in a row under a threshold of 10")
+            seen = time.time()
+            prom.wait(lambda: evaluated_since(seen), "the alert rules evaluated")
+            assert not prom.alerts("LLMConsecutiveFailures")
+
+            # Lower the threshold in the exporter config and reload: no rules edit, no Prometheus reload.
+            _set_threshold(config, running, sources, 2)
+            prom.wait(lambda: bool(prom.alerts("LLMConsecutiveFailures")), "LLMConsecutiveFailures after the reload")
+            alerts = prom.alerts("LLMConsecutiveFailures")
+            assert [a["labels"]["severity"] for a in alerts] == ["warning"]  # 3 < 2 x 2: not critical
+            assert alerts[0]["state"] in ("pending", "firing")
+            assert model.items() <= alerts[0]["labels"].items()
+            assert float(alerts[0]["value"]) == 3
+
+            # And back: the alert resolves.
+            _set_threshold(config, running, sources, 10)
+            prom.wait(lambda: sees(3, 10), "the threshold back at 10")
+            seen = time.time()
+            prom.wait(lambda: evaluated_since(seen), "the alert rules evaluated")
+            assert not prom.alerts("LLMConsecutiveFailures")
+
+
+def _set_threshold(config: Path, running, sources: list[dict], value: int) -> None:
+    exporter_config(config.parent, sources, thresholds={"max_consecutive_failures": value})
+    os.kill(running.proc.pid, signal.SIGHUP)
+
+    def reloaded() -> bool:
+        samples = running.scrape()
+        return any(
+            name == "llm_alert_threshold" and ("threshold", "max_consecutive_failures") in labels and v == value
+            for (name, labels), v in samples.items()
+        )
+
+    wait_for(reloaded, timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Running.scrape uses plain urllib: never send loopback requests through a proxy."""
+    for key in list(os.environ):
+        if "proxy" in key.lower():
+            monkeypatch.delenv(key)
