@@ -421,3 +421,42 @@ def test_several_rotations_between_polls_keep_requests_before_responses(tmp_path
     assert value(s, "gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="o3-mini") == 2
     assert value(s, "gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="unknown") == 0
     assert value(s, "llm_requests_in_flight") == 1
+
+
+def test_dormant_copy_stays_dormant_across_a_restart(tmp_path: Path, clock: FakeClock) -> None:
+    pos = str(tmp_path / "pos.json")
+    exporter, log = follow(tmp_path, clock, glob="app.log*", positions_file=pos)
+    write_lines(log, lines(0, 10))
+    exporter.poll_once()
+    write_lines(log, lines(10, 5))
+    shutil.copy(log, tmp_path / "app.log.1")
+    exporter.poll_once()  # the copy is dormant; the original is read on
+    assert count(exporter) == 15
+    exporter.save_positions()
+    exporter.close()
+    os.truncate(log, 0)  # logrotate truncates while the exporter is down
+    write_lines(log, lines(15, 2))
+    again, _ = follow(tmp_path, clock, glob="app.log*", positions_file=pos)
+    again.poll_once()
+    again.poll_once()
+    assert count(again) == 2
+    assert value(scrape(again), "llm_tokens_total", gen_ai_token_type="input") == 15 + 16
+
+
+def test_dormant_copy_whose_original_vanished_while_down(tmp_path: Path, clock: FakeClock) -> None:
+    pos = str(tmp_path / "pos.json")
+    exporter, log = follow(tmp_path, clock, glob="app.log*", positions_file=pos)
+    write_lines(log, lines(0, 10))
+    exporter.poll_once()
+    shutil.copy(log, tmp_path / "app.log.1")
+    exporter.poll_once()
+    exporter.save_positions()
+    exporter.close()
+    os.unlink(log)
+    again, _ = follow(tmp_path, clock, glob="app.log*", positions_file=pos)
+    again.poll_once()
+    again.poll_once()
+    assert count(again) == 0
+    write_lines(tmp_path / "app.log.1", lines(10, 1))  # it is followed again from its end
+    again.poll_once()
+    assert count(again) == 1

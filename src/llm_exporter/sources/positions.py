@@ -30,6 +30,8 @@ class Position:
     ino: int
     offset: int
     fingerprint: bytes
+    # A copytruncate copy still dormant: the (dev, ino) of the file it copies.
+    copy_of: tuple[int, int] | None = None
 
 
 def load_positions(path: str) -> list[Position]:
@@ -52,6 +54,7 @@ def load_positions(path: str) -> list[Position]:
                 ino=int(e["ino"]),
                 offset=int(e["offset"]),
                 fingerprint=bytes.fromhex(e["fingerprint"]),
+                copy_of=(int(e["copy_of"][0]), int(e["copy_of"][1])) if e.get("copy_of") else None,
             )
             for e in doc["files"]
         ]
@@ -71,6 +74,7 @@ def save_positions(path: str, positions: list[Position]) -> None:
                 "ino": p.ino,
                 "offset": p.offset,
                 "fingerprint": p.fingerprint.hex(),
+                **({"copy_of": list(p.copy_of)} if p.copy_of else {}),
             }
             for p in positions
         ],

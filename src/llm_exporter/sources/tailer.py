@@ -126,7 +126,8 @@ class Tailer:
     def positions(self) -> list[Position]:
         """Offsets of every open file, rotated ones included: a restart finishes those first."""
         return [
-            Position(self.source.name, f.path, f.dev, f.ino, f.committed, f.fingerprint) for f in self.files.values()
+            Position(self.source.name, f.path, f.dev, f.ino, f.committed, f.fingerprint, f.copy_of)
+            for f in self.files.values()
         ]
 
     def close(self) -> None:
@@ -180,7 +181,21 @@ class Tailer:
                 self._mark_rotated(f)
         if self._first_scan:
             self._recover_rotated()
+            self._wake_orphaned_copies()
         self._first_scan = False
+
+    def _wake_orphaned_copies(self) -> None:
+        """Copies saved dormant whose original is gone by now: they go on from where the
+        original was saved, or from their end when that is unknown."""
+        for f in self.files.values():
+            if f.copy_of is not None and f.copy_of not in self.files:
+                original = self._saved.pop(f.copy_of, None)
+                size = os.fstat(f.fd).st_size
+                f.copy_of = None
+                if original is not None:
+                    self._continue(f, original.offset, b"", None, size)
+                else:
+                    self._continue(f, size, b"", None, size)
 
     def _recover_rotated(self) -> None:
         """Files rotated out of the glob while the exporter was down: found by inode beside the
@@ -230,6 +245,7 @@ class Tailer:
         if saved is not None and head.startswith(saved.fingerprint) and saved.offset <= st.st_size:
             del self._saved[key]
             f.offset = saved.offset
+            f.copy_of = saved.copy_of
         elif self._first_scan and self.source.start_at == "end":
             f.offset = self._line_start_before(fd, st.st_size)
         else:
