@@ -854,6 +854,16 @@ def models():
         ),
         sized(
             timeseries(
+                "Response-cache hit ratio (1h)",
+                targets((f"max by ({PM}) (model:llm_cache_requests:hit_ratio_rate1h{{{SEL}}})", MODEL_LEGEND)),
+                unit="percentunit",
+                desc="Calls answered from a response cache (LiteLLM's cache_hit); only sources that say.",
+            ),
+            12,
+            8,
+        ),
+        sized(
+            timeseries(
                 "Average cost per request (1h)",
                 targets(
                     (

@@ -26,8 +26,9 @@ from bundle_helpers import ROOT, dashboard_exprs, need, promql_for_prometheus, r
 
 # Panels that stay empty on demo data, and why.
 EMPTY_ON_DEMO = {
-    # no streaming calls in the completion log format
+    # no streaming calls and no response cache in the completion log format
     "Time to first chunk p50 / p95 (5m)",
+    "Response-cache hit ratio (1h)",
     # series of a scrape (up, scrape_*, process_*), which a replay does not have
     "Up",
     "Scrape duration",
