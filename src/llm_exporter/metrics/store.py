@@ -38,6 +38,21 @@ class Histogram:
         return sum(self.counts)
 
 
+def add_tokens(
+    tokens: dict[str, int], input_tokens: int, output_tokens: int, cache_read: int, cache_write: int, reasoning: int
+) -> None:
+    """Add one call's tokens to totals keyed by TOKEN_TYPES (the daemon's series and the in-app
+    aggregates keep them alike)."""
+    tokens["input"] += input_tokens
+    tokens["output"] += output_tokens
+    if cache_read:
+        tokens["cache_read"] += cache_read
+    if cache_write:
+        tokens["cache_write"] += cache_write
+    if reasoning:
+        tokens["reasoning"] += reasoning
+
+
 class Series:
     """Everything recorded for one (static labels, operation, provider, model)."""
 

@@ -16,7 +16,7 @@ import orjson
 from llm_exporter.formats import PARSERS
 from llm_exporter.formats.events import Completion, Decision, Ignored, Rejected, Request
 from llm_exporter.metrics.health import SourceHealth
-from llm_exporter.metrics.store import MetricsStore, Series, StaticLabels
+from llm_exporter.metrics.store import MetricsStore, Series, StaticLabels, add_tokens
 from llm_exporter.pipeline.join import BoundedTable
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.pipeline.pricing import PriceBook
@@ -188,15 +188,14 @@ class SourcePipeline:
         if event.has_usage:
             series.usage_input.observe(event.input_tokens)
             series.usage_output.observe(event.output_tokens)
-        tokens = series.tokens
-        tokens["input"] += event.input_tokens
-        tokens["output"] += event.output_tokens
-        if event.cache_read_tokens:
-            tokens["cache_read"] += event.cache_read_tokens
-        if event.cache_write_tokens:
-            tokens["cache_write"] += event.cache_write_tokens
-        if event.reasoning_tokens:
-            tokens["reasoning"] += event.reasoning_tokens
+        add_tokens(
+            series.tokens,
+            event.input_tokens,
+            event.output_tokens,
+            event.cache_read_tokens,
+            event.cache_write_tokens,
+            event.reasoning_tokens,
+        )
         if event.time_to_first_chunk is not None:
             series.first_chunk_histogram(self.store.clock()).observe(event.time_to_first_chunk)
         if event.cache_hit is not None:
