@@ -16,6 +16,7 @@ _LAZY = {
     "current_call": "llm_exporter.instrumentation.track",
     "configure": "llm_exporter.instrumentation.configure",
     "CompletionLogger": "llm_exporter.completion_logger",
+    "LLMExporterCallbackHandler": "llm_exporter.instrumentation.langchain",
 }
 
 __all__ = ["__version__", *_LAZY]

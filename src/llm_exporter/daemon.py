@@ -121,7 +121,28 @@ class Daemon:
         self.exporter.reload(config)
         self.exporter.health.config_reload_ok = True
         self._start_watcher()
+        self._reload_otlp(config)
         log.info("config reloaded")
+
+    def _reload_otlp(self, config: Config) -> None:
+        """Apply a reloaded `otlp:` section: unchanged settings keep the running pusher; changed
+        ones stop it (with a last push to where it pushed) and start one with the new settings;
+        a removed section stops it."""
+        from llm_exporter.exposition.otlp import settings_from
+
+        settings = settings_from(config.otlp)
+        current = self.otlp
+        if current is not None and current.settings == settings:
+            return
+        if current is not None:
+            self.otlp = None
+            current.close()
+            log.info("OTLP push stopped")
+        if settings is not None:
+            from llm_exporter.exposition.otlp import OTLPPusher
+
+            self.otlp = OTLPPusher(self.exporter, settings).start()
+            log.info("OTLP push to %s (%s)", settings.endpoint or "the OTEL_* endpoint", settings.protocol)
 
     def _start_watcher(self) -> None:
         if self.watcher is not None:

@@ -3,6 +3,7 @@ server, and a fresh configure() per test."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,9 @@ from fakes.llm_server import FakeLLMServer
 from fakes.otlp_receiver import OTLPReceiver, Point
 from llm_exporter.instrumentation import configure, uninstrument
 from llm_exporter.instrumentation.configure import metric_exporter, reset, span_exporter
+
+# LiteLLM fetches its model price map from the network at import unless told to use its own copy.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 @pytest.fixture(scope="session")

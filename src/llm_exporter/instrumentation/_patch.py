@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from llm_exporter.instrumentation.responses import output_messages
@@ -12,6 +13,26 @@ from llm_exporter.instrumentation.track import Call
 
 # (class, attribute) -> the original attribute, for uninstrument().
 _originals: dict[tuple[type, str], Any] = {}
+
+
+class Outer:
+    """Marks a call that an outer integration records (LiteLLM, the LangChain handler) while it
+    runs: the client library it uses underneath (LiteLLM and ChatOpenAI call the openai client) is
+    not recorded a second time. `active` drops when the outer call ends, so a context that kept
+    the marker (a callback that ended in another context) records again."""
+
+    __slots__ = ("active",)
+
+    def __init__(self, active: bool = True) -> None:
+        self.active = active
+
+
+outer_call: ContextVar[Outer | None] = ContextVar("llm_exporter_outer_call", default=None)
+
+
+def inside_outer() -> bool:
+    outer = outer_call.get()
+    return outer is not None and outer.active
 
 
 def patch(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> bool:
@@ -182,6 +203,8 @@ def wrap_sync(
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if inside_outer():
+                return original(*args, **kwargs)
             call = Call(model_of(args, kwargs), provider, operation).start()
             _capture_input(call, kwargs)
             try:
@@ -210,6 +233,8 @@ def wrap_async(
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if inside_outer():
+                return await original(*args, **kwargs)
             call = Call(model_of(args, kwargs), provider, operation).start()
             _capture_input(call, kwargs)
             try:

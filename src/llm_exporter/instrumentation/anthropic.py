@@ -11,6 +11,7 @@ from typing import Any
 from llm_exporter.instrumentation._patch import (
     AsyncStreamProxy,
     StreamProxy,
+    inside_outer,
     kwarg,
     patch,
     unpatch_module,
@@ -104,6 +105,8 @@ class _StreamManager:
 
 def _wrap_stream_helper(original: Any) -> Any:
     def stream(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if inside_outer():
+            return original(self, *args, **kwargs)
         model = kwargs.get("model")
         return _StreamManager(original(self, *args, **kwargs), model if isinstance(model, str) else None)
 

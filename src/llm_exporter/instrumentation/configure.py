@@ -20,7 +20,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from llm_exporter.instrumentation.telemetry import Telemetry, _is_sdk_provider
+from llm_exporter.instrumentation.telemetry import DEFAULT_MAX_LABEL_VALUES, Telemetry, _is_sdk_provider
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -151,6 +151,7 @@ def configure(
     capture_content: bool | None = None,
     price_overrides: Mapping[str, Any] | None = None,
     completion_logger: CompletionLogger | None = None,
+    max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
     environ: Mapping[str, str] | None = None,
 ) -> Telemetry:
     """Set where metrics and spans go; returns the telemetry every instrumented call then uses.
@@ -160,6 +161,9 @@ def configure(
     variables. `export_interval` is in seconds. `price_overrides` are US dollars per million
     tokens by model name, as in the daemon's `pricing.overrides`. `traces=False` records no spans;
     `completion_logger` also writes every call to a seed-001 JSONL log for the daemon to tail.
+    `max_label_values` caps the distinct values of each label (model, provider, error type,
+    decision fields): past it new values fold into "_overflow", as the daemon's
+    `limits.max_label_values` does.
     """
     global _telemetry
     env = os.environ if environ is None else environ
@@ -213,6 +217,7 @@ def configure(
             ),
             completion_logger=completion_logger,
             spans=spans,
+            max_label_values=max_label_values,
         )
         return _telemetry
 

@@ -1,7 +1,19 @@
-"""LiteLLM: `litellm.completion` and `litellm.acompletion` (module functions).
+"""LiteLLM: `litellm.completion` and `litellm.acompletion` (module functions, sync and async,
+`stream=True` included).
 
-LiteLLM answers in the OpenAI shape whatever the backend; the provider is the part of the model
-name before `/` (`anthropic/claude-...`), else inferred from the model name.
+They are patched as attributes of the `litellm` module: code calling `litellm.completion(...)`
+is recorded; a name bound by `from litellm import completion` before instrument() is not.
+
+Model and provider are the ones LiteLLM's own StandardLoggingPayload names, so the calls land on
+the series the daemon makes of LiteLLM's logs: `openai/gpt-4o-mini` is model `gpt-4o-mini` of
+provider `openai` (the prefix counts as a provider when it is one of LiteLLM's); an explicit
+`custom_llm_provider=` wins; otherwise the provider is inferred from the model name.
+
+The client LiteLLM calls underneath (the openai client for OpenAI-compatible backends) is not
+recorded a second time when it is instrumented too.
+
+Streams: the first chunk sets the time to first chunk; usage comes from the final chunk, which
+LiteLLM sends when the request asks for it (`stream_options={"include_usage": True}`).
 """
 
 from __future__ import annotations
@@ -9,67 +21,99 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from llm_exporter.instrumentation._patch import AsyncStreamProxy, StreamProxy, record
+from llm_exporter.instrumentation._patch import AsyncStreamProxy, Outer, StreamProxy, inside_outer, outer_call, record
 from llm_exporter.instrumentation.openai import _on_chunk
 from llm_exporter.instrumentation.track import Call
 
 _originals: dict[str, Any] = {}
+_providers: frozenset[str] = frozenset()
 
 
-def _provider(model: str | None, kwargs: dict[str, Any]) -> str | None:
+def model_and_provider(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(model, provider) of a litellm.completion call, as LiteLLM's logs name them."""
+    model = kwargs.get("model", args[0] if args else None)
+    if not isinstance(model, str):
+        return None, None
     explicit = kwargs.get("custom_llm_provider")
-    if isinstance(explicit, str):
-        return explicit
-    if model and "/" in model:
-        return model.split("/", 1)[0]
-    return None
+    provider = explicit if isinstance(explicit, str) and explicit else None
+    head, sep, rest = model.partition("/")
+    if sep and rest and (head == provider or (provider is None and head in _providers)):
+        return rest, head
+    return model, provider
 
 
-def _model(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
-    value = kwargs.get("model", args[0] if args else None)
-    return value if isinstance(value, str) else None
+def _is_stream(result: Any, kwargs: dict[str, Any]) -> bool:
+    litellm = sys.modules.get("litellm")
+    wrapper = getattr(litellm, "CustomStreamWrapper", None)
+    if wrapper is not None:
+        return isinstance(result, wrapper)
+    return bool(kwargs.get("stream"))
 
 
 def instrument() -> bool:
+    """Patch the installed litellm; False when it is not installed."""
+    global _providers
     try:
         import litellm
     except ImportError:
         return False
     if _originals:
         return True
+    _providers = frozenset(str(getattr(p, "value", p)) for p in getattr(litellm, "provider_list", ()))
     completion = litellm.completion
     acompletion = litellm.acompletion
 
     def patched_completion(*args: Any, **kwargs: Any) -> Any:
-        model = _model(args, kwargs)
-        call = Call(model, _provider(model, kwargs), "chat").start()
+        if inside_outer():
+            return completion(*args, **kwargs)
+        model, provider = model_and_provider(args, kwargs)
+        call = Call(model, provider, "chat").start()
+        marker = Outer()
+        token = outer_call.set(marker)
         try:
             result = completion(*args, **kwargs)
         except BaseException as exc:
             call.finish(exc)
             raise
-        if kwargs.get("stream"):
+        finally:
+            marker.active = False
+            outer_call.reset(token)
+        if _is_stream(result, kwargs):
             return StreamProxy(result, call, _on_chunk)
         record(call, result)
         call.finish()
         return result
 
     async def patched_acompletion(*args: Any, **kwargs: Any) -> Any:
-        model = _model(args, kwargs)
-        call = Call(model, _provider(model, kwargs), "chat").start()
+        if inside_outer():
+            return await acompletion(*args, **kwargs)
+        model, provider = model_and_provider(args, kwargs)
+        call = Call(model, provider, "chat").start()
+        marker = Outer()
+        token = outer_call.set(marker)
         try:
             result = await acompletion(*args, **kwargs)
         except BaseException as exc:
             call.finish(exc)
             raise
-        if kwargs.get("stream"):
+        finally:
+            marker.active = False
+            outer_call.reset(token)
+        if _is_stream(result, kwargs):
             return AsyncStreamProxy(result, call, _on_chunk)
         record(call, result)
         call.finish()
         return result
 
-    _originals["completion"] = completion
-    _originals["acompletion"] = acompletion
+    for name, original, wrapper in (
+        ("completion", completion, patched_completion),
+        ("acompletion", acompletion, patched_acompletion),
+    ):
+        wrapper.__name__ = original.__name__
+        wrapper.__qualname__ = original.__qualname__
+        wrapper.__doc__ = original.__doc__
+        wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+        _originals[name] = original
     litellm.completion = patched_completion
     litellm.acompletion = patched_acompletion
     return True

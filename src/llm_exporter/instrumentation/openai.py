@@ -1,4 +1,7 @@
-"""OpenAI: chat completions (sync, async, `stream=True`), completions and embeddings.
+"""OpenAI: chat completions (sync, async, `stream=True`), completions and embeddings; the
+`chat.completions.parse()` structured-output helper (and `beta.chat.completions.parse()` in the
+client versions that have it), which posts without going through `create`. The
+`chat.completions.stream()` helper calls `create(stream=True)`, so it is recorded through it.
 
 Streams: the first chunk sets the time to first chunk; usage comes from the final chunk, which
 the API sends only when the request asks for it (`stream_options={"include_usage": True}`):
@@ -59,6 +62,19 @@ def instrument() -> bool:
         patch(cls, "create", wrap_sync(model, PROVIDER, operation, is_sync_stream, _on_chunk))
     for cls, operation in ((AsyncChat, "chat"), (AsyncCompletions, "text_completion"), (AsyncEmbeddings, "embeddings")):
         patch(cls, "create", wrap_async(model, PROVIDER, operation, is_async_stream, _on_chunk))
+    sync_parse, async_parse = [Chat], [AsyncChat]
+    try:  # openai 1.x: the helpers lived under client.beta
+        from openai.resources.beta.chat.completions import AsyncCompletions as BetaAsyncChat
+        from openai.resources.beta.chat.completions import Completions as BetaChat
+    except ImportError:
+        pass
+    else:
+        sync_parse.append(BetaChat)
+        async_parse.append(BetaAsyncChat)
+    for cls in sync_parse:  # patch() skips a class without its own `parse`
+        patch(cls, "parse", wrap_sync(model, PROVIDER, "chat", is_sync_stream, _on_chunk))
+    for cls in async_parse:
+        patch(cls, "parse", wrap_async(model, PROVIDER, "chat", is_async_stream, _on_chunk))
     return True
 
 

@@ -14,7 +14,9 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llm_exporter import __version__, semconv
+from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.providers import infer_provider, normalize_provider
+from llm_exporter.semconv import OVERFLOW_VALUE
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
     from llm_exporter.pipeline.pricing import Price, PriceBook
 
 SCOPE = "llm_exporter"
+# Distinct values per label before new ones fold into "_overflow" (the daemon's default too).
+DEFAULT_MAX_LABEL_VALUES = 500
+FOLDED = ("llm_exporter.label_values_folded", "{value}", "llm_exporter_label_values_folded_total")
 
 Attributes = dict[str, str]
 
@@ -42,6 +47,7 @@ class _Series:
         "decisions",
         "error_attrs",
         "failures",
+        "folded",
         "in_flight",
         "model",
         "operation",
@@ -63,6 +69,8 @@ class _Series:
         self.attrs_output = {**self.attrs, semconv.ATTR_TOKEN_TYPE: "output"}
         self.error_attrs: dict[str, Attributes] = {}
         self.price = price
+        # A label folded by the cardinality limit: the price is the raw model's, looked up per call.
+        self.folded = OVERFLOW_VALUE in (operation, provider, model)
         self.cost = 0.0
         self.tokens = dict.fromkeys(semconv.TOKEN_TYPES, 0)
         self.in_flight = 0
@@ -86,7 +94,12 @@ def _is_sdk_provider(provider: object) -> bool:
 
 class Telemetry:
     """Instruments on one MeterProvider, the aggregates behind the observable ones, the price book,
-    an optional tracer and an optional CompletionLogger that every call is also written to."""
+    an optional tracer and an optional CompletionLogger that every call is also written to.
+
+    Past `max_label_values` distinct values of a label (model, provider, operation, error type,
+    decision action, symbol, validation result), new values fold into "_overflow", as in the
+    daemon: a stream of made-up model names cannot grow the series without bound. Folded values
+    are counted in `llm_exporter.label_values_folded` by Prometheus label name."""
 
     def __init__(
         self,
@@ -96,6 +109,7 @@ class Telemetry:
         capture_content: bool = False,
         completion_logger: CompletionLogger | None = None,
         spans: bool | None = None,
+        max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
     ) -> None:
         from opentelemetry import metrics, trace
 
@@ -103,6 +117,9 @@ class Telemetry:
 
         self.lock = threading.Lock()
         self.series: dict[tuple[str, str, str], _Series] = {}
+        if max_label_values < 1:
+            raise ValueError(f"max_label_values must be at least 1, not {max_label_values}")
+        self.limit = LabelLimiter(max_label_values)  # called under self.lock only
         self.prices = prices if prices is not None else PriceBook()
         self.capture_content = capture_content
         self.completion_logger = completion_logger
@@ -160,6 +177,12 @@ class Telemetry:
             unit=semconv.CACHE_REQUESTS[1],
             description="Calls answered from a response cache (hit) or not (miss).",
         )
+        meter.create_observable_counter(
+            FOLDED[0],
+            [self._observe_folded],
+            unit=FOLDED[1],
+            description=f"Label values past the cardinality limit, folded into {OVERFLOW_VALUE!r}.",
+        )
 
         self.tracer: Tracer | None = None
         tp = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
@@ -178,16 +201,41 @@ class Telemetry:
                 series = self.series.get(key)
                 if series is None:
                     series = self._new_series(*key)
-                    self.series[key] = series
+                    if not series.folded:  # folded keys are not kept: made-up names cannot grow the dict
+                        self.series[key] = series
         return series
 
     def _new_series(self, operation: str, provider: str, model: str) -> _Series:
         provider_name = normalize_provider(provider) if provider else infer_provider(model)
-        # Another spelling of the same provider shares the series.
+        limit = self.limit
+        operation = limit(semconv.LABEL_OPERATION, operation)
+        provider_name = limit(semconv.LABEL_PROVIDER, provider_name)
+        model = limit(semconv.LABEL_MODEL, model)
+        # Another spelling of the same provider shares the series, and so do all folded ones.
         same = self.series.get((operation, provider_name, model))
         if same is not None:
             return same
-        return _Series(operation, provider_name, model, self.prices.lookup(provider_name, model))
+        series = _Series(operation, provider_name, model, None)
+        if series.folded:
+            self.series[(operation, provider_name, model)] = series
+        else:
+            series.price = self.prices.lookup(provider_name, model)
+        return series
+
+    def failure_attrs(self, series: _Series, error_type: str) -> Attributes:
+        """The attributes of a failed call of `series`, its error type under the cardinality limit."""
+        attrs = series.error_attrs.get(error_type)
+        if attrs is None:
+            with self.lock:
+                value = self.limit(semconv.LABEL_ERROR_TYPE, error_type)
+            attrs = series.failure_attrs(value)
+        return attrs
+
+    def price_of(self, model: str | None, provider: str | None) -> Price | None:
+        """The price of a call whose series folded (so the series' own price is not its model's)."""
+        if not model:
+            return None
+        return self.prices.lookup(normalize_provider(provider) if provider else infer_provider(model), model)
 
     # -- observable callbacks -----------------------------------------------------------------------
 
@@ -243,11 +291,23 @@ class Telemetry:
                 out.append(Observation(s.cache_misses, {**s.attrs, "result": "miss"}))
         return out
 
+    def _observe_folded(self, _options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
+        with self.lock:
+            folded = list(self.limit.folded.items())
+        return [Observation(n, {"label": label}) for label, n in folded]
+
     # -- decisions ----------------------------------------------------------------------------------
 
     def decision(self, series: _Series, action: str, symbol: str, validation_result: str) -> None:
-        key = (action.upper(), symbol, validation_result.upper())
         with self.lock:
+            limit = self.limit
+            key = (
+                limit("action", action.upper()),
+                limit("symbol", symbol),
+                limit("validation_result", validation_result.upper()),
+            )
             series.decisions[key] = series.decisions.get(key, 0) + 1
 
 

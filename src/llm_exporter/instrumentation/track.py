@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from llm_exporter import semconv
 from llm_exporter.instrumentation.configure import get_telemetry
 from llm_exporter.instrumentation.responses import Usage, extract
+from llm_exporter.metrics.store import add_tokens
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
+    from llm_exporter.completion_logger import CompletionLogger
     from llm_exporter.instrumentation.telemetry import Telemetry, _Series
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,6 +47,7 @@ class Call:
     __slots__ = (
         "_done",
         "_first_chunk",
+        "_logger",
         "_operation",
         "_provider",
         "_request_id",
@@ -68,8 +71,10 @@ class Call:
         provider: str | None = None,
         operation: str | None = semconv.DEFAULT_OPERATION,
         telemetry: Telemetry | None = None,
+        completion_logger: CompletionLogger | None = None,
     ) -> None:
         self.model = model
+        self._logger = completion_logger  # else the telemetry's
         self._provider = provider
         self._operation = operation
         self._telemetry = telemetry
@@ -102,8 +107,10 @@ class Call:
             self._span = t.tracer.start_span(
                 f"{series.operation} {series.model}", kind=SpanKind.CLIENT, attributes=series.attrs
             )
-        if t.completion_logger is not None:
-            self._request_id = t.completion_logger.log_completion_request(
+        if self._logger is None:
+            self._logger = t.completion_logger
+        if self._logger is not None:
+            self._request_id = self._logger.log_completion_request(
                 model=series.model, provider=series.provider, operation=series.operation
             )
         self._start = perf_counter()
@@ -129,12 +136,13 @@ class Call:
         """Use as a decorator: every call of `fn` is tracked as a call of its own; a return value of
         a known response shape is recorded unless the function recorded usage itself."""
         model, provider, operation, telemetry = self.model, self._provider, self._operation, self._telemetry
+        logger = self._logger
 
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                call = Call(model, provider, operation, telemetry).start()
+                call = Call(model, provider, operation, telemetry, logger).start()
                 token = _current.set(call)
                 try:
                     result = await fn(*args, **kwargs)
@@ -152,7 +160,7 @@ class Call:
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            call = Call(model, provider, operation, telemetry).start()
+            call = Call(model, provider, operation, telemetry, logger).start()
             token = _current.set(call)
             try:
                 result = fn(*args, **kwargs)
@@ -242,14 +250,15 @@ class Call:
         s = self._series
         error_type = self.error_type if exc is None else error_type_of(exc)
         duration = end - self._start
-        t.duration.record(duration, s.attrs if error_type is None else s.failure_attrs(error_type))
+        t.duration.record(duration, s.attrs if error_type is None else t.failure_attrs(s, error_type))
         usage = self.usage
         cost = self.cost
         if usage is not None:
             t.token_usage.record(usage.input_tokens, s.attrs_input)
             t.token_usage.record(usage.output_tokens, s.attrs_output)
-            if cost is None and s.price is not None:
-                cost = s.price.cost(
+            price = s.price if not s.folded else t.price_of(self.model, self._provider)
+            if cost is None and price is not None:
+                cost = price.cost(
                     usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
                 )
         ttfc = None if self._first_chunk is None else self._first_chunk - self._start
@@ -262,15 +271,14 @@ class Call:
             else:
                 s.failures += 1
             if usage is not None:
-                tokens = s.tokens
-                tokens["input"] += usage.input_tokens
-                tokens["output"] += usage.output_tokens
-                if usage.cache_read_tokens:
-                    tokens["cache_read"] += usage.cache_read_tokens
-                if usage.cache_write_tokens:
-                    tokens["cache_write"] += usage.cache_write_tokens
-                if usage.reasoning_tokens:
-                    tokens["reasoning"] += usage.reasoning_tokens
+                add_tokens(
+                    s.tokens,
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cache_read_tokens,
+                    usage.cache_write_tokens,
+                    usage.reasoning_tokens,
+                )
             if cost is not None:
                 s.cost += cost
             if self.cache_hit is not None:
@@ -281,8 +289,8 @@ class Call:
         _last_call.set(self)
         if self._span is not None:
             self._end_span(error_type, exc)
-        if t.completion_logger is not None:
-            t.completion_logger.log_completion_response(
+        if self._logger is not None:
+            self._logger.log_completion_response(
                 request_id=self._request_id,
                 success=error_type is None,
                 response_time=duration,
@@ -349,8 +357,9 @@ def record_decision(
     if series is None:
         series = t.get_series(model, provider, operation)
     t.decision(series, action, symbol, validation_result)
-    if t.completion_logger is not None:
-        t.completion_logger.log_trading_decision(
+    logger = call._logger if call is not None and call._logger is not None else t.completion_logger
+    if logger is not None:
+        logger.log_trading_decision(
             action=action,
             symbol=symbol,
             validation_result=validation_result,
