@@ -12,7 +12,7 @@ from fakes.otlp_receiver import OTLPReceiver, prometheus_name
 from llm_exporter import semconv
 from llm_exporter.config import parse_config
 from llm_exporter.exposition.otlp import OTLPPusher, OTLPSettings, settings_from
-from testkit import make_exporter, scrape, value, write_lines
+from testkit import free_port, make_exporter, scrape, value, write_lines
 
 pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc")
 
@@ -46,6 +46,8 @@ def test_push_matches_metrics(tmp_path: Path, transport: str) -> None:
         points = receiver.latest_points()
         pusher.close()  # the final push
         assert len(receiver.metric_requests) == 2
+    assert value(scrape(exporter), "llm_exporter_otlp_pushes_total", result="success") == 2
+    assert value(scrape(exporter), "llm_exporter_otlp_pushes_total", result="failure") == 0
     assert points[0].resource["service.name"] == "llm-exporter"
     assert points[0].resource["deployment.environment"] == "test"
 
@@ -103,3 +105,13 @@ def test_settings_from_config_and_env() -> None:
     s = settings_from(config.otlp, {})
     assert s is not None and (s.endpoint, s.protocol, s.interval) == ("http://c:4318/v1/metrics", "http/protobuf", 15)
     assert parse_config({"sources": [{"name": "a", "path": "/tmp/x.log"}]}, "test").otlp is None
+
+
+def test_failed_push_is_counted(tmp_path: Path) -> None:
+    exporter, log = make_exporter(tmp_path, "completion")
+    write_lines(log, LINES)
+    exporter.drain()
+    nobody = f"http://127.0.0.1:{free_port()}/v1/metrics"  # nothing listens there
+    pusher = OTLPPusher(exporter, OTLPSettings(protocol="http/protobuf", endpoint=nobody, timeout=1))
+    assert not pusher.push()
+    assert value(scrape(exporter), "llm_exporter_otlp_pushes_total", result="failure") == 1

@@ -54,8 +54,3 @@ ALERT_THRESHOLD = ("llm.alert.threshold", "{threshold}", "llm_alert_threshold")
 DURATION_BUCKETS: tuple[float, ...] = (*(0.01 * 2**i for i in range(14)), 163.84, 327.68)
 # semconv boundaries 1, 4, 16 ... 67108864 (x4).
 TOKEN_BUCKETS: tuple[float, ...] = tuple(float(4**i) for i in range(14))
-
-# Operation names as the semconv spells them.
-OPERATIONS = frozenset(
-    {"chat", "text_completion", "embeddings", "generate_content", "create_agent", "invoke_agent", "execute_tool"}
-)

@@ -208,8 +208,7 @@ class OTLPPusher:
             )
         self.otlp = otlp_exporter
         self.registry = exporter.registry(openmetrics=True, process=False)
-        self.pushes = 0
-        self.failures = 0
+        self.health = exporter.health
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -232,10 +231,8 @@ class OTLPPusher:
             log.warning("OTLP push failed: %s", exc)
             result = MetricExportResult.FAILURE
         ok = result == MetricExportResult.SUCCESS
-        if ok:
-            self.pushes += 1
-        else:
-            self.failures += 1
+        outcome = "success" if ok else "failure"
+        self.health.otlp_pushes[outcome] = self.health.otlp_pushes.get(outcome, 0) + 1
         return ok
 
     def _run(self) -> None:

@@ -56,10 +56,6 @@ def unpatch_module(prefix: str) -> None:
         setattr(cls, name, _originals.pop((cls, name)))
 
 
-def patched(cls: type, name: str) -> bool:
-    return (cls, name) in _originals
-
-
 OnItem = Callable[[Call, Any], None]
 
 

@@ -10,8 +10,8 @@ lock, and read by observable instruments when a reader collects: the SDK's per-r
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from llm_exporter import __version__, semconv
 from llm_exporter.pipeline.labels import LabelLimiter
@@ -309,10 +309,3 @@ class Telemetry:
                 limit("validation_result", validation_result.upper()),
             )
             series.decisions[key] = series.decisions.get(key, 0) + 1
-
-
-def span_attributes(series: _Series, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    attrs: dict[str, Any] = dict(series.attrs)
-    if extra:
-        attrs.update(extra)
-    return attrs

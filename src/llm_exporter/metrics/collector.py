@@ -215,6 +215,11 @@ class HealthCollector(Collector):
             )
             last.add_sample(last.name, {}, health.positions_last_save)
             yield last
+        if health.otlp_pushes:
+            pushes = _family("llm_exporter_otlp_pushes", "Pushes of the metrics over OTLP, by result.", "counter")
+            for result, n in sorted(health.otlp_pushes.items()):
+                pushes.add_sample(f"{pushes.name}_total", {"result": result}, n)
+            yield pushes
         reload_ok = _family(
             "llm_exporter_config_last_reload_successful", "Whether the last config (re)load succeeded.", "gauge"
         )

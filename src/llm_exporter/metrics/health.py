@@ -46,7 +46,7 @@ class Health:
         self.positions_save_errors = 0
         self.positions_load_errors = 0
         self.config_reload_ok = True
-        self.config_reload_time = time.time()
+        self.otlp_pushes: dict[str, int] = {}  # result (success, failure) -> pushes
 
     def source(self, name: str) -> SourceHealth:
         health = self.sources.get(name)

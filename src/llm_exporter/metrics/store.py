@@ -33,10 +33,6 @@ class Histogram:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.sum += value
 
-    @property
-    def count(self) -> int:
-        return sum(self.counts)
-
 
 def add_tokens(
     tokens: dict[str, int], input_tokens: int, output_tokens: int, cache_read: int, cache_write: int, reasoning: int
