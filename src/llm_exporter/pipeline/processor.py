@@ -110,6 +110,8 @@ class SourcePipeline:
                     handlers[type(event)](event)
                 except Rejected as exc:
                     self.reject(exc.reason, exc.detail)
+                except Exception as exc:  # a line this code did not foresee must not stop the daemon
+                    self.reject("unexpected", f"{type(exc).__name__} while reading the line (please report)")
             self.pending.expire()
             self.answered.expire()
 
