@@ -182,7 +182,12 @@ class Daemon:
                 rescan = woken or now - last_glob >= config.glob_interval_seconds
                 if rescan:
                     last_glob = now
-                exporter.poll_once(rescan)
+                try:
+                    exporter.poll_once(rescan)
+                except Exception as exc:  # a bug must not end the daemon: say so, keep serving
+                    # The type only: an exception's message may quote log content.
+                    log.error("poll failed (%s); retrying at the next interval", type(exc).__name__)
+                    log.debug("poll failure", exc_info=True)
                 if now - last_save >= config.positions_save_interval_seconds:
                     exporter.save_positions()
                     last_save = now

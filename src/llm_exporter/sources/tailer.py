@@ -116,7 +116,10 @@ class Tailer:
         for key, f in list(self.files.items()):
             if f.copy_of is not None:
                 continue  # dormant until its original is truncated or closed
-            read += self._read(f)
+            try:
+                read += self._read(f)
+            except OSError as exc:  # an I/O error on one file: counted, retried next poll
+                self._fail(f.path, exc)
             if f.rotated:
                 self._maybe_close(key, f)
         self.health.files_open = len(self.files)
