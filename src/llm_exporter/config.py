@@ -48,18 +48,30 @@ class SourceConfig(_Strict):
     format: Literal["auto", "completion", "event", "litellm"] = "auto"
     start_at: Literal["beginning", "end"] = "beginning"
     labels: dict[str, str] = Field(default_factory=dict)
+    # Opt-in labels taken from each line: label name -> dotted path of a JSON field (for example
+    # `team: metadata.user_api_key_team_id`). Their values count against limits.max_label_values.
+    label_fields: dict[str, str] = Field(default_factory=dict)
     # Rotated siblings that are compressed are never parsed; more patterns can be excluded.
     exclude: list[str] = Field(default_factory=lambda: ["*.gz", "*.bz2", "*.xz", "*.zst", "*.zip"])
 
-    @field_validator("labels")
+    @field_validator("labels", "label_fields")
     @classmethod
     def _label_names(cls, labels: dict[str, str]) -> dict[str, str]:
-        for name in labels:
+        for name, value in labels.items():
             if not _LABEL_NAME.match(name) or name.startswith("__"):
                 raise ValueError(f"{name!r} is not a valid Prometheus label name")
             if name in _RESERVED_LABELS:
                 raise ValueError(f"{name!r} is a label the exporter sets itself")
+            if not value:
+                raise ValueError(f"{name!r} needs a value")
         return labels
+
+    @model_validator(mode="after")
+    def _labels_apart(self) -> SourceConfig:
+        both = sorted(set(self.labels) & set(self.label_fields))
+        if both:
+            raise ValueError(f"{', '.join(both)} set both in labels and in label_fields")
+        return self
 
 
 class PriceOverride(_Strict):

@@ -93,6 +93,7 @@ class Exporter:
             config.limits.pending_requests,
             config.limits.pending_ttl_seconds,
             self.clock,
+            sc.label_fields,
         )
         tailer = Tailer(
             sc,

@@ -62,10 +62,13 @@ class SourcePipeline:
         pending_size: int,
         pending_ttl: float,
         clock: Callable[[], float] = time.monotonic,
+        label_fields: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.parse = PARSERS[fmt]
         self.static: StaticLabels = tuple(sorted(static_labels.items()))
+        self.label_fields = tuple((name, tuple(path.split("."))) for name, path in sorted((label_fields or {}).items()))
+        self._labels = self.static  # the static labels plus the current line's label_fields
         self.store = store
         self.health = health
         self.prices = prices
@@ -106,6 +109,8 @@ class SourcePipeline:
                     self.reject("not_object", f"a JSON {type(obj).__name__}, not an object")
                     continue
                 try:
+                    if self.label_fields:
+                        self._labels = self._line_labels(obj)
                     event = parse(obj)
                     handlers[type(event)](event)
                 except Rejected as exc:
@@ -132,6 +137,21 @@ class SourcePipeline:
             self.pending.expire()
             self.answered.expire()
 
+    def _line_labels(self, obj: dict) -> StaticLabels:
+        """The static labels plus the opted-in fields this line has (scalars only; capped)."""
+        labels = list(self.static)
+        for name, path in self.label_fields:
+            value: object = obj
+            for key in path:
+                value = value.get(key) if type(value) is dict else None
+            if type(value) is bool:
+                value = "true" if value else "false"
+            elif type(value) in (int, float):
+                value = str(value)
+            if type(value) is str and value:
+                labels.append((name, self.limit(name, value)))
+        return tuple(sorted(labels))
+
     # -- events ---------------------------------------------------------------------------------
 
     def _series(self, model: str | None, provider: str | None, operation: str | None) -> _Call:
@@ -139,7 +159,7 @@ class SourcePipeline:
         provider_name = normalize_provider(provider) if provider else infer_provider(raw_model)
         limit = self.limit
         series = self.store.get(
-            self.static,
+            self._labels,
             limit("gen_ai_operation_name", operation or DEFAULT_OPERATION),
             limit("gen_ai_provider_name", provider_name),
             limit("gen_ai_request_model", raw_model),
