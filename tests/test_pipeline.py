@@ -215,3 +215,13 @@ def test_static_labels_on_every_llm_series(tmp_path: Path) -> None:
     llm = [ls for (n, ls) in s if n.startswith(("gen_ai_", "llm_cost", "llm_tokens", "llm_requests"))]
     assert llm
     assert all({("app", "bot"), ("env", "prod")} <= ls for ls in llm)
+
+
+def test_every_fold_is_counted_even_for_a_repeated_value(tmp_path: Path) -> None:
+    exporter, log = make_exporter(tmp_path, "event", limits={"max_label_values": 2})
+    write_lines(log, [f'{{"model":"m{i % 4}","latency_ms":100,"cost_usd":0.01}}\n' for i in range(12)])
+    exporter.poll_once()
+    s = scrape(exporter)
+    # m0 and m1 fit under the cap; m2 and m3 come 3 times each: six folds.
+    assert value(s, "llm_exporter_label_values_folded_total", label="gen_ai_request_model") == 6
+    assert value(s, "llm_cost_usd_total", gen_ai_request_model="_overflow") == pytest.approx(0.06)

@@ -21,10 +21,11 @@ from llm_exporter.pipeline.join import BoundedTable
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.providers import infer_provider, normalize_provider
-from llm_exporter.semconv import DEFAULT_OPERATION, UNKNOWN
+from llm_exporter.semconv import DEFAULT_OPERATION, OVERFLOW_VALUE, UNKNOWN
 
 log = logging.getLogger(__name__)
 
+MAX_CACHED_CALLS = 4096  # (labels, model, provider, operation) -> series resolutions remembered
 REPORT_INTERVAL = 5.0  # seconds between log reports of rejected lines, per source
 
 
@@ -69,6 +70,7 @@ class SourcePipeline:
         self.static: StaticLabels = tuple(sorted(static_labels.items()))
         self.label_fields = tuple((name, tuple(path.split("."))) for name, path in sorted((label_fields or {}).items()))
         self._labels = self.static  # the static labels plus the current line's label_fields
+        self._calls: dict[tuple[object, ...], _Call] = {}
         self.store = store
         self.health = health
         self.prices = prices
@@ -155,6 +157,17 @@ class SourcePipeline:
     # -- events ---------------------------------------------------------------------------------
 
     def _series(self, model: str | None, provider: str | None, operation: str | None) -> _Call:
+        key = (self._labels, model, provider, operation)
+        call = self._calls.get(key)
+        if call is None:
+            call = self._resolve(model, provider, operation)
+            # Folded calls are resolved each time, so every fold is counted as before; past the
+            # cap (made-up names), so is everything else.
+            if len(self._calls) < MAX_CACHED_CALLS and OVERFLOW_VALUE not in call.series.labels.values():
+                self._calls[key] = call
+        return call
+
+    def _resolve(self, model: str | None, provider: str | None, operation: str | None) -> _Call:
         raw_model = model or UNKNOWN
         provider_name = normalize_provider(provider) if provider else infer_provider(raw_model)
         limit = self.limit
