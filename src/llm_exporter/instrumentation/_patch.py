@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -57,6 +58,8 @@ def unpatch_module(prefix: str) -> None:
 
 
 OnItem = Callable[[Call, Any], None]
+# (model, provider) of a call, from the patched function's arguments.
+Describe = Callable[[tuple[Any, ...], dict[str, Any]], tuple[str | None, str | None]]
 
 
 class StreamProxy:
@@ -186,25 +189,43 @@ def record(call: Call, response: Any) -> None:
         call.record_content(output_messages=output_messages(response))
 
 
+@contextmanager
+def _outer(active: bool) -> Iterator[None]:
+    """While the original runs, mark it as recorded by this (outer) integration, so the client
+    library it calls underneath does not record it again."""
+    if not active:
+        yield
+        return
+    marker = Outer()
+    token = outer_call.set(marker)
+    try:
+        yield
+    finally:
+        marker.active = False
+        outer_call.reset(token)
+
+
 def wrap_sync(
-    model_of: Callable[[tuple[Any, ...], dict[str, Any]], str | None],
-    provider: str,
+    describe: Describe,
     operation: str,
     is_stream: Callable[[Any], bool],
     on_item: OnItem,
     proxy: type = StreamProxy,
+    outer: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A patch factory for a sync client method: non-stream results are recorded as responses;
-    streams are wrapped in `proxy`."""
+    """A patch factory for a sync client function: non-stream results are recorded as responses;
+    streams are wrapped in `proxy`. `outer`: the function calls another instrumented client
+    underneath (LiteLLM calls the openai client), which must not record the call again."""
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if inside_outer():
                 return original(*args, **kwargs)
-            call = Call(model_of(args, kwargs), provider, operation).start()
+            call = Call(*describe(args, kwargs), operation).start()
             _capture_input(call, kwargs)
             try:
-                result = original(*args, **kwargs)
+                with _outer(outer):
+                    result = original(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
@@ -220,21 +241,24 @@ def wrap_sync(
 
 
 def wrap_async(
-    model_of: Callable[[tuple[Any, ...], dict[str, Any]], str | None],
-    provider: str,
+    describe: Describe,
     operation: str,
     is_stream: Callable[[Any], bool],
     on_item: OnItem,
     proxy: type = AsyncStreamProxy,
+    outer: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """wrap_sync for coroutine functions."""
+
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             if inside_outer():
                 return await original(*args, **kwargs)
-            call = Call(model_of(args, kwargs), provider, operation).start()
+            call = Call(*describe(args, kwargs), operation).start()
             _capture_input(call, kwargs)
             try:
-                result = await original(*args, **kwargs)
+                with _outer(outer):
+                    result = await original(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
@@ -249,13 +273,14 @@ def wrap_async(
     return make
 
 
-def kwarg(name: str, position: int | None = None) -> Callable[[tuple[Any, ...], dict[str, Any]], str | None]:
-    """Reads a call's model from keyword `name` (or positional `position`, self included)."""
+def model_kwarg(provider: str, position: int | None = None) -> Describe:
+    """(model, provider) of a client's call: the model from keyword `model` (or positional
+    `position`, self included), the provider the client's."""
 
-    def model_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
-        value = kwargs.get(name)
+    def describe(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str | None, str]:
+        value = kwargs.get("model")
         if value is None and position is not None and len(args) > position:
             value = args[position]
-        return value if isinstance(value, str) else None
+        return (value if isinstance(value, str) else None), provider
 
-    return model_of
+    return describe

@@ -12,7 +12,7 @@ from llm_exporter.instrumentation._patch import (
     AsyncStreamProxy,
     StreamProxy,
     inside_outer,
-    kwarg,
+    model_kwarg,
     patch,
     unpatch_module,
     wrap_async,
@@ -127,9 +127,9 @@ def instrument() -> bool:
     def is_async_stream(result: Any) -> bool:
         return isinstance(result, anthropic.AsyncStream)
 
-    model = kwarg("model")
-    patch(Messages, "create", wrap_sync(model, PROVIDER, "chat", is_sync_stream, _on_event))
-    patch(AsyncMessages, "create", wrap_async(model, PROVIDER, "chat", is_async_stream, _on_event))
+    describe = model_kwarg(PROVIDER)
+    patch(Messages, "create", wrap_sync(describe, "chat", is_sync_stream, _on_event))
+    patch(AsyncMessages, "create", wrap_async(describe, "chat", is_async_stream, _on_event))
     patch(Messages, "stream", _wrap_stream_helper)
     patch(AsyncMessages, "stream", _wrap_stream_helper)
     return True

@@ -18,12 +18,12 @@ LiteLLM sends when the request asks for it (`stream_options={"include_usage": Tr
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
-from llm_exporter.instrumentation._patch import AsyncStreamProxy, Outer, StreamProxy, inside_outer, outer_call, record
+from llm_exporter.instrumentation._patch import wrap_async, wrap_sync
 from llm_exporter.instrumentation.openai import _on_chunk
-from llm_exporter.instrumentation.track import Call
 
 _originals: dict[str, Any] = {}
 _providers: frozenset[str] = frozenset()
@@ -42,14 +42,6 @@ def model_and_provider(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[s
     return model, provider
 
 
-def _is_stream(result: Any, kwargs: dict[str, Any]) -> bool:
-    litellm = sys.modules.get("litellm")
-    wrapper = getattr(litellm, "CustomStreamWrapper", None)
-    if wrapper is not None:
-        return isinstance(result, wrapper)
-    return bool(kwargs.get("stream"))
-
-
 def instrument() -> bool:
     """Patch the installed litellm; False when it is not installed."""
     global _providers
@@ -60,59 +52,19 @@ def instrument() -> bool:
     if _originals:
         return True
     _providers = frozenset(str(getattr(p, "value", p)) for p in getattr(litellm, "provider_list", ()))
-    completion = litellm.completion
-    acompletion = litellm.acompletion
+    completion, acompletion = litellm.completion, litellm.acompletion
 
-    def patched_completion(*args: Any, **kwargs: Any) -> Any:
-        if inside_outer():
-            return completion(*args, **kwargs)
-        model, provider = model_and_provider(args, kwargs)
-        call = Call(model, provider, "chat").start()
-        marker = Outer()
-        token = outer_call.set(marker)
-        try:
-            result = completion(*args, **kwargs)
-        except BaseException as exc:
-            call.finish(exc)
-            raise
-        finally:
-            marker.active = False
-            outer_call.reset(token)
-        if _is_stream(result, kwargs):
-            return StreamProxy(result, call, _on_chunk)
-        record(call, result)
-        call.finish()
-        return result
+    def is_stream(result: Any) -> bool:
+        return isinstance(result, litellm.CustomStreamWrapper)
 
-    async def patched_acompletion(*args: Any, **kwargs: Any) -> Any:
-        if inside_outer():
-            return await acompletion(*args, **kwargs)
-        model, provider = model_and_provider(args, kwargs)
-        call = Call(model, provider, "chat").start()
-        marker = Outer()
-        token = outer_call.set(marker)
-        try:
-            result = await acompletion(*args, **kwargs)
-        except BaseException as exc:
-            call.finish(exc)
-            raise
-        finally:
-            marker.active = False
-            outer_call.reset(token)
-        if _is_stream(result, kwargs):
-            return AsyncStreamProxy(result, call, _on_chunk)
-        record(call, result)
-        call.finish()
-        return result
-
+    # outer: LiteLLM calls the openai client underneath, which must not record the call again.
+    patched_completion = wrap_sync(model_and_provider, "chat", is_stream, _on_chunk, outer=True)(completion)
+    patched_acompletion = wrap_async(model_and_provider, "chat", is_stream, _on_chunk, outer=True)(acompletion)
     for name, original, wrapper in (
         ("completion", completion, patched_completion),
         ("acompletion", acompletion, patched_acompletion),
     ):
-        wrapper.__name__ = original.__name__
-        wrapper.__qualname__ = original.__qualname__
-        wrapper.__doc__ = original.__doc__
-        wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+        functools.update_wrapper(wrapper, original)
         _originals[name] = original
     litellm.completion = patched_completion
     litellm.acompletion = patched_acompletion

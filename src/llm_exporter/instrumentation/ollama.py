@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_exporter.instrumentation._patch import kwarg, patch, unpatch_module, wrap_async, wrap_sync
+from llm_exporter.instrumentation._patch import model_kwarg, patch, unpatch_module, wrap_async, wrap_sync
 from llm_exporter.instrumentation.responses import Usage, get
 from llm_exporter.instrumentation.track import Call
 
@@ -35,10 +35,10 @@ def instrument() -> bool:
         from ollama import AsyncClient, Client
     except ImportError:
         return False
-    model = kwarg("model", position=1)
+    describe = model_kwarg(PROVIDER, position=1)
     for name, operation in (("chat", "chat"), ("generate", "text_completion"), ("embed", "embeddings")):
-        patch(Client, name, wrap_sync(model, PROVIDER, operation, _is_stream, _on_part))
-        patch(AsyncClient, name, wrap_async(model, PROVIDER, operation, _is_stream, _on_part))
+        patch(Client, name, wrap_sync(describe, operation, _is_stream, _on_part))
+        patch(AsyncClient, name, wrap_async(describe, operation, _is_stream, _on_part))
     return True
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_exporter.instrumentation._patch import kwarg, patch, unpatch_module, wrap_async, wrap_sync
+from llm_exporter.instrumentation._patch import model_kwarg, patch, unpatch_module, wrap_async, wrap_sync
 from llm_exporter.instrumentation.responses import get, usage_from
 from llm_exporter.instrumentation.track import Call
 
@@ -57,11 +57,11 @@ def instrument() -> bool:
     def is_async_stream(result: Any) -> bool:
         return isinstance(result, openai.AsyncStream)
 
-    model = kwarg("model")
+    describe = model_kwarg(PROVIDER)
     for cls, operation in ((Chat, "chat"), (Completions, "text_completion"), (Embeddings, "embeddings")):
-        patch(cls, "create", wrap_sync(model, PROVIDER, operation, is_sync_stream, _on_chunk))
+        patch(cls, "create", wrap_sync(describe, operation, is_sync_stream, _on_chunk))
     for cls, operation in ((AsyncChat, "chat"), (AsyncCompletions, "text_completion"), (AsyncEmbeddings, "embeddings")):
-        patch(cls, "create", wrap_async(model, PROVIDER, operation, is_async_stream, _on_chunk))
+        patch(cls, "create", wrap_async(describe, operation, is_async_stream, _on_chunk))
     sync_parse, async_parse = [Chat], [AsyncChat]
     try:  # openai 1.x: the helpers lived under client.beta
         from openai.resources.beta.chat.completions import AsyncCompletions as BetaAsyncChat
@@ -72,9 +72,9 @@ def instrument() -> bool:
         sync_parse.append(BetaChat)
         async_parse.append(BetaAsyncChat)
     for cls in sync_parse:  # patch() skips a class without its own `parse`
-        patch(cls, "parse", wrap_sync(model, PROVIDER, "chat", is_sync_stream, _on_chunk))
+        patch(cls, "parse", wrap_sync(describe, "chat", is_sync_stream, _on_chunk))
     for cls in async_parse:
-        patch(cls, "parse", wrap_async(model, PROVIDER, "chat", is_async_stream, _on_chunk))
+        patch(cls, "parse", wrap_async(describe, "chat", is_async_stream, _on_chunk))
     return True
 
 
