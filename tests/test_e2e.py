@@ -30,13 +30,18 @@ def price(model: str, pt: int, ct: int) -> float:
 
 
 def expected_totals(logs: Path) -> tuple[dict, dict]:
-    """Sums straight from the sample logs: per (model, ok) requests, tokens, cost; decisions per action."""
-    totals: dict = defaultdict(lambda: [0, 0, 0, 0.0])
+    """Sums straight from the sample logs: per (model, ok) provider calls, tokens, cost, requests;
+    decisions per action. Cache hits are requests, not provider calls; their tokens are saved."""
+    totals: dict = defaultdict(lambda: [0, 0, 0, 0.0, 0])
     decisions: dict = defaultdict(int)
     models: dict[str, str] = {}
 
-    def add(model: str, ok: bool, pt: int, ct: int, cost: float | None) -> None:
+    def add(model: str, ok: bool, pt: int, ct: int, cost: float | None, hit: bool = False) -> None:
         t = totals[(model, ok)]
+        t[4] += 1
+        if hit:
+            t[3] += cost or 0.0
+            return
         t[0] += 1
         t[1] += pt
         t[2] += ct
@@ -62,7 +67,8 @@ def expected_totals(logs: Path) -> tuple[dict, dict]:
         add(e["model"], e["status"] == "success", e["prompt_tokens"], e["completion_tokens"], e.get("cost_usd"))
     for line in (logs / "litellm.jsonl").read_text().splitlines():
         e = json.loads(line)
-        add(e["model"], e["status"] == "success", e["prompt_tokens"], e["completion_tokens"], e["response_cost"])
+        ok = e["status"] == "success"
+        add(e["model"], ok, e["prompt_tokens"], e["completion_tokens"], e["response_cost"], e["cache_hit"] is True)
     return dict(totals), dict(decisions)
 
 
@@ -81,7 +87,9 @@ def requests(s: Samples, model: str, ok: bool) -> float:
 def workdir(tmp_path: Path) -> Path:
     shutil.copytree(EXAMPLES, tmp_path / "examples")
     cfg = tmp_path / "examples" / "config.yml"
-    cfg.write_text(cfg.read_text() + f"positions_file: {tmp_path / 'pos.json'}\n")
+    # A short settle time, so failed LiteLLM requests (which wait for a retry) count at once.
+    text = cfg.read_text().replace("max_label_values: 500", "max_label_values: 500\n  request_settle_seconds: 0.1")
+    cfg.write_text(text + f"positions_file: {tmp_path / 'pos.json'}\n")
     return tmp_path
 
 
@@ -98,11 +106,18 @@ def test_sample_logs_totals_equal_the_log_lines(running: Running, workdir: Path)
     s = running.scrape()
     totals, decisions = expected_totals(workdir / "examples" / "logs")
     assert len(totals) >= 10
-    for (model, ok), (n, _, _, _) in totals.items():
+    for (model, ok), (n, _, _, _, _) in totals.items():
         assert requests(s, model, ok) == n, (model, ok)
+    # End-to-end requests settle once their failures have waited request_settle_seconds.
+    failed = sum(t[4] for (_, ok), t in totals.items() if not ok)
+    wait_for(lambda: value(running.scrape(), "llm_requests_total", outcome="failure") == failed)
+    s = running.scrape()
+    for (model, ok), t in totals.items():
+        outcome = "success" if ok else "failure"
+        assert value(s, "llm_requests_total", gen_ai_request_model=model, outcome=outcome) == t[4], (model, ok)
     for model in {m for m, _ in totals}:
         sel = {"gen_ai_request_model": model}
-        want = [sum(t[i] for (m, _), t in totals.items() if m == model) for i in range(4)]
+        want = [sum(t[i] for (m, _), t in totals.items() if m == model) for i in range(5)]
         assert value(s, "llm_tokens_total", gen_ai_token_type="input", **sel) == want[1], model
         assert value(s, "llm_tokens_total", gen_ai_token_type="output", **sel) == want[2], model
         assert value(s, "gen_ai_client_token_usage_sum", gen_ai_token_type="input", **sel) == want[1], model

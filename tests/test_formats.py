@@ -144,14 +144,13 @@ def test_litellm_payload() -> None:
         input_tokens=100,
         output_tokens=20,
         cost=0.0005,
-        cache_hit=False,
     )
     # completionStartTime before endTime marks a stream: time to first chunk.
     assert parse(_litellm(completionStartTime=100.5)).time_to_first_chunk == 0.5
     nested = parse({"standard_logging_object": _litellm(call_type="aembedding")})
     assert nested.operation == "embeddings"
-    failed = parse(_litellm(status="failure", error_information={"error_class": "RateLimitError"}))
-    assert failed.error_type == "RateLimitError"
+    failed = parse(_litellm(status="failure", error_information={"error_class": "RateLimitError", "error_code": "429"}))
+    assert (failed.error_type, failed.http_status, failed.cache_hit) == ("RateLimitError", "429", None)
     usage = {
         "usage": {
             "prompt_tokens": 100,
@@ -165,6 +164,78 @@ def test_litellm_payload() -> None:
         _litellm(custom_llm_provider=None, model_map_information={"model_map_value": {"litellm_provider": "bedrock"}})
     )
     assert mapped.provider == "bedrock"
+
+
+def test_litellm_unpriced_zero_is_no_cost() -> None:
+    """LiteLLM writes 0.0 when it cannot price a model, and says why: that 0 is no cost at all."""
+    parse = PARSERS["litellm"]
+    unpriced = _litellm(response_cost=0.0, response_cost_failure_debug_info={"error_str": "model isn't mapped yet"})
+    assert parse(unpriced).cost is None
+    assert parse(_litellm(response_cost=None)).cost is None
+    assert parse(_litellm(response_cost=0.0)).cost == 0.0  # a genuine $0 stays
+
+
+def test_litellm_cache_hit_and_miss() -> None:
+    parse = PARSERS["litellm"]
+    hit = parse(_litellm(cache_hit=True, saved_cache_cost=0.0005, response_cost=0.0))
+    assert (hit.cache_hit, hit.saved_cost, hit.cost) == (True, 0.0005, 0.0)
+    # A miss needs a cache that was asked: a cache key on a successful call.
+    assert parse(_litellm(cache_hit=None, cache_key="k")).cache_hit is False
+    assert parse(_litellm(cache_hit=None, hidden_params={"cache_key": "k"})).cache_hit is False
+    # `false` on a failure or a stream with no cache configured says nothing.
+    assert parse(_litellm(cache_hit=False)).cache_hit is None
+    assert parse(_litellm(cache_hit=False, cache_key="k", status="failure")).cache_hit is None
+
+
+def test_litellm_trace_id_groups_attempts() -> None:
+    assert PARSERS["litellm"](_litellm(trace_id="t-1")).trace_id == "t-1"
+    assert PARSERS["litellm"](_litellm()).trace_id is None
+
+
+@pytest.mark.parametrize(
+    ("obj", "tokens"),
+    [
+        # Decimal strings, as loggers that stringify write them.
+        ({"prompt_tokens": "1200", "completion_tokens": "300", "cost_usd": "0.0123"}, (1200, 300, 0)),
+        ({"prompt_tokens": 1200.0, "completion_tokens": " 300 "}, (1200, 300, 0)),
+        # An OpenAI-style usage object instead of flat counts.
+        ({"usage": {"prompt_tokens": 50, "completion_tokens": 7}}, (50, 7, 0)),
+        ({"usage": {"input_tokens": 50, "output_tokens": 7}}, (50, 7, 0)),
+        # Only a total: counted as unsplit, never as 0.
+        ({"total_tokens": 99}, (0, 0, 99)),
+        ({"usage": {"total_tokens": "99"}}, (0, 0, 99)),
+    ],
+)
+def test_event_lenient_numbers_and_usage(obj: dict, tokens: tuple[int, int, int]) -> None:
+    c = PARSERS["event"]({"model": "gpt-4o", "latency_ms": "850", **obj})
+    assert (c.input_tokens, c.output_tokens, c.unsplit_tokens) == tokens
+    assert c.duration == 0.85
+    if "cost_usd" in obj:
+        assert c.cost == 0.0123
+
+
+def test_completion_usage_object_is_token_usage() -> None:
+    parse = PARSERS["completion"]
+    base = {"event_type": "completion_response", "request_id": "r", "response_time_ms": "5"}
+    assert parse({**base, "usage": {"prompt_tokens": "10", "completion_tokens": 2}}).input_tokens == 10
+    assert parse({**base, "token_usage": {"total_tokens": 12}}).unsplit_tokens == 12
+    failed = parse({**base, "success": False, "error": {"type": "RateLimitError", "status_code": 429}})
+    assert (failed.error_type, failed.http_status) == ("RateLimitError", "429")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "1,200", "0x10", "", "12 tokens", True])
+def test_numbers_that_stay_rejected(value: object) -> None:
+    with pytest.raises(Rejected) as exc:
+        PARSERS["event"]({"model": "gpt-4o", "latency_ms": 5, "prompt_tokens": value})
+    assert exc.value.reason == "wrong_shape"
+
+
+@pytest.mark.parametrize(
+    ("value", "status"), [(429, "429"), ("503", "503"), (429.0, "429"), ("rate", None), (42, None)]
+)
+def test_http_status_only_real_codes(value: object, status: str | None) -> None:
+    c = PARSERS["event"]({"model": "m", "latency_ms": 5, "status": "error", "status_code": value})
+    assert c.http_status == status
 
 
 @pytest.mark.parametrize(

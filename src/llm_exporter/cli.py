@@ -151,6 +151,7 @@ def replay(config_path: str | None, fmt: str | None, files: list[str], openmetri
 
     exporter = Exporter(_replay_config(config_path, fmt, files), use_positions=False)
     exporter.drain()
+    exporter.settle()
     exporter.close()
     registry = exporter.registry(openmetrics=openmetrics, process=False)
     return generate_openmetrics(registry) if openmetrics else generate_latest(registry)

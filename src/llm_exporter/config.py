@@ -92,6 +92,9 @@ class LimitsConfig(_Strict):
     max_line_bytes: int = Field(default=1024 * 1024, ge=256)
     pending_requests: int = Field(default=10_000, ge=1)
     pending_ttl_seconds: float = Field(default=600.0, gt=0)
+    # How long a request whose last attempt failed waits for a retry or fallback (same
+    # trace_id) before it counts as a failed request.
+    request_settle_seconds: float = Field(default=120.0, gt=0)
 
 
 class ThresholdsConfig(_Strict):

@@ -67,6 +67,7 @@ class Exporter:
             previous = old.pop(sc.name, None)
             if previous is not None and previous.config == sc:
                 previous.pipeline.prices = self.prices
+                previous.pipeline.failing.ttl = config.limits.request_settle_seconds
                 previous.tailer.max_line = config.limits.max_line_bytes
                 previous.tailer.rotate_wait = config.rotate_wait_seconds
                 self.sources[sc.name] = previous
@@ -94,6 +95,7 @@ class Exporter:
             config.limits.pending_ttl_seconds,
             self.clock,
             sc.label_fields,
+            config.limits.request_settle_seconds,
         )
         tailer = Tailer(
             sc,
@@ -132,6 +134,11 @@ class Exporter:
         rescan = True
         while self.poll_once(rescan):
             rescan = False
+
+    def settle(self) -> None:
+        """Count the requests still awaiting a retry as failed: nothing more will come (replay)."""
+        for source in self.sources.values():
+            source.pipeline.settle()
 
     def save_positions(self) -> bool:
         if not self.use_positions:

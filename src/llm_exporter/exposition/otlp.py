@@ -45,6 +45,13 @@ _CONTRACT = {
         semconv.DECISIONS,
         semconv.CACHE_REQUESTS,
         semconv.ALERT_THRESHOLD,
+        semconv.REQUESTS,
+        semconv.REQUEST_RETRIES,
+        semconv.ERRORS,
+        semconv.CACHE_SAVED_COST,
+        semconv.CACHE_SAVED_TOKENS,
+        semconv.UNPRICED,
+        semconv.USAGE_MISSING,
     )
 }
 # Prometheus label -> OpenTelemetry attribute, where they differ.
@@ -54,6 +61,7 @@ _ATTRIBUTES = {
     semconv.LABEL_MODEL: semconv.ATTR_REQUEST_MODEL,
     semconv.LABEL_TOKEN_TYPE: semconv.ATTR_TOKEN_TYPE,
     semconv.LABEL_ERROR_TYPE: semconv.ATTR_ERROR_TYPE,
+    semconv.LABEL_HTTP_STATUS: semconv.ATTR_HTTP_STATUS,
 }
 
 

@@ -25,12 +25,13 @@ def _response(obj: dict[str, Any]) -> Completion:
     success = obj.get("success", True)
     if type(success) is not bool:
         raise Rejected("wrong_shape", "success must be true or false")
-    error_type = None
+    error_type = status = None
     if not success:
         error = obj.get("error")
-        raw = obj.get("error_type") or (error.get("type") if type(error) is dict else error)
-        error_type = fields.error_class(raw)
-    usage = fields.token_usage(fields.mapping(obj, "token_usage"))
+        error = error if type(error) is dict else {"type": error}
+        error_type = fields.error_class(obj.get("error_type") or error.get("type"))
+        status = fields.http_status(obj.get("status_code", error.get("status_code")))
+    usage = fields.token_usage(fields.mapping(obj, "token_usage" if "token_usage" in obj else "usage"))
     ttfc_ms = fields.number(obj, "time_to_first_chunk_ms")
     return Completion(
         model=fields.text(obj, "model"),
@@ -42,11 +43,12 @@ def _response(obj: dict[str, Any]) -> Completion:
         cache_read_tokens=usage[2],
         cache_write_tokens=usage[3],
         reasoning_tokens=usage[4],
+        unsplit_tokens=usage[5],
         cost=fields.number(obj, "cost_estimate_usd"),
         error_type=error_type,
         time_to_first_chunk=None if ttfc_ms is None else ttfc_ms / 1000.0,
         request_id=fields.text(obj, "request_id"),
-        has_usage=obj.get("token_usage") is not None,
+        http_status=status,
     )
 
 

@@ -27,9 +27,16 @@ class Request:
 
 @dataclass(slots=True)
 class Completion:
-    """A finished call. Model, provider and operation are None when the log leaves them to a
-    request event joined by `request_id`. `has_usage` is False when the log tells no token
-    counts (a failed call, typically): the token histograms then record nothing."""
+    """A finished call (one attempt, where the producer retries).
+
+    Model, provider and operation are None when the log leaves them to a request event joined
+    by `request_id`. `cost` is None when the log has no trustworthy cost (absent, null, or a
+    producer's "could not price" 0): the pipeline then prices the tokens. A call whose
+    token counts are all 0 or absent carried no usage (the pipeline counts it as such). `cache_hit`
+    is True for an answer from a response cache, False only where the log shows a cache was
+    asked and missed, None where it cannot say. `trace_id` groups the attempts of one client
+    request (LiteLLM's retries and fallbacks); None makes the line a request of its own.
+    `unsplit_tokens` are tokens the log gives only as a total."""
 
     model: str | None
     provider: str | None
@@ -45,7 +52,10 @@ class Completion:
     time_to_first_chunk: float | None = None
     cache_hit: bool | None = None
     request_id: str | None = None
-    has_usage: bool = True
+    unsplit_tokens: int = 0
+    saved_cost: float | None = None
+    trace_id: str | None = None
+    http_status: str | None = None
 
 
 @dataclass(slots=True)

@@ -11,26 +11,46 @@ from llm_exporter.semconv import OTHER_ERROR
 _ERROR_CLASS = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
 
 
+# Numbers some loggers write as strings ("1200", "0.0123"): plain decimals only, never
+# "nan", "inf", hex or thousands separators.
+_DECIMAL = re.compile(r"^\s*\+?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$")
+
+
+def _numeric(value: Any) -> int | float | None:
+    """The number a JSON value stands for (a number, or a decimal string); None if none."""
+    if type(value) is int or type(value) is float:
+        return value
+    if type(value) is str and _DECIMAL.match(value):
+        text = value.strip()
+        return int(text) if text.isdigit() else float(text)
+    return None
+
+
 def number(obj: dict[str, Any], key: str, default: float | None = None) -> float | None:
     value = obj.get(key)
     if value is None:
         return default
-    if type(value) is int or type(value) is float:
-        if value != value or value < 0:  # NaN or negative
-            raise Rejected("wrong_shape", f"{key} must be a non-negative number")
-        return value
-    raise Rejected("wrong_shape", f"{key} must be a number, not {type(value).__name__}")
+    parsed = _numeric(value)
+    if parsed is None:
+        raise Rejected("wrong_shape", f"{key} must be a number, not {type(value).__name__}")
+    if parsed != parsed or parsed < 0:  # NaN or negative
+        raise Rejected("wrong_shape", f"{key} must be a non-negative number")
+    return parsed
 
 
 def count(obj: dict[str, Any], key: str) -> int:
-    """A token count: a non-negative integer (floats with no fraction are accepted)."""
+    """A token count: a non-negative integer (floats with no fraction and decimal strings of
+    integers are accepted)."""
     value = obj.get(key)
     if value is None:
         return 0
     if type(value) is int and value >= 0:
         return value
-    if type(value) is float and value >= 0 and value.is_integer():
-        return int(value)
+    parsed = _numeric(value)
+    if type(parsed) is int and parsed >= 0:
+        return parsed
+    if type(parsed) is float and parsed >= 0 and parsed.is_integer():
+        return int(parsed)
     raise Rejected("wrong_shape", f"{key} must be a non-negative integer")
 
 
@@ -62,18 +82,39 @@ def error_class(value: Any) -> str:
     return OTHER_ERROR
 
 
-def token_usage(usage: dict[str, Any]) -> tuple[int, int, int, int, int]:
-    """(input, output, cache_read, cache_write, reasoning) from an OpenAI- or Anthropic-style
-    usage object. Input counts cached tokens too, so cache kinds stay subsets of input."""
+def http_status(value: Any) -> str | None:
+    """A provider's HTTP status code as a label value (100-599), else None: messages and
+    provider-specific codes never become labels."""
+    code = _numeric(value) if type(value) is not bool else None
+    if type(code) is float and code.is_integer():
+        code = int(code)
+    return str(code) if type(code) is int and 100 <= code <= 599 else None
+
+
+_SPLIT_KEYS = ("prompt_tokens", "completion_tokens", "input_tokens", "output_tokens")
+
+
+def has_tokens(usage: dict[str, Any]) -> bool:
+    """Whether a usage object tells any token count at all."""
+    return any(usage.get(key) is not None for key in (*_SPLIT_KEYS, "total_tokens"))
+
+
+def token_usage(usage: dict[str, Any]) -> tuple[int, int, int, int, int, int]:
+    """(input, output, cache_read, cache_write, reasoning, unsplit) from an OpenAI- or
+    Anthropic-style usage object. Input counts cached tokens too, so cache kinds stay subsets of
+    input. A usage that tells only `total_tokens` gives them as unsplit: their input/output
+    share (and so their price) is unknown."""
     cache_read = count(usage, "cache_read_input_tokens")
     cache_write = count(usage, "cache_creation_input_tokens")
     prompt_details = mapping(usage, "prompt_tokens_details")
     if prompt_details:
         cache_read = cache_read or count(prompt_details, "cached_tokens")
     reasoning = count(mapping(usage, "completion_tokens_details"), "reasoning_tokens")
-    if "prompt_tokens" in usage:
+    if not any(usage.get(key) is not None for key in _SPLIT_KEYS):
+        return 0, 0, cache_read, cache_write, reasoning, count(usage, "total_tokens")
+    if usage.get("prompt_tokens") is not None:
         input_tokens = count(usage, "prompt_tokens")
     else:  # Anthropic counts cache reads and writes apart from input_tokens
         input_tokens = count(usage, "input_tokens") + cache_read + cache_write
     output = count(usage, "completion_tokens") if "completion_tokens" in usage else count(usage, "output_tokens")
-    return input_tokens, output, cache_read, cache_write, reasoning
+    return input_tokens, output, cache_read, cache_write, reasoning, 0

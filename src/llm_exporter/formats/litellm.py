@@ -40,6 +40,27 @@ def _usage(obj: dict[str, Any]) -> dict[str, Any]:
     return fields.mapping(fields.mapping(obj, "metadata"), "usage_object")
 
 
+def _cost(obj: dict[str, Any]) -> float | None:
+    """The logged cost, unless LiteLLM says it could not price the call: it then writes 0.0 and
+    the reason in `response_cost_failure_debug_info`, and the tokens must be priced here."""
+    cost = fields.number(obj, "response_cost")
+    if not cost and obj.get("response_cost_failure_debug_info"):
+        return None
+    return cost
+
+
+def _cache_hit(obj: dict[str, Any], success: bool) -> bool | None:
+    """A hit where LiteLLM says so; a miss only for a successful call that had a cache key (a
+    cache was asked). LiteLLM writes `cache_hit: false` on failures and streams even with no
+    cache configured, so `false` alone proves nothing."""
+    if obj.get("cache_hit") is True:
+        return True
+    if not success:
+        return None
+    key = obj.get("cache_key") or fields.mapping(obj, "hidden_params").get("cache_key")
+    return False if type(key) is str and key else None
+
+
 def parse(obj: dict[str, Any]) -> Completion:
     nested = obj.get("standard_logging_object")
     if type(nested) is dict:
@@ -51,28 +72,30 @@ def parse(obj: dict[str, Any]) -> Completion:
     first_chunk = fields.number(obj, "completionStartTime")
     # LiteLLM sets completionStartTime to endTime for calls that did not stream.
     ttfc = first_chunk - start if first_chunk is not None and start <= first_chunk < end else None
-    status = fields.text(obj, "status") or "success"
-    error_type = None
-    if status != "success":
-        error_type = fields.error_class(fields.mapping(obj, "error_information").get("error_class"))
-    _, _, cache_read, cache_write, reasoning = fields.token_usage(_usage(obj))
+    success = (fields.text(obj, "status") or "success") == "success"
+    error_type = http_status = None
+    if not success:
+        error = fields.mapping(obj, "error_information")
+        error_type = fields.error_class(error.get("error_class"))
+        http_status = fields.http_status(error.get("error_code"))
+    _, _, cache_read, cache_write, reasoning, _ = fields.token_usage(_usage(obj))
     call_type = fields.text(obj, "call_type")
-    cache_hit = obj.get("cache_hit")
-    input_tokens, output_tokens = fields.count(obj, "prompt_tokens"), fields.count(obj, "completion_tokens")
+    cache_hit = _cache_hit(obj, success)
     return Completion(
         model=fields.text(obj, "model", required=True),
         provider=_provider(obj),
         operation=_OPERATIONS.get(call_type, call_type) if call_type else None,
         duration=end - start,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
+        input_tokens=fields.count(obj, "prompt_tokens"),
+        output_tokens=fields.count(obj, "completion_tokens"),
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
         reasoning_tokens=reasoning,
-        cost=fields.number(obj, "response_cost"),
+        cost=_cost(obj),
         error_type=error_type,
         time_to_first_chunk=ttfc,
-        cache_hit=cache_hit if type(cache_hit) is bool else None,
-        # LiteLLM logs 0 tokens for failed calls: that is no usage, not an empty one.
-        has_usage=error_type is None or input_tokens > 0 or output_tokens > 0,
+        cache_hit=cache_hit,
+        saved_cost=fields.number(obj, "saved_cache_cost") if cache_hit else None,
+        trace_id=fields.text(obj, "trace_id"),
+        http_status=http_status,
     )

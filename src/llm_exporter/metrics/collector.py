@@ -16,7 +16,7 @@ from llm_exporter.config import ThresholdsConfig
 from llm_exporter.metrics.health import Health
 from llm_exporter.metrics.store import Histogram, MetricsStore
 from llm_exporter.pipeline.labels import LabelLimiter
-from llm_exporter.semconv import LABEL_ERROR_TYPE, LABEL_TOKEN_TYPE, TOKEN_TYPES
+from llm_exporter.semconv import LABEL_ERROR_TYPE, LABEL_HTTP_STATUS, LABEL_OUTCOME, LABEL_TOKEN_TYPE, TOKEN_TYPES
 
 
 def _le(bound: float) -> str:
@@ -81,6 +81,21 @@ class LLMCollector(Collector):
         cache = _family(
             "llm_cache_requests", "LLM calls answered from a response cache (hit) or not (miss).", "counter"
         )
+        saved_cost = _family(
+            "llm_cache_saved_cost_usd", "What the calls answered from a response cache would have cost.", "counter"
+        )
+        saved_tokens = _family(
+            "llm_cache_saved_tokens", "Tokens of the calls answered from a response cache.", "counter"
+        )
+        requests = _family(
+            "llm_requests",
+            "End-to-end requests by the outcome of their last attempt (retries and fallbacks count once).",
+            "counter",
+        )
+        retries = _family("llm_request_retries", "Attempts past the first of the requests counted.", "counter")
+        errors = _family(
+            "llm_errors", "Failed LLM calls by error class and the provider's HTTP status, where known.", "counter"
+        )
         with self.store.lock:
             for _, series in sorted(self.store.series.items()):
                 labels = series.labels
@@ -94,6 +109,16 @@ class LLMCollector(Collector):
                 f.counter(cost, labels, series.cost, series.created)
                 for kind in TOKEN_TYPES:
                     f.counter(tokens, {**labels, LABEL_TOKEN_TYPE: kind}, series.tokens[kind], series.created)
+                if series.unsplit_tokens:
+                    f.counter(tokens, {**labels, LABEL_TOKEN_TYPE: "unsplit"}, series.unsplit_tokens, series.created)
+                f.counter(requests, {**labels, LABEL_OUTCOME: "success"}, series.requests_ok, series.created)
+                f.counter(requests, {**labels, LABEL_OUTCOME: "failure"}, series.requests_failed, series.created)
+                f.counter(retries, labels, series.retries, series.created)
+                for (error_type, status), n in sorted(series.failed_calls.items()):
+                    error_labels = {**labels, LABEL_ERROR_TYPE: error_type}
+                    if status:
+                        error_labels[LABEL_HTTP_STATUS] = status
+                    f.counter(errors, error_labels, n, series.created)
                 in_flight.add_sample(in_flight.name, labels, series.in_flight)
                 failures.add_sample(failures.name, labels, series.consecutive_failures)
                 for (action, symbol, result), (n, created) in sorted(series.decisions.items()):
@@ -106,10 +131,29 @@ class LLMCollector(Collector):
                 if series.cache_hits or series.cache_misses:
                     f.counter(cache, {**labels, "result": "hit"}, series.cache_hits, series.created)
                     f.counter(cache, {**labels, "result": "miss"}, series.cache_misses, series.created)
+                    f.counter(saved_cost, labels, series.saved_cost, series.created)
+                    for kind, n in (("input", series.saved_input), ("output", series.saved_output)):
+                        f.counter(saved_tokens, {**labels, LABEL_TOKEN_TYPE: kind}, n, series.created)
         thresholds = _family(semconv.ALERT_THRESHOLD[2], "Alert thresholds from the exporter's config.", "gauge")
         for name, value in self.thresholds().model_dump().items():
             thresholds.add_sample(thresholds.name, {"threshold": name}, float(value))
-        yield from (duration, usage, ttfc, cost, tokens, in_flight, failures, decisions, cache, thresholds)
+        yield from (
+            duration,
+            usage,
+            ttfc,
+            cost,
+            tokens,
+            requests,
+            retries,
+            errors,
+            in_flight,
+            failures,
+            decisions,
+            cache,
+            saved_cost,
+            saved_tokens,
+            thresholds,
+        )
 
 
 class HealthCollector(Collector):
@@ -134,6 +178,14 @@ class HealthCollector(Collector):
         for source, h in sorted(self.health.sources.items()):
             for value, n in sorted(get(h).items()):
                 self.f.counter(family, {"source": source, label: value}, n, h.created)
+        return family
+
+    def _per_model(self, name: str, doc: str, get: Callable) -> Metric:
+        family = _family(name, doc, "counter")
+        for source, h in sorted(self.health.sources.items()):
+            for (provider, model), n in sorted(get(h).items()):
+                labels = {"source": source, semconv.LABEL_PROVIDER: provider, semconv.LABEL_MODEL: model}
+                self.f.counter(family, labels, n, h.created)
         return family
 
     def collect(self) -> Iterator[Metric]:
@@ -177,20 +229,16 @@ class HealthCollector(Collector):
             "counter",
             lambda h: h.orphaned,
         )
-        unpriced = _family(
+        yield self._per_model(
             "llm_exporter_unpriced_completions",
             "Completions with tokens whose model has no known price, so llm_cost_usd_total lacks them.",
-            "counter",
+            lambda h: h.unpriced,
         )
-        for source, h in sorted(health.sources.items()):
-            for (provider, model), n in sorted(h.unpriced.items()):
-                self.f.counter(
-                    unpriced,
-                    {"source": source, semconv.LABEL_PROVIDER: provider, semconv.LABEL_MODEL: model},
-                    n,
-                    h.created,
-                )
-        yield unpriced
+        yield self._per_model(
+            "llm_exporter_usage_missing",
+            "Successful calls that carried no token usage (streams without usage, for one).",
+            lambda h: h.usage_missing,
+        )
         folded = _family(
             "llm_exporter_label_values_folded",
             f"Label values past the cardinality limit, folded into {semconv.OVERFLOW_VALUE!r}.",

@@ -19,6 +19,7 @@ class SourceHealth:
         "rotations",
         "truncations",
         "unpriced",
+        "usage_missing",
     )
 
     def __init__(self, created: float) -> None:
@@ -34,6 +35,7 @@ class SourceHealth:
         self.lag_bytes = 0
         self.orphaned = 0
         self.unpriced: dict[tuple[str, str], int] = {}  # (provider, model) -> completions
+        self.usage_missing: dict[tuple[str, str], int] = {}  # (provider, model) -> successful calls
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1

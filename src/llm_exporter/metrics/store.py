@@ -61,10 +61,18 @@ class Series:
         "decisions",
         "duration",
         "errors",
+        "failed_calls",
         "in_flight",
         "labels",
+        "requests_failed",
+        "requests_ok",
+        "retries",
+        "saved_cost",
+        "saved_input",
+        "saved_output",
         "time_to_first_chunk",
         "tokens",
+        "unsplit_tokens",
         "usage_input",
         "usage_output",
     )
@@ -83,6 +91,14 @@ class Series:
         self.consecutive_failures = 0
         self.cache_hits = 0
         self.cache_misses = 0
+        self.saved_cost = 0.0  # what cache hits would have cost
+        self.saved_input = 0
+        self.saved_output = 0
+        self.unsplit_tokens = 0  # tokens logged only as a total
+        self.requests_ok = 0  # end-to-end requests, by the outcome of their last attempt
+        self.requests_failed = 0
+        self.retries = 0  # attempts past the first of the requests above
+        self.failed_calls: dict[tuple[str, str], int] = {}  # (error_type, HTTP status or "") -> attempts
         self.decisions: dict[tuple[str, str, str], list[float]] = {}  # -> [count, created]
 
     def failure_histogram(self, error_type: str, now: float) -> Histogram:

@@ -60,6 +60,11 @@ class BoundedTable(Generic[V]):
             dropped += 1
         return dropped
 
+    def drain(self) -> None:
+        """Drop every entry, as if each had expired."""
+        while self._items:
+            self._drop(self._items.popitem(last=False)[1][1])
+
     def _drop(self, value: V) -> None:
         if self._on_drop is not None:
             self._on_drop(value)

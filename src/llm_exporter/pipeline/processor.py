@@ -50,6 +50,16 @@ class _Call:
         self.model = model
 
 
+class _Attempts:
+    """Failed attempts of one client request (one trace_id) awaiting a retry or fallback."""
+
+    __slots__ = ("n", "series")
+
+    def __init__(self, series: Series, n: int) -> None:
+        self.series = series
+        self.n = n
+
+
 class SourcePipeline:
     def __init__(
         self,
@@ -64,6 +74,7 @@ class SourcePipeline:
         pending_ttl: float,
         clock: Callable[[], float] = time.monotonic,
         label_fields: dict[str, str] | None = None,
+        settle_seconds: float = 120.0,
     ) -> None:
         self.name = name
         self.parse = PARSERS[fmt]
@@ -77,6 +88,7 @@ class SourcePipeline:
         self.limit = limiter
         self.pending: BoundedTable[_Call] = BoundedTable(pending_size, pending_ttl, clock, self._orphaned)
         self.answered: BoundedTable[_Call] = BoundedTable(pending_size, pending_ttl, clock)
+        self.failing: BoundedTable[_Attempts] = BoundedTable(pending_size, settle_seconds, clock, self._request_failed)
         self._clock = clock
         self._last_report = -REPORT_INTERVAL
         self._unreported = 0
@@ -121,6 +133,7 @@ class SourcePipeline:
                     self.reject("unexpected", f"{type(exc).__name__} while reading the line (please report)")
             self.pending.expire()
             self.answered.expire()
+            self.failing.expire()
 
     def reject(self, reason: str, detail: str) -> None:
         self.health.reject(reason)
@@ -138,6 +151,12 @@ class SourcePipeline:
         with self.store.lock:
             self.pending.expire()
             self.answered.expire()
+            self.failing.expire()
+
+    def settle(self) -> None:
+        """Count every request still awaiting a retry as failed (the end of a replay)."""
+        with self.store.lock:
+            self.failing.drain()
 
     def _line_labels(self, obj: dict) -> StaticLabels:
         """The static labels plus the opted-in fields this line has (scalars only; capped)."""
@@ -199,17 +218,41 @@ class SourcePipeline:
         if event.request_id:
             self.answered.put(event.request_id, call)
         series = call.series
+        if event.cache_hit is True:
+            self._cache_hit(event, call)
+        else:
+            if event.cache_hit is False:
+                series.cache_misses += 1
+            self._provider_call(event, call)
+        self._count_request(event, series)
 
-        cost = event.cost
-        if cost is None:
+    def _cache_hit(self, event: Completion, call: _Call) -> None:
+        """An answer from a response cache: no provider call, so no duration, tokens or cost of
+        its own (unless the log bills it), and what it saved."""
+        series = call.series
+        series.cache_hits += 1
+        if event.cost:
+            series.cost += event.cost
+        saved = event.saved_cost
+        if not saved:
             price = self.prices.lookup(series.labels["gen_ai_provider_name"], call.model)
+            saved = price.cost(event.input_tokens, event.output_tokens) if price is not None else 0.0
+        series.saved_cost += saved
+        series.saved_input += event.input_tokens
+        series.saved_output += event.output_tokens
+
+    def _provider_call(self, event: Completion, call: _Call) -> None:
+        series = call.series
+        has_usage = event.input_tokens > 0 or event.output_tokens > 0
+        cost = event.cost
+        if cost is None and (has_usage or event.unsplit_tokens):
+            price = self.prices.lookup(series.labels["gen_ai_provider_name"], call.model) if has_usage else None
             if price is not None:
                 cost = price.cost(
                     event.input_tokens, event.output_tokens, event.cache_read_tokens, event.cache_write_tokens
                 )
-            elif event.input_tokens or event.output_tokens:
-                key = (series.labels["gen_ai_provider_name"], series.labels["gen_ai_request_model"])
-                self.health.unpriced[key] = self.health.unpriced.get(key, 0) + 1
+            else:  # no known price, or tokens not split into input and output
+                self._count(self.health.unpriced, series)
         if cost is not None:
             series.cost += cost
 
@@ -217,12 +260,16 @@ class SourcePipeline:
             series.duration.observe(event.duration)
             series.consecutive_failures = 0
         else:
-            now = self.store.clock()
-            series.failure_histogram(self.limit("error_type", event.error_type), now).observe(event.duration)
+            error_type = self.limit("error_type", event.error_type)
+            series.failure_histogram(error_type, self.store.clock()).observe(event.duration)
             series.consecutive_failures += 1
-        if event.has_usage:
+            key = (error_type, event.http_status or "")
+            series.failed_calls[key] = series.failed_calls.get(key, 0) + 1
+        if has_usage:
             series.usage_input.observe(event.input_tokens)
             series.usage_output.observe(event.output_tokens)
+        elif event.error_type is None and not event.unsplit_tokens:
+            self._count(self.health.usage_missing, series)
         add_tokens(
             series.tokens,
             event.input_tokens,
@@ -231,13 +278,37 @@ class SourcePipeline:
             event.cache_write_tokens,
             event.reasoning_tokens,
         )
+        series.unsplit_tokens += event.unsplit_tokens
         if event.time_to_first_chunk is not None:
             series.first_chunk_histogram(self.store.clock()).observe(event.time_to_first_chunk)
-        if event.cache_hit is not None:
-            if event.cache_hit:
-                series.cache_hits += 1
+
+    @staticmethod
+    def _count(counts: dict[tuple[str, str], int], series: Series) -> None:
+        key = (series.labels["gen_ai_provider_name"], series.labels["gen_ai_request_model"])
+        counts[key] = counts.get(key, 0) + 1
+
+    def _count_request(self, event: Completion, series: Series) -> None:
+        """End-to-end requests: attempts sharing a trace_id are one request, whose outcome is
+        its last attempt's. A failure waits (settle_seconds) for a retry or fallback."""
+        trace_id = event.trace_id
+        if trace_id is None:
+            if event.error_type is None:
+                series.requests_ok += 1
             else:
-                series.cache_misses += 1
+                series.requests_failed += 1
+            return
+        earlier = self.failing.pop(trace_id)
+        if event.error_type is None:
+            series.requests_ok += 1
+            if earlier is not None:
+                series.retries += earlier.n
+        else:
+            self.failing.put(trace_id, _Attempts(series, 1 if earlier is None else earlier.n + 1))
+
+    @staticmethod
+    def _request_failed(attempts: _Attempts) -> None:
+        attempts.series.requests_failed += 1
+        attempts.series.retries += attempts.n - 1
 
     def _decision(self, event: Decision) -> None:
         call = self.answered.get(event.request_id) if event.request_id else None
