@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from llm_exporter import __version__, semconv
 from llm_exporter.pipeline.labels import LabelLimiter
-from llm_exporter.providers import infer_provider, normalize_provider
+from llm_exporter.providers import resolve
 from llm_exporter.semconv import OVERFLOW_VALUE
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ class Telemetry:
         return series
 
     def _new_series(self, operation: str, provider: str, model: str) -> _Series:
-        provider_name = normalize_provider(provider) if provider else infer_provider(model)
+        provider_name, model = resolve(model, provider or None)
         limit = self.limit
         operation = limit(semconv.LABEL_OPERATION, operation)
         provider_name = limit(semconv.LABEL_PROVIDER, provider_name)
@@ -235,7 +235,7 @@ class Telemetry:
         """The price of a call whose series folded (so the series' own price is not its model's)."""
         if not model:
             return None
-        return self.prices.lookup(normalize_provider(provider) if provider else infer_provider(model), model)
+        return self.prices.lookup(*resolve(model, provider))
 
     # -- observable callbacks -----------------------------------------------------------------------
 

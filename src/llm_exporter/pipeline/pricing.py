@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from llm_exporter.config import PriceOverride
+from llm_exporter.providers import SELF_HOSTED, resolve
 
 # semconv provider names -> genai-prices provider ids, where they differ.
 _GENAI_PRICES_IDS = {
@@ -19,6 +20,8 @@ _GENAI_PRICES_IDS = {
     "azure.ai.openai": "azure",
     "gcp.gemini": "google",
     "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "azure.ai.inference": "azure",
     "mistral_ai": "mistral",
     "x_ai": "x-ai",
     "together_ai": "together",
@@ -86,32 +89,32 @@ def _unit(value: Any, fallback: UnitPrice) -> UnitPrice:
 
 
 def _from_genai_prices(provider: str, model: str) -> Price | None:
+    if provider in SELF_HOSTED:
+        return None
     from genai_prices import data_snapshot
 
     snapshot = data_snapshot.get_snapshot()
-    provider_id = _GENAI_PRICES_IDS.get(provider, provider)
-    candidates = [model]
-    if "/" in model:  # `openai/gpt-4o` as LiteLLM spells it
-        candidates.append(model.split("/", 1)[1])
-    for ref in candidates:
-        for pid in (provider_id, None):
-            try:
-                _, info = snapshot.find_provider_model(ref, None, pid, None)
-            except LookupError:
-                continue
-            prices = info.get_prices(datetime.now(timezone.utc))
-            zero = UnitPrice(0.0)
-            input_price = _unit(getattr(prices, "input_mtok", None), zero)
-            output_price = _unit(getattr(prices, "output_mtok", None), zero)
-            if input_price == zero and output_price == zero:
-                return None  # listed, but not priced by tokens
-            return Price(
-                input=input_price,
-                output=output_price,
-                cache_read=_unit(getattr(prices, "cache_read_mtok", None), input_price),
-                cache_write=_unit(getattr(prices, "cache_write_mtok", None), input_price),
-            )
-    return None
+    provider_id: str | None = _GENAI_PRICES_IDS.get(provider, provider)
+    # A provider the price list knows is held to its own prices (Groq's Llama is not Together's);
+    # one it does not know is matched by model family, as genai-prices does without a provider.
+    if data_snapshot.find_provider_by_id(snapshot.providers, provider_id) is None:
+        provider_id = None
+    try:
+        _, info = snapshot.find_provider_model(model, None, provider_id, None)
+    except LookupError:
+        return None
+    prices = info.get_prices(datetime.now(timezone.utc))
+    zero = UnitPrice(0.0)
+    input_price = _unit(getattr(prices, "input_mtok", None), zero)
+    output_price = _unit(getattr(prices, "output_mtok", None), zero)
+    if input_price == zero and output_price == zero:
+        return None  # listed, but not priced by tokens
+    return Price(
+        input=input_price,
+        output=output_price,
+        cache_read=_unit(getattr(prices, "cache_read_mtok", None), input_price),
+        cache_write=_unit(getattr(prices, "cache_write_mtok", None), input_price),
+    )
 
 
 class PriceBook:
@@ -127,8 +130,10 @@ class PriceBook:
             return self._cache[key]
         except KeyError:
             pass
-        price = self._overrides.get(model.lower())
+        # Either spelling of a model (`openai/gpt-4o`, `gpt-4o`) finds the same price.
+        provider_name, label = resolve(model, provider)
+        price = self._overrides.get(model.lower()) or self._overrides.get(label.lower())
         if price is None:
-            price = _from_genai_prices(provider, model)
+            price = _from_genai_prices(provider_name, label)
         self._cache[key] = price
         return price

@@ -20,7 +20,7 @@ from llm_exporter.metrics.store import MetricsStore, Series, StaticLabels, add_t
 from llm_exporter.pipeline.join import BoundedTable
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.pipeline.pricing import PriceBook
-from llm_exporter.providers import infer_provider, normalize_provider
+from llm_exporter.providers import resolve
 from llm_exporter.semconv import DEFAULT_OPERATION, OVERFLOW_VALUE, UNKNOWN
 
 log = logging.getLogger(__name__)
@@ -188,13 +188,13 @@ class SourcePipeline:
 
     def _resolve(self, model: str | None, provider: str | None, operation: str | None) -> _Call:
         raw_model = model or UNKNOWN
-        provider_name = normalize_provider(provider) if provider else infer_provider(raw_model)
+        provider_name, model_label = resolve(raw_model, provider)
         limit = self.limit
         series = self.store.get(
             self._labels,
             limit("gen_ai_operation_name", operation or DEFAULT_OPERATION),
             limit("gen_ai_provider_name", provider_name),
-            limit("gen_ai_request_model", raw_model),
+            limit("gen_ai_request_model", model_label),
         )
         return _Call(series, raw_model)
 
