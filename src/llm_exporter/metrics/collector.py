@@ -183,8 +183,13 @@ class HealthCollector(Collector):
     def _per_model(self, name: str, doc: str, get: Callable) -> Metric:
         family = _family(name, doc, "counter")
         for source, h in sorted(self.health.sources.items()):
-            for (provider, model), n in sorted(get(h).items()):
-                labels = {"source": source, semconv.LABEL_PROVIDER: provider, semconv.LABEL_MODEL: model}
+            for (operation, provider, model), n in sorted(get(h).items()):
+                labels = {
+                    "source": source,
+                    semconv.LABEL_OPERATION: operation,
+                    semconv.LABEL_PROVIDER: provider,
+                    semconv.LABEL_MODEL: model,
+                }
                 self.f.counter(family, labels, n, h.created)
         return family
 

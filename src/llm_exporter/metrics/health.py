@@ -34,8 +34,9 @@ class SourceHealth:
         self.truncations = 0
         self.lag_bytes = 0
         self.orphaned = 0
-        self.unpriced: dict[tuple[str, str], int] = {}  # (provider, model) -> completions
-        self.usage_missing: dict[tuple[str, str], int] = {}  # (provider, model) -> successful calls
+        # (operation, provider, model) -> completions with no price / successful calls with no usage
+        self.unpriced: dict[tuple[str, str, str], int] = {}
+        self.usage_missing: dict[tuple[str, str, str], int] = {}
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1

@@ -283,8 +283,9 @@ class SourcePipeline:
             series.first_chunk_histogram(self.store.clock()).observe(event.time_to_first_chunk)
 
     @staticmethod
-    def _count(counts: dict[tuple[str, str], int], series: Series) -> None:
-        key = (series.labels["gen_ai_provider_name"], series.labels["gen_ai_request_model"])
+    def _count(counts: dict[tuple[str, str, str], int], series: Series) -> None:
+        labels = series.labels
+        key = (labels["gen_ai_operation_name"], labels["gen_ai_provider_name"], labels["gen_ai_request_model"])
         counts[key] = counts.get(key, 0) + 1
 
     def _count_request(self, event: Completion, series: Series) -> None:
