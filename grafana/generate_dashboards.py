@@ -388,8 +388,12 @@ DAILY_THR = thresholds((None, "green"), (400 / 30, "orange"), (500 / 30, "red"))
 ZERO_BAD = thresholds((None, "green"), (1, "red"))
 
 SUCCESS_ALL = (
-    f"1 - (sum(model:gen_ai_client_operation_failures:rate5m{{{SEL}}}) or vector(0))"
-    f" / sum(model:gen_ai_client_operation_duration_seconds_count:rate5m{{{SEL}}})"
+    f"1 - (sum(model:llm_request_failures:rate5m{{{SEL}}}) or vector(0)) / sum(model:llm_requests:rate5m{{{SEL}}})"
+)
+REQUESTS_DESC = "End-to-end requests as the application saw them: LiteLLM retries and fallbacks of one call count once."
+LATENCY_DESC = (
+    "Quantiles from the duration histogram: one observation per attempt (provider call), failed attempts"
+    " included; response-cache hits are not provider calls and are not in it."
 )
 
 
@@ -403,9 +407,10 @@ def overview():
         sized(
             stat(
                 "Requests/s (5m)",
-                targets((f"sum(model:gen_ai_client_operation_duration_seconds_count:rate5m{{{SEL}}})", "requests/s")),
+                targets((f"sum(model:llm_requests:rate5m{{{SEL}}})", "requests/s")),
                 unit="reqps",
                 decimals=2,
+                desc=REQUESTS_DESC,
             ),
             4,
             4,
@@ -418,7 +423,8 @@ def overview():
                 thr=SUCCESS_THR,
                 decimals=1,
                 color_mode="background",
-                desc="Share of calls without error_type over the last 5 minutes. Alert threshold: min_success_ratio.",
+                desc="Share of end-to-end requests whose last attempt succeeded, over the last 5 minutes"
+                " (a failure recovered by a retry or fallback is a success). Alert threshold: min_success_ratio.",
             ),
             4,
             4,
@@ -500,11 +506,10 @@ def overview():
         sized(
             stat(
                 "Requests (24h)",
-                targets(
-                    (f"sum(model:gen_ai_client_operation_duration_seconds_count:increase24h{{{SEL}}})", "requests")
-                ),
+                targets((f"sum(model:llm_requests:increase24h{{{SEL}}})", "requests")),
                 decimals=0,
                 graph=False,
+                desc=REQUESTS_DESC,
             ),
             4,
             4,
@@ -536,7 +541,7 @@ def overview():
         sized(
             stat(
                 "Success ratio (24h)",
-                targets((f"min(model:gen_ai_client_operation_success:ratio_rate24h{{{SEL}}})", "worst model")),
+                targets((f"min(model:llm_requests:success_ratio_rate24h{{{SEL}}})", "worst model")),
                 unit="percentunit",
                 thr=SUCCESS_THR,
                 decimals=1,
@@ -551,16 +556,11 @@ def overview():
             timeseries(
                 "Requests/s by model",
                 targets(
-                    (
-                        f"sum by ({PM}) (model:gen_ai_client_operation_duration_seconds_count:rate5m{{{SEL}}})",
-                        MODEL_LEGEND,
-                    ),
-                    (
-                        f"sum by ({PM}) (model:gen_ai_client_operation_failures:rate5m{{{SEL}}})",
-                        MODEL_LEGEND + " failed",
-                    ),
+                    (f"sum by ({PM}) (model:llm_requests:rate5m{{{SEL}}})", MODEL_LEGEND),
+                    (f"sum by ({PM}) (model:llm_request_failures:rate5m{{{SEL}}})", MODEL_LEGEND + " failed"),
                 ),
                 unit="reqps",
+                desc=REQUESTS_DESC + " Failed: requests whose last attempt failed.",
             ),
             12,
             8,
@@ -568,7 +568,7 @@ def overview():
         sized(
             timeseries(
                 "Success ratio by model (5m)",
-                targets((f"model:gen_ai_client_operation_success:ratio_rate5m{{{SEL}}}", MODEL_LEGEND)),
+                targets((f"model:llm_requests:success_ratio_rate5m{{{SEL}}}", MODEL_LEGEND)),
                 unit="percentunit",
                 thr=SUCCESS_THR,
                 vmin=0,
@@ -600,7 +600,7 @@ def overview():
                 unit="s",
                 thr=LATENCY_THR,
                 threshold_line=True,
-                desc="Quantiles from the duration histogram, failed calls included. Red line: max_response_time_seconds default.",
+                desc=LATENCY_DESC + " Red line: max_response_time_seconds default.",
             ),
             12,
             8,
@@ -718,17 +718,18 @@ def models():
             table(
                 "Models",
                 targets(
-                    (f"sum by ({PM}) (model:gen_ai_client_operation_duration_seconds_count:rate1h{{{SEL}}})", ""),
-                    (f"avg by ({PM}) (model:gen_ai_client_operation_success:ratio_rate1h{{{SEL}}})", ""),
+                    (f"sum by ({PM}) (model:llm_requests:rate1h{{{SEL}}})", ""),
+                    (f"avg by ({PM}) (model:llm_requests:success_ratio_rate1h{{{SEL}}})", ""),
                     (f"max by ({PM}) (model:gen_ai_client_operation_duration_seconds:p50_1h{{{SEL}}})", ""),
                     (f"max by ({PM}) (model:gen_ai_client_operation_duration_seconds:p95_1h{{{SEL}}})", ""),
                     (f"max by ({PM}) (model:gen_ai_client_operation_duration_seconds:p99_1h{{{SEL}}})", ""),
-                    (f"sum by ({PM}) (model:gen_ai_client_operation_duration_seconds_count:increase24h{{{SEL}}})", ""),
+                    (f"sum by ({PM}) (model:llm_requests:increase24h{{{SEL}}})", ""),
                     (f"sum by ({PM}) (model:llm_cost_usd:increase24h{{{SEL}}})", ""),
                     (
                         f'sum by ({PM}) (model:gen_ai_client_token_usage_sum:rate1h{{{SEL}, gen_ai_token_type="output"}})',
                         "",
                     ),
+                    (f"max by ({PM}) (model:gen_ai_client_operation_failures:ratio_rate1h{{{SEL}}})", ""),
                 ),
                 rename={
                     "gen_ai_provider_name": "Provider",
@@ -741,6 +742,7 @@ def models():
                     "Value #F": "Requests (24h)",
                     "Value #G": "Cost (24h)",
                     "Value #H": "Output tokens/s (1h)",
+                    "Value #I": "Attempt failures (1h)",
                 },
                 overrides=[
                     col("Value #A", "reqps", decimals=3),
@@ -751,7 +753,10 @@ def models():
                     col("Value #F", "short", decimals=0),
                     col("Value #G", "currencyUSD", decimals=4),
                     col("Value #H", "short", decimals=1),
+                    col("Value #I", "percentunit", decimals=1),
                 ],
+                desc="Requests and success: end-to-end requests (retries and fallbacks count once). Latency and"
+                " attempt failures: provider calls, each retry and fallback included.",
             ),
             24,
             8,
@@ -760,21 +765,17 @@ def models():
         sized(
             timeseries(
                 "Requests/s",
-                targets(
-                    (
-                        f"sum by ({PM}) (model:gen_ai_client_operation_duration_seconds_count:rate5m{{{SEL}}})",
-                        MODEL_LEGEND,
-                    )
-                ),
+                targets((f"sum by ({PM}) (model:llm_requests:rate5m{{{SEL}}})", MODEL_LEGEND)),
                 unit="reqps",
                 stack=True,
+                desc=REQUESTS_DESC,
             ),
             12,
             8,
         ),
         sized(
             timeseries(
-                "Failures/s by error type",
+                "Failed attempts/s by error type",
                 targets(
                     (
                         f'sum by ({PM}, error_type) (rate(gen_ai_client_operation_duration_seconds_count{{{SEL}, error_type!=""}}[$__rate_interval]))',
@@ -783,6 +784,26 @@ def models():
                 ),
                 unit="reqps",
                 stack=True,
+                desc="Failed provider calls, including those a retry or fallback recovered from.",
+            ),
+            12,
+            8,
+        ),
+        sized(
+            timeseries(
+                "Failed attempts/s by HTTP status",
+                targets(
+                    (
+                        "label_replace(sum by (gen_ai_provider_name, gen_ai_request_model, http_response_status_code) ("
+                        f"rate(llm_errors_total{{{SEL}}}[$__rate_interval])"
+                        '), "http_response_status_code", "unknown", "http_response_status_code", "")',
+                        MODEL_LEGEND + " {{http_response_status_code}}",
+                    )
+                ),
+                unit="reqps",
+                stack=True,
+                desc="The provider's HTTP status of failed calls (429 rate limit, 5xx provider errors, ...); unknown"
+                " where the log or client does not say.",
             ),
             12,
             8,
@@ -790,13 +811,39 @@ def models():
         sized(
             timeseries(
                 "Success ratio (1h)",
-                targets((f"model:gen_ai_client_operation_success:ratio_rate1h{{{SEL}}}", MODEL_LEGEND)),
+                targets((f"model:llm_requests:success_ratio_rate1h{{{SEL}}}", MODEL_LEGEND)),
                 unit="percentunit",
                 thr=SUCCESS_THR,
                 vmin=0,
                 vmax=1,
                 threshold_line=True,
                 calcs=("mean", "min", "lastNotNull"),
+                desc="Successful / all end-to-end requests (last attempt's outcome). Alert: LLMSuccessRatioLow.",
+            ),
+            12,
+            8,
+        ),
+        sized(
+            timeseries(
+                "Attempt failure ratio (5m)",
+                targets((f"model:gen_ai_client_operation_failures:ratio_rate5m{{{SEL}}}", MODEL_LEGEND)),
+                unit="percentunit",
+                vmin=0,
+                vmax=1,
+                calcs=("mean", "max", "lastNotNull"),
+                desc="Failed / all provider calls, retried ones included: high while the success ratio holds"
+                " means retries and fallbacks are absorbing the failures.",
+            ),
+            12,
+            8,
+        ),
+        sized(
+            timeseries(
+                "Retries/s",
+                targets((f"sum by ({PM}) (model:llm_request_retries:rate5m{{{SEL}}})", MODEL_LEGEND)),
+                unit="reqps",
+                stack=True,
+                desc="Extra attempts (retries and fallbacks) beyond each request's first.",
             ),
             12,
             8,
@@ -810,6 +857,7 @@ def models():
                 unit="s",
                 thr=LATENCY_THR,
                 threshold_line=True,
+                desc=LATENCY_DESC,
             ),
             12,
             8,
@@ -822,6 +870,7 @@ def models():
                 ),
                 unit="s",
                 thr=LATENCY_THR,
+                desc=LATENCY_DESC,
             ),
             12,
             8,
@@ -857,7 +906,24 @@ def models():
                 "Response-cache hit ratio (1h)",
                 targets((f"max by ({PM}) (model:llm_cache_requests:hit_ratio_rate1h{{{SEL}}})", MODEL_LEGEND)),
                 unit="percentunit",
-                desc="Calls answered from a response cache (LiteLLM's cache_hit); only sources that say.",
+                desc="Hits / (hits + misses) of a response cache (LiteLLM's cache_hit). A miss is counted only"
+                " where caching is evidently on, never for a failure; only sources that say.",
+            ),
+            12,
+            8,
+        ),
+        sized(
+            timeseries(
+                "Tokens saved by the response cache/s",
+                targets(
+                    (
+                        f"sum by ({PM}, gen_ai_token_type) (rate(llm_cache_saved_tokens_total{{{SEL}}}[$__rate_interval]))",
+                        MODEL_LEGEND + " {{gen_ai_token_type}}",
+                    )
+                ),
+                unit="short",
+                stack=True,
+                desc="Input and output tokens that cache hits answered without a provider call (not in the token totals).",
             ),
             12,
             8,
@@ -868,12 +934,13 @@ def models():
                 targets(
                     (
                         f"sum by ({PM}) (model:llm_cost_usd:hourly_rate1h{{{SEL}}}) / 3600"
-                        f" / (sum by ({PM}) (model:gen_ai_client_operation_duration_seconds_count:rate1h{{{SEL}}}) > 0)",
+                        f" / (sum by ({PM}) (model:llm_requests:rate1h{{{SEL}}}) > 0)",
                         MODEL_LEGEND,
                     )
                 ),
                 unit="currencyUSD",
                 decimals=5,
+                desc="Per end-to-end request: the cost of its retries and fallbacks included.",
             ),
             12,
             8,
@@ -1069,6 +1136,38 @@ def cost():
             8,
             8,
         ),
+        row("Response cache"),
+        sized(
+            stat(
+                "Saved by the response cache (range)",
+                targets(
+                    (f"sum(increase(llm_cache_saved_cost_usd_total{{{SEL}}}[$__range])) or vector(0)", "USD"),
+                ),
+                unit="currencyUSD",
+                decimals=2,
+                graph=False,
+                desc="What the cache hits would have cost as provider calls (LiteLLM's saved_cache_cost). Hits"
+                " themselves cost $0 and are not in the spend above.",
+            ),
+            6,
+            6,
+        ),
+        sized(
+            timeseries(
+                "Saved by the response cache per hour by model",
+                targets(
+                    (
+                        f"3600 * sum by ({PM}) (rate(llm_cache_saved_cost_usd_total{{{SEL}}}[$__rate_interval]))",
+                        MODEL_LEGEND,
+                    )
+                ),
+                unit="currencyUSD",
+                stack=True,
+                decimals=3,
+            ),
+            18,
+            6,
+        ),
         row("Completeness"),
         sized(
             stat(
@@ -1089,6 +1188,24 @@ def cost():
             6,
         ),
         sized(
+            stat(
+                "Calls without token usage (range)",
+                targets(
+                    (
+                        f'sum(increase(llm_exporter_usage_missing_total{{{JI}, gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model"}}[$__range])) or vector(0)',
+                        "calls",
+                    )
+                ),
+                thr=ZERO_BAD,
+                color_mode="background",
+                decimals=0,
+                graph=False,
+                desc="Successful calls that reported no tokens (streams without include_usage): their tokens and cost are not counted.",
+            ),
+            6,
+            6,
+        ),
+        sized(
             timeseries(
                 "Unpriced completions by model",
                 targets(
@@ -1102,7 +1219,7 @@ def cost():
                 stack=True,
                 calcs=("sum",),
             ),
-            18,
+            12,
             6,
         ),
     ]
@@ -1518,6 +1635,45 @@ def exporter():
                 unit="short",
                 bars=True,
                 calcs=("sum",),
+            ),
+            12,
+            8,
+        ),
+        row("Completeness"),
+        sized(
+            timeseries(
+                "Unpriced completions by model",
+                targets(
+                    (
+                        f"sum by (job, source, {PM}) (increase(llm_exporter_unpriced_completions_total{{{XSEL}}}[$__rate_interval]))",
+                        "{{job}} {{source}} " + MODEL_LEGEND,
+                    )
+                ),
+                unit="short",
+                bars=True,
+                stack=True,
+                calcs=("sum",),
+                desc="Completions with tokens but no cost and no known price, from the exporter (with source) and"
+                " from in-app OTLP (job = the application, no source). Alert: LLMUnpricedCompletions.",
+            ),
+            12,
+            8,
+        ),
+        sized(
+            timeseries(
+                "Calls without token usage",
+                targets(
+                    (
+                        f"sum by (job, source, {PM}) (increase(llm_exporter_usage_missing_total{{{XSEL}}}[$__rate_interval]))",
+                        "{{job}} {{source}} " + MODEL_LEGEND,
+                    )
+                ),
+                unit="short",
+                bars=True,
+                stack=True,
+                calcs=("sum",),
+                desc="Successful calls without token usage (streams without include_usage): counted as requests,"
+                " not in tokens or cost. Alert: LLMUsageMissing.",
             ),
             12,
             8,

@@ -58,6 +58,11 @@ CONTRACT = {
     "llm_consecutive_failures",
     "llm_decisions_total",
     "llm_cache_requests_total",
+    "llm_cache_saved_cost_usd_total",
+    "llm_cache_saved_tokens_total",
+    "llm_requests_total",
+    "llm_request_retries_total",
+    "llm_errors_total",
     "llm_alert_threshold",
 } | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
 SELF = {
@@ -73,6 +78,7 @@ SELF = {
     "llm_exporter_orphaned_requests_total",
     "llm_exporter_label_values_folded_total",
     "llm_exporter_unpriced_completions_total",
+    "llm_exporter_usage_missing_total",
     "llm_exporter_positions_last_save_timestamp_seconds",
     "llm_exporter_positions_save_errors_total",
     "llm_exporter_config_last_reload_successful",

@@ -29,6 +29,11 @@ EMPTY_ON_DEMO = {
     # no streaming calls and no response cache in the completion log format
     "Time to first chunk p50 / p95 (5m)",
     "Response-cache hit ratio (1h)",
+    "Tokens saved by the response cache/s",
+    "Saved by the response cache per hour by model",
+    "Calls without token usage",
+    # one line is one request in the completion log format: nothing is retried
+    "Retries/s",
     # series of a scrape (up, scrape_*, process_*), which a replay does not have
     "Up",
     "Scrape duration",

@@ -26,10 +26,15 @@ from bundle_helpers import (
 MODELS = {"gpt-4o-mini", "o3-mini", "claude-3-5-sonnet-20241022", "llama3:8b"}
 ACTIONS = {"LONG", "SHORT", "HOLD", "CLOSE"}
 # Series the demo log cannot produce: no streaming first-chunk times, no
-# response cache, no label over the cardinality limit; replay keeps no positions.
+# response cache, no call without token usage, no retries (one line is one
+# request), no label over the cardinality limit; replay keeps no positions.
 NOT_FROM_DEMO = {
     "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
     "llm_cache_requests_total",
+    "llm_cache_saved_cost_usd_total",
+    "llm_cache_saved_tokens_total",
+    "llm_exporter_usage_missing_total",
+    "llm_request_retries_total",
     "llm_exporter_label_values_folded_total",
     "llm_exporter_positions_last_save_timestamp_seconds",
 }

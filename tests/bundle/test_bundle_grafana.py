@@ -66,7 +66,7 @@ def test_panels_have_datasource_unit_thresholds_and_queries():
             assert p["targets"] and all(t["expr"].strip() for t in p["targets"]), (name, p["title"])
             gp = p["gridPos"]
             assert gp["x"] + gp["w"] <= 24
-    assert count == 80
+    assert count == 89
 
 
 def test_panel_thresholds_match_alert_defaults():

@@ -33,6 +33,7 @@ EXPORTER_ALERTS = {
     "LLMLogsStalled",
     "LLMExporterLinesRejected",
     "LLMUnpricedCompletions",
+    "LLMUsageMissing",
     "LLMExporterPositionsNotSaved",
     "LLMExporterConfigReloadFailed",
 }
@@ -60,7 +61,7 @@ def test_promtool_check_rules(promtool):
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
     counts = {p.name: sum(len(g["rules"]) for g in yaml.safe_load(p.read_text())["groups"]) for p in rule_files()}
-    assert counts == {"llm_alerts.yml": 9, "llm_exporter_alerts.yml": 6, "llm_recording.yml": 38}
+    assert counts == {"llm_alerts.yml": 9, "llm_exporter_alerts.yml": 7, "llm_recording.yml": 44}
     for n in counts.values():
         assert f"SUCCESS: {n} rules found" in out
 
@@ -148,7 +149,9 @@ def test_recording_rule_names_follow_level_metric_operations():
         "gen_ai_client_operation_time_to_first_chunk_seconds",
         "gen_ai_client_token_usage_sum",
         "gen_ai_client_operation_failures",
-        "gen_ai_client_operation_success",
+        "llm_requests",
+        "llm_request_failures",
+        "llm_request_retries",
         "llm_tokens",
         "llm_decisions",
         "llm_cache_requests",
@@ -158,7 +161,7 @@ def test_recording_rule_names_follow_level_metric_operations():
         "llm_exporter_lines_rejected",
     }
     names = recording_names()
-    assert len(names) == 38
+    assert len(names) == 44
     for name in names:
         level, metric, ops = name.split(":")
         assert level in {"model", "source"}, name
@@ -166,7 +169,8 @@ def test_recording_rule_names_follow_level_metric_operations():
         assert re.fullmatch(r"[a-z0-9_]+", ops), name
     for want in [
         "model:gen_ai_client_operation_duration_seconds:p95_5m",
-        "model:gen_ai_client_operation_success:ratio_rate24h",
+        "model:llm_requests:success_ratio_rate1h",
+        "model:gen_ai_client_operation_failures:ratio_rate1h",
         "model:llm_cost_usd:projected_monthly_24h",
     ]:
         assert want in names

@@ -43,7 +43,7 @@ RATE_INTERVAL = "10s"
 # because LLMUnpricedCompletions and LLMConsecutiveFailures (no `for:`) fire on the written
 # traffic, the time-to-first-chunk panels from time_to_first_chunk_ms / completionStartTime,
 # "Since last positions save" from positions_file, "Label values folded" from a model name
-# past limits.max_label_values.
+# past limits.max_label_values, "Calls without token usage" from a success with 0/0 tokens.
 EXEMPT: dict[str, str] = {}
 
 
@@ -109,6 +109,7 @@ def test_every_dashboard_and_variable_query_returns_data(tmp_path: Path) -> None
     # (rejected), a request that never gets an answer (orphaned after pending_ttl_seconds).
     completion.write({"event_type": "performance_metrics", "total_completions": 0}, "Traceback (not JSON)")
     completion.request("gpt-4o-mini")
+    completion.call("gpt-4o-mini", tokens=(0, 0))  # a success without token usage
     (logs / "litellm.jsonl").touch()
     # five models fit under max_label_values; the sixth, written later, is folded
     config = exporter_config(tmp_path, _sources(logs), limits={"pending_ttl_seconds": 2, "max_label_values": 5})
