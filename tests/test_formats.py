@@ -167,12 +167,14 @@ def test_litellm_payload() -> None:
 
 
 def test_litellm_unpriced_zero_is_no_cost() -> None:
-    """LiteLLM writes 0.0 when it cannot price a model, and says why: that 0 is no cost at all."""
+    """LiteLLM writes 0.0 when it cannot price a model: that 0 is no cost at all."""
     parse = PARSERS["litellm"]
     unpriced = _litellm(response_cost=0.0, response_cost_failure_debug_info={"error_str": "model isn't mapped yet"})
     assert parse(unpriced).cost is None
     assert parse(_litellm(response_cost=None)).cost is None
-    assert parse(_litellm(response_cost=0.0)).cost == 0.0  # a genuine $0 stays
+    # LiteLLM's proxy writes the same 0.0 without saying why: only a cache hit's 0 is trusted.
+    assert parse(_litellm(response_cost=0.0)).cost is None
+    assert parse(_litellm(response_cost=0.0, cache_hit=True)).cost == 0.0
 
 
 def test_litellm_cache_hit_and_miss() -> None:

@@ -107,14 +107,20 @@ def test_cache_hits_are_requests_not_provider_calls(tmp_path: Path) -> None:
 
 def test_litellm_could_not_price_means_priced_here_or_unpriced(tmp_path: Path) -> None:
     marker = {"response_cost": 0.0, "response_cost_failure_debug_info": {"error_str": "This model isn't mapped yet"}}
-    exporter, log = make_exporter(tmp_path, "litellm", pricing={"overrides": {"my-llama": {"input": 1, "output": 2}}})
+    exporter, log = make_exporter(
+        tmp_path,
+        "litellm",
+        pricing={"overrides": {"my-llama": {"input": 1, "output": 2}, "free-model": {"input": 0, "output": 0}}},
+    )
     write_lines(
         log,
         [
             litellm(None, model="claude-3-5-sonnet-20241022", custom_llm_provider="anthropic", **marker),
             litellm(None, model="my-llama", custom_llm_provider="hosted_vllm", **marker),
             litellm(None, model="mystery-model", custom_llm_provider="hosted_vllm", **marker),
-            litellm(None, model="free-model", response_cost=0.0),  # a genuine $0
+            # The proxy's 0.0 without a reason is no price either; an override at 0 is a genuine $0.
+            litellm(None, model="claude-3-5-haiku-20241022", custom_llm_provider="anthropic", response_cost=0.0),
+            litellm(None, model="free-model", custom_llm_provider="hosted_vllm", response_cost=0.0),
         ],
     )
     exporter.poll_once()
@@ -125,6 +131,10 @@ def test_litellm_could_not_price_means_priced_here_or_unpriced(tmp_path: Path) -
     )
     assert value(s, "llm_cost_usd_total", gen_ai_request_model="my-llama") == pytest.approx(0.0012, rel=1e-12)
     assert value(s, "llm_cost_usd_total", gen_ai_request_model="mystery-model") == 0
+    # claude-3-5-haiku: $0.80 / $4 per million tokens.
+    haiku = value(s, "llm_cost_usd_total", gen_ai_request_model="claude-3-5-haiku-20241022")
+    assert haiku == pytest.approx(0.0012, rel=1e-12)
+    assert value(s, "llm_cost_usd_total", gen_ai_request_model="free-model") == 0
     assert value(s, "llm_exporter_unpriced_completions_total", gen_ai_request_model="mystery-model") == 1
     assert value(s, "llm_exporter_unpriced_completions_total") == 1
 

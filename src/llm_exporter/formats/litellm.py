@@ -40,11 +40,13 @@ def _usage(obj: dict[str, Any]) -> dict[str, Any]:
     return fields.mapping(fields.mapping(obj, "metadata"), "usage_object")
 
 
-def _cost(obj: dict[str, Any]) -> float | None:
-    """The logged cost, unless LiteLLM says it could not price the call: it then writes 0.0 and
-    the reason in `response_cost_failure_debug_info`, and the tokens must be priced here."""
+def _cost(obj: dict[str, Any], cache_hit: bool | None) -> float | None:
+    """The logged cost, unless it is LiteLLM's "could not price" 0. LiteLLM writes 0.0 for a
+    model it cannot price, with the reason in `response_cost_failure_debug_info` (SDK) or
+    without one (its proxy, recorded): a 0 is trusted only for a cache hit, and otherwise the
+    tokens are priced here (a free model is then priced at 0 by an override, or unpriced)."""
     cost = fields.number(obj, "response_cost")
-    if not cost and obj.get("response_cost_failure_debug_info"):
+    if not cost and cache_hit is not True:
         return None
     return cost
 
@@ -91,7 +93,7 @@ def parse(obj: dict[str, Any]) -> Completion:
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
         reasoning_tokens=reasoning,
-        cost=_cost(obj),
+        cost=_cost(obj, cache_hit),
         error_type=error_type,
         time_to_first_chunk=ttfc,
         cache_hit=cache_hit,
