@@ -394,11 +394,12 @@ class Tailer:
             self.on_lines(lines)
         if f.skip_from is not None:
             return  # still inside the over-long line
-        f.partial += rest
-        if len(f.partial) > max_line:
+        if len(f.partial) + len(rest) > max_line:  # dropped before it grows past the limit
             self._too_long()
-            f.skip_from = f.offset + len(chunk) - len(f.partial)
+            f.skip_from = f.offset + len(chunk) - len(rest) - len(f.partial)
             f.partial = bytearray()
+        else:
+            f.partial += rest
 
     def _too_long(self) -> None:
         self.health.lines += 1
