@@ -89,7 +89,10 @@ class PricingConfig(_Strict):
 
 class LimitsConfig(_Strict):
     max_label_values: int = Field(default=500, ge=1, description="distinct values per label")
-    max_line_bytes: int = Field(default=1024 * 1024, ge=256)
+    # 16 MiB: LiteLLM logs a call's whole `messages`, so a long-context call is a line of several MB.
+    max_line_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=256, description="longer lines are skipped and counted as too_long"
+    )
     pending_requests: int = Field(default=10_000, ge=1)
     pending_ttl_seconds: float = Field(default=600.0, gt=0)
     # How long a request whose last attempt failed waits for a retry or fallback (same

@@ -62,7 +62,7 @@ class _File:
         self.dev = dev
         self.ino = ino
         self.offset = offset  # bytes read so far (including `partial`)
-        self.partial = b""  # the unfinished last line
+        self.partial = bytearray()  # the unfinished last line
         self.skip_from: int | None = None  # offset where a too-long line began, while skipping it
         self.fingerprint = fingerprint
         self.size = 0
@@ -71,7 +71,7 @@ class _File:
         self.copy_of: tuple[int, int] | None = None  # the followed file this one is a copy of
         self.fresh = False  # new, not yet told apart from a copy (needs its first line)
         # (fingerprint, offset, partial, skip_from) before the last truncation, for late copies
-        self.previous: tuple[bytes, int, bytes, int | None] | None = None
+        self.previous: tuple[bytes, int, bytearray, int | None] | None = None
 
     @property
     def committed(self) -> int:
@@ -196,9 +196,9 @@ class Tailer:
                 size = os.fstat(f.fd).st_size
                 f.copy_of = None
                 if original is not None:
-                    self._continue(f, original.offset, b"", None, size)
+                    self._continue(f, original.offset, bytearray(), None, size)
                 else:
-                    self._continue(f, size, b"", None, size)
+                    self._continue(f, size, bytearray(), None, size)
 
     def _recover_rotated(self) -> None:
         """Files rotated out of the glob while the exporter was down: found by inode beside the
@@ -284,18 +284,18 @@ class Tailer:
         for saved_key, saved in self._saved.items():
             if _same_head(head, saved.fingerprint, need):  # copytruncate while the exporter was down
                 del self._saved[saved_key]
-                self._continue(f, saved.offset, b"", None, size)
+                self._continue(f, saved.offset, bytearray(), None, size)
                 break
         return True
 
     @staticmethod
-    def _continue(copy: _File, offset: int, partial: bytes, skip_from: int | None, size: int) -> None:
+    def _continue(copy: _File, offset: int, partial: bytearray, skip_from: int | None, size: int) -> None:
         """Go on reading a copy where its original stopped, or at its end if the original had
-        read further than the copy holds."""
+        read further than the copy holds. The copy gets its own unfinished line: it grows in place."""
         if offset <= size:
-            copy.offset, copy.partial, copy.skip_from = offset, partial, skip_from
+            copy.offset, copy.partial, copy.skip_from = offset, bytearray(partial), skip_from
         else:
-            copy.offset, copy.partial, copy.skip_from = size, b"", None
+            copy.offset, copy.partial, copy.skip_from = size, bytearray(), None
         copy.fingerprint = os.pread(copy.fd, min(copy.offset, FINGERPRINT), 0)
 
     def _hand_over(self, original: _File) -> None:
@@ -337,7 +337,7 @@ class Tailer:
         self._hand_over(f)
         f.previous = (f.fingerprint, f.offset, f.partial, f.skip_from)
         f.offset = 0
-        f.partial = b""
+        f.partial = bytearray()
         f.skip_from = None
         f.fingerprint = b""
         self.health.truncations += 1
@@ -372,29 +372,38 @@ class Tailer:
         return total
 
     def _split(self, f: _File, chunk: bytes) -> None:
+        """Hand on the lines `chunk` ends. Only the new bytes are searched for newlines and the
+        unfinished line grows in place, so a line arriving in many small pieces costs time linear
+        in its size; a line past `max_line` is dropped as it arrives, only its start is kept."""
         max_line = self.max_line
-        lines = (f.partial + chunk).split(b"\n") if f.partial else chunk.split(b"\n")
-        partial = lines.pop()
-        if f.skip_from is not None:
-            if not lines:  # still inside the over-long line
-                f.partial = b""
-                return
-            lines[0:1] = []
-            f.skip_from = None
+        lines = chunk.split(b"\n")
+        rest = lines.pop()
         if lines:
+            if f.skip_from is not None:  # the end of the over-long line
+                del lines[0]
+                f.skip_from = None
+            elif f.partial:
+                f.partial += lines[0]
+                lines[0] = bytes(f.partial)
+            f.partial = bytearray()
             if any(len(line) > max_line for line in lines):
                 kept = [line for line in lines if len(line) <= max_line]
                 for _ in range(len(lines) - len(kept)):
-                    self.health.lines += 1
-                    self.reject("too_long", f"a line over {max_line} bytes")
+                    self._too_long()
                 lines = kept
             self.on_lines(lines)
-        if len(partial) > max_line:
-            self.health.lines += 1
-            self.reject("too_long", f"a line over {max_line} bytes")
-            f.skip_from = f.offset + len(chunk) - len(partial)
-            partial = b""
-        f.partial = partial
+        if f.skip_from is not None:
+            return  # still inside the over-long line
+        if len(f.partial) + len(rest) > max_line:  # dropped before it grows past the limit
+            self._too_long()
+            f.skip_from = f.offset + len(chunk) - len(rest) - len(f.partial)
+            f.partial = bytearray()
+        else:
+            f.partial += rest
+
+    def _too_long(self) -> None:
+        self.health.lines += 1
+        self.reject("too_long", f"a line over {self.max_line} bytes")
 
     def _maybe_close(self, key: tuple[int, int], f: _File) -> None:
         if f.quiet_since is not None and self.clock() - f.quiet_since >= self.rotate_wait:
