@@ -49,6 +49,13 @@ CONSECUTIVE_FAILURES = ("llm.consecutive_failures", "{failure}", "llm_consecutiv
 DECISIONS = ("llm.decisions", "{decision}", "llm_decisions_total")
 CACHE_REQUESTS = ("llm.cache.requests", "{request}", "llm_cache_requests_total")
 ALERT_THRESHOLD = ("llm.alert.threshold", "{threshold}", "llm_alert_threshold")
+REQUESTS = ("llm.requests", "{request}", "llm_requests_total")
+ERRORS = ("llm.errors", "{error}", "llm_errors_total")
+UNPRICED = ("llm_exporter.unpriced_completions", "{completion}", "llm_exporter_unpriced_completions_total")
+USAGE_MISSING = ("llm_exporter.usage_missing", "{completion}", "llm_exporter_usage_missing_total")
+LABEL_OUTCOME = "outcome"
+ATTR_HTTP_STATUS = "http.response.status_code"
+LABEL_HTTP_STATUS = "http_response_status_code"
 
 # semconv boundaries 0.01 ... 81.92 (x2), extended for slow reasoning calls.
 DURATION_BUCKETS: tuple[float, ...] = (*(0.01 * 2**i for i in range(14)), 163.84, 327.68)
