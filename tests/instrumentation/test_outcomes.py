@@ -146,12 +146,17 @@ def test_track_error_status_and_fail(otel: OTel) -> None:
     for _ in range(2):
         with pytest.raises(Unavailable), track(model="my-model", provider="vllm"):
             raise Unavailable()
-    with track(model="my-model", provider="vllm") as call:
-        call.fail("overloaded_error")
+    for status in (None, 529):  # failed without an exception (an error event in a stream, say)
+        with track(model="my-model", provider="vllm") as call:
+            call.fail("overloaded_error", status)
     points = otel.flush()
-    assert sorted(errors(points, attrs), key=str) == [("Unavailable", 503, 2), ("overloaded_error", None, 1)]
+    assert sorted(errors(points, attrs), key=str) == [
+        ("Unavailable", 503, 2),
+        ("overloaded_error", 529, 1),
+        ("overloaded_error", None, 1),
+    ]
     assert one(points, semconv.ERRORS[0], **attrs, **{STATUS: 503}).unit == "{error}"
-    assert requests(points, attrs) == {"success": 0, "failure": 3}
+    assert requests(points, attrs) == {"success": 0, "failure": 4}
     failed = [
         {kv.key: kv.value for kv in s.attributes}
         for s in otel.spans()

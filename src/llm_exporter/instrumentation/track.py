@@ -77,6 +77,7 @@ class Call:
         "cost",
         "error_type",
         "finish_reasons",
+        "http_status",
         "model",
         "response_id",
         "response_model",
@@ -106,6 +107,7 @@ class Call:
         self.cost: float | None = None
         self.cache_hit: bool | None = None
         self.error_type: str | None = None
+        self.http_status: int | None = None
         self.response_model: str | None = None
         self.response_id: str | None = None
         self.finish_reasons: list[str] | None = None
@@ -232,9 +234,11 @@ class Call:
         if self._first_chunk is None:
             self._first_chunk = perf_counter()
 
-    def fail(self, error_type: str) -> None:
-        """Mark the call failed without an exception (for example an error status in a response)."""
+    def fail(self, error_type: str, http_status: int | None = None) -> None:
+        """Mark the call failed without an exception (for example an error status in a response),
+        with the provider's HTTP status where one came."""
         self.error_type = error_type
+        self.http_status = http_status
 
     def record_content(self, input_messages: Any = None, output_messages: Any = None) -> None:
         """Prompt and response text on the span, only when content capture is on."""
@@ -270,7 +274,7 @@ class Call:
         duration = end - self._start
         failure_attrs = None if error_type is None else t.failure_attrs(s, error_type)
         t.duration.record(duration, s.attrs if failure_attrs is None else failure_attrs)
-        status = None if exc is None or error_type is None else http_status_of(exc)
+        status = self.http_status if exc is None else http_status_of(exc)  # read on failures only
         usage = self.usage
         cost = self.cost
         # 0/0 is what a client reports when it got no usage (a stream without include_usage):
