@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fakes.otlp_receiver import OTLPReceiver, Point, prometheus_labels, prometheus_name
+from llm_exporter import semconv
 from llm_exporter.cli import replay
 from llm_exporter.completion_logger import CompletionLogger
 from llm_exporter.instrumentation import record_decision, track
@@ -26,7 +27,7 @@ class Boom(Exception):
 
 def make_calls() -> None:
     """A mix: priced and unpriced models, cache and reasoning tokens, a stream, failures,
-    decisions, a call still in flight."""
+    decisions."""
     for _ in range(3):
         with track(model="gpt-4o-mini", provider="openai") as call:
             call.record_usage(input_tokens=1200, output_tokens=300, cache_read_tokens=200, reasoning_tokens=50)
@@ -76,9 +77,34 @@ def _exposition_families(text: str) -> dict[str, str]:
     return dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
 
 
+INSTRUMENTS = (
+    semconv.DURATION,
+    semconv.TOKEN_USAGE,
+    semconv.TIME_TO_FIRST_CHUNK,
+    semconv.COST,
+    semconv.TOKENS,
+    semconv.IN_FLIGHT,
+    semconv.CONSECUTIVE_FAILURES,
+    semconv.DECISIONS,
+    semconv.REQUESTS,
+    semconv.ERRORS,
+    semconv.UNPRICED,
+    semconv.USAGE_MISSING,
+)
+SELF_METRICS = {semconv.UNPRICED[2], semconv.USAGE_MISSING[2]}
+# What only a log can tell (LiteLLM's retries, what its cache saved): the app has no such figures.
+DAEMON_ONLY = {"llm_request_retries_total", "llm_cache_saved_cost_usd_total", "llm_cache_saved_tokens_total"}
+
+
+def test_instrument_names_translate_to_the_contract(both: tuple[list[Point], str, Path]) -> None:
+    points, _, _ = both
+    for name, unit, prometheus in INSTRUMENTS:
+        exported = {(p.unit, prometheus_name(p)) for p in points if p.name == name}
+        assert exported == {(unit, prometheus)}, name
+
+
 def test_names_match_the_daemon(both: tuple[list[Point], str, Path]) -> None:
     points, exposition, _ = both
-    otlp_names = {prometheus_name(p) for p in points}
     families = _exposition_families(exposition)
     samples = parse_samples(exposition)
     sample_names = {n for n, _ in samples}
@@ -87,9 +113,14 @@ def test_names_match_the_daemon(both: tuple[list[Point], str, Path]) -> None:
     daemon_llm = {
         n
         for n in families
-        if not n.startswith("llm_exporter_") and n != "llm_alert_threshold" and sample_names & {n, f"{n}_count"}
+        if not n.startswith("llm_exporter_")
+        and n not in DAEMON_ONLY
+        and n != "llm_alert_threshold"
+        and sample_names & {n, f"{n}_count"}
     }
-    assert otlp_names == daemon_llm
+    all_names = {prometheus_name(p) for p in points}
+    otlp_names = all_names - SELF_METRICS
+    assert all_names & SELF_METRICS == SELF_METRICS
     assert otlp_names == {
         "gen_ai_client_operation_duration_seconds",
         "gen_ai_client_token_usage",
@@ -99,10 +130,15 @@ def test_names_match_the_daemon(both: tuple[list[Point], str, Path]) -> None:
         "llm_requests_in_flight",
         "llm_consecutive_failures",
         "llm_decisions_total",
+        "llm_requests_total",
+        "llm_errors_total",
     }
+    assert otlp_names == daemon_llm
     # Types agree too: OTLP histograms, monotonic sums and gauges/up-down sums.
     kinds = {"histogram": "histogram", "sum": "counter", "gauge": "gauge"}
     for p in points:
+        if prometheus_name(p) not in otlp_names | {semconv.UNPRICED[2]}:
+            continue
         expected = families[prometheus_name(p)]
         got = kinds[p.kind] if p.kind != "sum" or p.monotonic else "gauge"
         assert got == expected, prometheus_name(p)
@@ -113,6 +149,13 @@ def test_names_match_the_daemon(both: tuple[list[Point], str, Path]) -> None:
         base = re.compile(rf"^{name}(_bucket|_count|_sum)?$")
         daemon_labels = set().union(*(dict(ls).keys() for (n, ls) in samples if base.match(n))) - {"le"}
         assert otlp_labels == daemon_labels, name
+
+    # The unpriced count: the labels the daemon gives it (beyond its `source`) are the app's too.
+    unpriced = semconv.UNPRICED[2]
+    app_labels = set().union(*(prometheus_labels(p) for p in points if prometheus_name(p) == unpriced))
+    assert app_labels == set(semconv.SHARED_LABELS)
+    daemon_labels = set().union(*(dict(ls).keys() for (n, ls) in samples if n == unpriced)) - {"source"}
+    assert daemon_labels and daemon_labels <= app_labels
 
 
 def test_completion_logger_round_trip_gives_the_same_totals(both: tuple[list[Point], str, Path]) -> None:
@@ -162,3 +205,17 @@ def test_completion_logger_round_trip_gives_the_same_totals(both: tuple[list[Poi
     usage = "gen_ai_client_token_usage"
     labels = {"gen_ai_request_model": "gpt-4o-mini", "gen_ai_token_type": "input"}
     assert value(s, f"{usage}_count", **labels) == otlp(usage, "count", **labels) == 3
+    # llama3.2 has no price: one unpriced completion both ways, and no cost in-app (no false $0).
+    unpriced = "llm_exporter_unpriced_completions_total"
+    assert otlp(unpriced, gen_ai_request_model="llama3.2") == value(s, unpriced, gen_ai_request_model="llama3.2") == 1
+    assert otlp(unpriced) == 1
+    assert not [p for p in points if prometheus_name(p) == "llm_cost_usd_total" and "llama3.2" in p.attributes.values()]
+    # One tracked call is one request; the failures carry their class and no HTTP status (none known).
+    requests = "llm_requests_total"
+    assert otlp(requests, gen_ai_request_model="gpt-4o-mini", outcome="success") == 3
+    assert otlp(requests, gen_ai_request_model="gpt-4o-mini", outcome="failure") == 2
+    assert otlp(requests, outcome="success") == 5
+    assert otlp(requests, outcome="failure") == 2
+    errors = [p for p in points if prometheus_name(p) == "llm_errors_total"]
+    assert [(prometheus_labels(p), p.value) for p in errors] == [({*semconv.SHARED_LABELS, "error_type"}, 2)]
+    assert otlp("llm_exporter_usage_missing_total") == 0

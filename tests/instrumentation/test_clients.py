@@ -165,8 +165,9 @@ def test_ollama_chat_and_stream(otel: OTel, llm_server: FakeLLMServer) -> None:
     assert (usage_in.count, usage_in.value) == (3, 3 * OLLAMA_COUNTS["prompt_eval_count"])
     assert _tokens(points, OLLAMA)["output"] == 3 * OLLAMA_COUNTS["eval_count"]
     assert one(points, semconv.TIME_TO_FIRST_CHUNK[0], **OLLAMA).count == 2
-    # llama3.2 has no price: no cost is invented
-    assert one(points, semconv.COST[0], **OLLAMA).value == 0
+    # llama3.2 has no price: no cost is invented (not even $0), each call is counted as unpriced
+    assert not by_name(points, semconv.COST[0], **OLLAMA)
+    assert one(points, semconv.UNPRICED[0], **OLLAMA).value == 3
 
 
 def test_uninstrument_restores_the_clients(otel: OTel, llm_server: FakeLLMServer) -> None:

@@ -83,6 +83,12 @@ def test_chat_openai_invoke_stream_async_and_error(otel: OTel, llm_server: FakeL
     assert one(points, semconv.IN_FLIGHT[0], **OPENAI).value == 0
     failed = one(points, semconv.DURATION[0], **{**OPENAI, "gen_ai.request.model": "fail-429"})
     assert (failed.count, failed.attributes["error.type"]) == (1, "RateLimitError")
+    error = one(points, semconv.ERRORS[0], **{**OPENAI, "gen_ai.request.model": "fail-429"})
+    assert (error.value, error.attributes["error.type"], error.attributes[semconv.ATTR_HTTP_STATUS]) == (
+        1,
+        "RateLimitError",
+        429,
+    )
     decision = one(points, semconv.DECISIONS[0], **OPENAI)
     assert (decision.attributes["action"], decision.attributes["symbol"], decision.value) == ("LONG", "BTC-USD", 1)
     assert len(by_name(points, semconv.DURATION[0])) == 2  # nothing recorded twice by the openai patch

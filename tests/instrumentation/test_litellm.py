@@ -83,6 +83,18 @@ def test_completion_acompletion_and_streams(otel: OTel, llm_server: FakeLLMServe
     assert one(points, semconv.IN_FLIGHT[0], **ATTRS).value == 0
     failed = one(points, semconv.DURATION[0], **{**ATTRS, "gen_ai.request.model": "fail-429"})
     assert (failed.count, failed.attributes["error.type"]) == (1, "RateLimitError")
+    [error] = by_name(points, semconv.ERRORS[0], **{**ATTRS, "gen_ai.request.model": "fail-429"})
+    assert (error.value, error.attributes["error.type"], error.attributes[semconv.ATTR_HTTP_STATUS]) == (
+        1,
+        "RateLimitError",
+        429,
+    )
+    outcomes = by_name(points, semconv.REQUESTS[0], **{**ATTRS, "gen_ai.request.model": "fail-429"})
+    assert {p.attributes["outcome"]: p.value for p in outcomes} == {"success": 0, "failure": 1}
+    assert {p.attributes["outcome"]: p.value for p in by_name(points, semconv.REQUESTS[0], **ATTRS)} == {
+        "success": 4,
+        "failure": 0,
+    }
     # Nothing under the openai client's own view of the same requests.
     assert not by_name(points, semconv.DURATION[0], **{"gen_ai.request.model": "openai/gpt-4o-mini"})
     assert len(by_name(points, semconv.DURATION[0])) == 2

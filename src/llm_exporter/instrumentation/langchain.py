@@ -37,7 +37,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from llm_exporter.instrumentation._patch import Outer, outer_call
 from llm_exporter.instrumentation.responses import Usage, get, usage_from
-from llm_exporter.instrumentation.track import Call, error_type_of
+from llm_exporter.instrumentation.track import Call, error_type_of, http_status_of
 
 if TYPE_CHECKING:
     from langchain_core.outputs import LLMResult
@@ -241,6 +241,6 @@ class LLMExporterCallbackHandler(BaseCallbackHandler):
         call = self._end(run_id)
         if call is None:
             return
-        call.fail(_error_type(error))
+        call.fail(_error_type(error), http_status_of(error))
         call.finish()
         self.last_call = call

@@ -2,9 +2,10 @@
 
 Per call, only the three semconv histograms (duration, input and output tokens) go through the
 OpenTelemetry SDK. The extensions (cost, token totals by kind, in-flight calls, consecutive
-failures, decisions, cache use) are plain numbers in a `_Series` slot object, updated under one
-lock, and read by observable instruments when a reader collects: the SDK's per-record cost
-(several microseconds a record) is paid three times a call, not ten.
+failures, decisions, cache use, requests, errors) and the unpriced and usage-missing counts are
+plain numbers in a `_Series` slot object, updated under one lock, and read by observable
+instruments when a reader collects: the SDK's per-record cost (several microseconds a record) is
+paid three times a call, not ten.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class _Series:
         "cost",
         "decisions",
         "error_attrs",
+        "errors",
         "failures",
         "folded",
         "in_flight",
@@ -53,7 +55,11 @@ class _Series:
         "operation",
         "price",
         "provider",
+        "requests_failed",
+        "requests_ok",
         "tokens",
+        "unpriced",
+        "usage_missing",
     )
 
     def __init__(self, operation: str, provider: str, model: str, price: Price | None) -> None:
@@ -71,7 +77,15 @@ class _Series:
         self.price = price
         # A label folded by the cardinality limit: the price is the raw model's, looked up per call.
         self.folded = OVERFLOW_VALUE in (operation, provider, model)
-        self.cost = 0.0
+        # A cost series only where a cost is known (a price, or a cost the caller gave): an unpriced
+        # model gets no false $0 but an unpriced count, from 0 so that increase() sees its first call.
+        self.cost: float | None = None if price is None else 0.0
+        self.unpriced: int | None = 0 if price is None and not self.folded else None
+        self.usage_missing = 0
+        self.requests_ok = 0
+        self.requests_failed = 0
+        # (error type, HTTP status or None) -> failed calls
+        self.errors: dict[tuple[str, int | None], int] = {}
         self.tokens = dict.fromkeys(semconv.TOKEN_TYPES, 0)
         self.in_flight = 0
         self.failures = 0
@@ -183,6 +197,30 @@ class Telemetry:
             unit=FOLDED[1],
             description=f"Label values past the cardinality limit, folded into {OVERFLOW_VALUE!r}.",
         )
+        meter.create_observable_counter(
+            semconv.REQUESTS[0],
+            [self._observe_requests],
+            unit=semconv.REQUESTS[1],
+            description="Calls as the application made them, by outcome (success or failure).",
+        )
+        meter.create_observable_counter(
+            semconv.ERRORS[0],
+            [self._observe_errors],
+            unit=semconv.ERRORS[1],
+            description="Failed calls by error type and, where the provider answered, its HTTP status.",
+        )
+        meter.create_observable_counter(
+            semconv.UNPRICED[0],
+            [self._observe_unpriced],
+            unit=semconv.UNPRICED[1],
+            description="Calls with tokens and no known cost, so llm.cost.usd lacks them.",
+        )
+        meter.create_observable_counter(
+            semconv.USAGE_MISSING[0],
+            [self._observe_usage_missing],
+            unit=semconv.USAGE_MISSING[1],
+            description="Successful calls that reported no token usage.",
+        )
 
         self.tracer: Tracer | None = None
         tp = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
@@ -215,11 +253,10 @@ class Telemetry:
         same = self.series.get((operation, provider_name, model))
         if same is not None:
             return same
-        series = _Series(operation, provider_name, model, None)
-        if series.folded:
+        folded = OVERFLOW_VALUE in (operation, provider_name, model)
+        series = _Series(operation, provider_name, model, None if folded else self.prices.lookup(provider_name, model))
+        if folded:
             self.series[(operation, provider_name, model)] = series
-        else:
-            series.price = self.prices.lookup(provider_name, model)
         return series
 
     def failure_attrs(self, series: _Series, error_type: str) -> Attributes:
@@ -249,7 +286,7 @@ class Telemetry:
     def _observe_cost(self, _options: CallbackOptions) -> Iterable[Observation]:
         from opentelemetry.metrics import Observation
 
-        return [Observation(s.cost, s.attrs) for s in self._unique()]
+        return [Observation(s.cost, s.attrs) for s in self._unique() if s.cost is not None]
 
     def _observe_tokens(self, _options: CallbackOptions) -> Iterable[Observation]:
         from opentelemetry.metrics import Observation
@@ -297,6 +334,40 @@ class Telemetry:
         with self.lock:
             folded = list(self.limit.folded.items())
         return [Observation(n, {"label": label}) for label, n in folded]
+
+    def _observe_requests(self, _options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
+        out = []
+        for s in self._unique():
+            # Both outcomes from the start: a success ratio exists, and is 0, when every call fails.
+            out.append(Observation(s.requests_ok, {**s.attrs, semconv.LABEL_OUTCOME: "success"}))
+            out.append(Observation(s.requests_failed, {**s.attrs, semconv.LABEL_OUTCOME: "failure"}))
+        return out
+
+    def _observe_errors(self, _options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
+        out = []
+        for s in self._unique():
+            with self.lock:
+                items = list(s.errors.items())
+            for (error_type, status), n in items:
+                attrs: dict[str, str | int] = {**s.attrs, semconv.ATTR_ERROR_TYPE: error_type}
+                if status is not None:
+                    attrs[semconv.ATTR_HTTP_STATUS] = status
+                out.append(Observation(n, attrs))
+        return out
+
+    def _observe_unpriced(self, _options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
+        return [Observation(s.unpriced, s.attrs) for s in self._unique() if s.unpriced is not None]
+
+    def _observe_usage_missing(self, _options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
+        return [Observation(s.usage_missing, s.attrs) for s in self._unique()]
 
     # -- decisions ----------------------------------------------------------------------------------
 

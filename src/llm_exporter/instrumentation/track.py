@@ -4,7 +4,8 @@
         resp = client.chat(...)
         call.record_response(resp)          # or call.record_usage(input_tokens=..., output_tokens=...)
 
-An exception inside marks the call failed with its class name as `error.type` and propagates.
+An exception inside marks the call failed with its class name as `error.type` (and the provider's
+HTTP status as `http.response.status_code` where the client's error has one) and propagates.
 """
 
 from __future__ import annotations
@@ -37,8 +38,25 @@ _last_call: ContextVar[Call | None] = ContextVar("llm_exporter_last_call", defau
 _current: ContextVar[Call | None] = ContextVar("llm_exporter_current_call", default=None)
 
 
+# Client errors raised when no HTTP response came (openai's and anthropic's, and LiteLLM's, which
+# derive from openai's): they have no provider status even where a wrapper sets one (LiteLLM says
+# 408 for a timeout, 500 for a lost connection).
+_NO_RESPONSE = frozenset(("APIConnectionError", "APITimeoutError"))
+
+
 def error_type_of(exc: BaseException) -> str:
     return type(exc).__name__ or semconv.OTHER_ERROR
+
+
+def http_status_of(exc: BaseException) -> int | None:
+    """The provider's HTTP status on a client's error (`status_code` on openai's, anthropic's,
+    ollama's and LiteLLM's), None when no response came or the error does not say."""
+    if isinstance(exc, (TimeoutError, ConnectionError)) or any(c.__name__ in _NO_RESPONSE for c in type(exc).__mro__):
+        return None
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+        return status
+    return None
 
 
 class Call:
@@ -59,6 +77,7 @@ class Call:
         "cost",
         "error_type",
         "finish_reasons",
+        "http_status",
         "model",
         "response_id",
         "response_model",
@@ -88,6 +107,7 @@ class Call:
         self.cost: float | None = None
         self.cache_hit: bool | None = None
         self.error_type: str | None = None
+        self.http_status: int | None = None
         self.response_model: str | None = None
         self.response_id: str | None = None
         self.finish_reasons: list[str] | None = None
@@ -214,9 +234,11 @@ class Call:
         if self._first_chunk is None:
             self._first_chunk = perf_counter()
 
-    def fail(self, error_type: str) -> None:
-        """Mark the call failed without an exception (for example an error status in a response)."""
+    def fail(self, error_type: str, http_status: int | None = None) -> None:
+        """Mark the call failed without an exception (for example an error status in a response),
+        with the provider's HTTP status where one came."""
         self.error_type = error_type
+        self.http_status = http_status
 
     def record_content(self, input_messages: Any = None, output_messages: Any = None) -> None:
         """Prompt and response text on the span, only when content capture is on."""
@@ -250,10 +272,15 @@ class Call:
         s = self._series
         error_type = self.error_type if exc is None else error_type_of(exc)
         duration = end - self._start
-        t.duration.record(duration, s.attrs if error_type is None else t.failure_attrs(s, error_type))
+        failure_attrs = None if error_type is None else t.failure_attrs(s, error_type)
+        t.duration.record(duration, s.attrs if failure_attrs is None else failure_attrs)
+        status = self.http_status if exc is None else http_status_of(exc)  # read on failures only
         usage = self.usage
         cost = self.cost
-        if usage is not None:
+        # 0/0 is what a client reports when it got no usage (a stream without include_usage):
+        # no 0-token observations, and a success without tokens is counted as usage missing.
+        has_tokens = usage is not None and (usage.input_tokens > 0 or usage.output_tokens > 0)
+        if usage is not None and has_tokens:
             t.token_usage.record(usage.input_tokens, s.attrs_input)
             t.token_usage.record(usage.output_tokens, s.attrs_output)
             price = s.price if not s.folded else t.price_of(self.model, self._provider)
@@ -266,10 +293,16 @@ class Call:
             t.time_to_first_chunk.record(ttfc, s.attrs)
         with t.lock:
             s.in_flight -= 1
-            if error_type is None:
+            if failure_attrs is None:
                 s.failures = 0
+                s.requests_ok += 1
+                if not has_tokens:
+                    s.usage_missing += 1
             else:
                 s.failures += 1
+                s.requests_failed += 1
+                key = (failure_attrs[semconv.ATTR_ERROR_TYPE], status)
+                s.errors[key] = s.errors.get(key, 0) + 1
             if usage is not None:
                 add_tokens(
                     s.tokens,
@@ -280,7 +313,9 @@ class Call:
                     usage.reasoning_tokens,
                 )
             if cost is not None:
-                s.cost += cost
+                s.cost = (s.cost or 0.0) + cost
+            elif has_tokens:
+                s.unpriced = (s.unpriced or 0) + 1
             if self.cache_hit is not None:
                 if self.cache_hit:
                     s.cache_hits += 1
@@ -288,7 +323,7 @@ class Call:
                     s.cache_misses += 1
         _last_call.set(self)
         if self._span is not None:
-            self._end_span(error_type, exc)
+            self._end_span(error_type, exc, status)
         if self._logger is not None:
             self._logger.log_completion_response(
                 request_id=self._request_id,
@@ -300,7 +335,7 @@ class Call:
                 time_to_first_chunk=ttfc,
             )
 
-    def _end_span(self, error_type: str | None, exc: BaseException | None) -> None:
+    def _end_span(self, error_type: str | None, exc: BaseException | None, status: int | None) -> None:
         from opentelemetry.trace import Status, StatusCode
 
         span = self._span
@@ -316,6 +351,8 @@ class Call:
             span.set_attribute("gen_ai.response.finish_reasons", self.finish_reasons)
         if error_type is not None:
             span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type)
+            if status is not None:
+                span.set_attribute(semconv.ATTR_HTTP_STATUS, status)
             span.set_status(Status(StatusCode.ERROR, error_type))
             if exc is not None and isinstance(exc, Exception):
                 span.record_exception(exc)
