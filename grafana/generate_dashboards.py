@@ -906,8 +906,8 @@ def models():
                 "Response-cache hit ratio (1h)",
                 targets((f"max by ({PM}) (model:llm_cache_requests:hit_ratio_rate1h{{{SEL}}})", MODEL_LEGEND)),
                 unit="percentunit",
-                desc="Hits / (hits + misses) of a response cache (LiteLLM's cache_hit). A miss is counted only"
-                " where caching is evidently on, never for a failure; only sources that say.",
+                desc="Requests answered from a response cache (LiteLLM's cache_hit) over all requests. LiteLLM's"
+                " payload cannot tell a miss from a call with no cache, so the ratio needs no misses.",
             ),
             12,
             8,

@@ -51,18 +51,6 @@ def _cost(obj: dict[str, Any], cache_hit: bool | None) -> float | None:
     return cost
 
 
-def _cache_hit(obj: dict[str, Any], success: bool) -> bool | None:
-    """A hit where LiteLLM says so; a miss only for a successful call that had a cache key (a
-    cache was asked). LiteLLM writes `cache_hit: false` on failures and streams even with no
-    cache configured, so `false` alone proves nothing."""
-    if obj.get("cache_hit") is True:
-        return True
-    if not success:
-        return None
-    key = obj.get("cache_key") or fields.mapping(obj, "hidden_params").get("cache_key")
-    return False if type(key) is str and key else None
-
-
 def parse(obj: dict[str, Any]) -> Completion:
     nested = obj.get("standard_logging_object")
     if type(nested) is dict:
@@ -82,7 +70,10 @@ def parse(obj: dict[str, Any]) -> Completion:
         http_status = fields.http_status(error.get("error_code"))
     _, _, cache_read, cache_write, reasoning, _ = fields.token_usage(_usage(obj))
     call_type = fields.text(obj, "call_type")
-    cache_hit = _cache_hit(obj, success)
+    # A hit where LiteLLM says so. Never a miss: LiteLLM writes `cache_hit: false` on failures
+    # and streams even with no cache configured, and a real miss looks exactly like a call made
+    # with no cache (recorded: both have `cache_hit: null` and no `cache_key`).
+    cache_hit = True if obj.get("cache_hit") is True else None
     return Completion(
         model=fields.text(obj, "model", required=True),
         provider=_provider(obj),
