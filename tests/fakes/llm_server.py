@@ -1,11 +1,18 @@
 """A local fake LLM server answering in the real wire formats of the OpenAI, Anthropic and Ollama
 APIs, streaming included (SSE for OpenAI and Anthropic, NDJSON for Ollama). Token counts are
-fixed so tests can assert exact values. A model named `fail-429` answers with a rate-limit error.
+fixed so tests can assert exact values. Some model names provoke failures:
+
+- `fail-429` answers with a rate-limit error, `fail-500` with an internal server error;
+- `slow...` waits SLOW_SECONDS (or until the server stops) before answering, to outlast a client timeout;
+- `flaky-<n>-<tag>` answers 500 to its first n requests, then succeeds (counted per full model name, so
+  each tag is a fresh sequence), to drive client-side retries.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,7 +32,19 @@ ANTHROPIC_USAGE = {
     "cache_creation_input_tokens": 100,
 }
 OLLAMA_COUNTS = {"prompt_eval_count": 26, "eval_count": 298}
+# What Ollama tells of a model (LiteLLM asks for it to learn the context window).
+OLLAMA_SHOW = {
+    "details": {"format": "gguf", "family": "llama", "parameter_size": "8.0B", "quantization_level": "Q4_K_M"},
+    "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
+    "capabilities": ["completion", "tools"],
+}
 TEXT = ["Hel", "lo", " world"]
+# The dated snapshot OpenAI names in its answers for an alias; other models are echoed as asked.
+OPENAI_SNAPSHOTS = {"gpt-4o": "gpt-4o-2024-08-06", "gpt-4o-mini": "gpt-4o-mini-2024-07-18"}
+SLOW_SECONDS = 5.0
+RATE_LIMITED = {"error": {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"}}
+SERVER_ERROR = {"error": {"message": "the fake server failed", "type": "server_error", "code": None}}
+_FLAKY = re.compile(r"flaky-(\d+)-")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -61,18 +80,33 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.requests.append((self.path, body))  # type: ignore[attr-defined]
         model = body.get("model", "")
         if model == "fail-429":
-            self._json(
-                429,
-                {"error": {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"}},
-                {"retry-after": "0"},
-            )
+            self._json(429, RATE_LIMITED, {"retry-after": "0"})
             return
+        if model == "fail-500" or self._flaky_fails(model):
+            self._json(500, SERVER_ERROR)
+            return
+        if model.startswith("slow") and self.server.stopping.wait(SLOW_SECONDS):  # type: ignore[attr-defined]
+            return  # the server is stopping; the client gave up long ago
+        self._answer(body)
+
+    def _flaky_fails(self, model: str) -> bool:
+        match = _FLAKY.match(model)
+        if not match:
+            return False
+        with self.server.lock:  # type: ignore[attr-defined]
+            seen = self.server.flaky.get(model, 0)  # type: ignore[attr-defined]
+            self.server.flaky[model] = seen + 1  # type: ignore[attr-defined]
+        return seen < int(match.group(1))
+
+    def _answer(self, body: dict[str, Any]) -> None:
         if self.path.endswith("/chat/completions"):
             self._openai_chat(body)
         elif self.path.endswith("/messages"):
             self._anthropic(body)
         elif self.path == "/api/chat":
             self._ollama_chat(body)
+        elif self.path == "/api/show":
+            self._json(200, OLLAMA_SHOW)
         else:
             self._json(404, {"error": "not found"})
 
@@ -87,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "id": "chatcmpl-1",
                     "object": "chat.completion",
                     "created": 1700000000,
-                    "model": model + "-2024-07-18",
+                    "model": OPENAI_SNAPSHOTS.get(model, model),
                     "choices": [
                         {
                             "index": 0,
@@ -100,7 +134,12 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
-        base = {"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
+        base = {
+            "id": "chatcmpl-2",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": OPENAI_SNAPSHOTS.get(model, model),
+        }
         events = []
         deltas = [{"role": "assistant", "content": ""}] + [{"content": t} for t in TEXT]
         for i, delta in enumerate(deltas):
@@ -206,10 +245,20 @@ class _Handler(BaseHTTPRequestHandler):
         self._stream("application/x-ndjson", [json.dumps(p).encode() + b"\n" for p in parts])
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that timed out closed the connection; nothing went wrong here
+        super().handle_error(request, client_address)
+
+
 class FakeLLMServer:
     def __init__(self) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.requests = []  # type: ignore[attr-defined]
+        self.httpd.flaky = {}  # type: ignore[attr-defined]
+        self.httpd.lock = threading.Lock()  # type: ignore[attr-defined]
+        self.httpd.stopping = threading.Event()  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -225,5 +274,6 @@ class FakeLLMServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.httpd.stopping.set()  # type: ignore[attr-defined]
         self.httpd.shutdown()
         self.httpd.server_close()
