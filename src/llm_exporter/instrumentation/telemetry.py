@@ -158,69 +158,71 @@ class Telemetry:
             description="Time to the first chunk of streamed GenAI calls.",
             explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS,
         )
-        meter.create_observable_counter(
-            semconv.COST[0], [self._observe_cost], unit=semconv.COST[1], description="Money spent, in US dollars."
+        observables = (
+            (meter.create_observable_counter, semconv.COST, self._observe_cost, "Money spent, in US dollars."),
+            (
+                meter.create_observable_counter,
+                semconv.TOKENS,
+                self._observe_tokens,
+                "Tokens by kind; cache and reasoning tokens are subsets of input and output.",
+            ),
+            (
+                meter.create_observable_up_down_counter,
+                semconv.IN_FLIGHT,
+                self._observe_in_flight,
+                "Calls started and not yet finished.",
+            ),
+            (
+                meter.create_observable_gauge,
+                semconv.CONSECUTIVE_FAILURES,
+                self._observe_failures,
+                "Failed calls in a row since the last success.",
+            ),
+            (
+                meter.create_observable_counter,
+                semconv.DECISIONS,
+                self._observe_decisions,
+                "Decisions the model's answers led to.",
+            ),
+            (
+                meter.create_observable_counter,
+                semconv.CACHE_REQUESTS,
+                self._observe_cache,
+                "Calls answered from a response cache (hit) or not (miss).",
+            ),
+            (
+                meter.create_observable_counter,
+                FOLDED,
+                self._observe_folded,
+                f"Label values past the cardinality limit, folded into {OVERFLOW_VALUE!r}.",
+            ),
+            (
+                meter.create_observable_counter,
+                semconv.REQUESTS,
+                self._observe_requests,
+                "Calls as the application made them, by outcome (success or failure).",
+            ),
+            (
+                meter.create_observable_counter,
+                semconv.ERRORS,
+                self._observe_errors,
+                "Failed calls by error type and, where the provider answered, its HTTP status.",
+            ),
+            (
+                meter.create_observable_counter,
+                semconv.UNPRICED,
+                self._observe_unpriced,
+                "Calls with tokens and no known cost, so llm.cost.usd lacks them.",
+            ),
+            (
+                meter.create_observable_counter,
+                semconv.USAGE_MISSING,
+                self._observe_usage_missing,
+                "Successful calls that reported no token usage.",
+            ),
         )
-        meter.create_observable_counter(
-            semconv.TOKENS[0],
-            [self._observe_tokens],
-            unit=semconv.TOKENS[1],
-            description="Tokens by kind; cache and reasoning tokens are subsets of input and output.",
-        )
-        meter.create_observable_up_down_counter(
-            semconv.IN_FLIGHT[0],
-            [self._observe_in_flight],
-            unit=semconv.IN_FLIGHT[1],
-            description="Calls started and not yet finished.",
-        )
-        meter.create_observable_gauge(
-            semconv.CONSECUTIVE_FAILURES[0],
-            [self._observe_failures],
-            unit=semconv.CONSECUTIVE_FAILURES[1],
-            description="Failed calls in a row since the last success.",
-        )
-        meter.create_observable_counter(
-            semconv.DECISIONS[0],
-            [self._observe_decisions],
-            unit=semconv.DECISIONS[1],
-            description="Decisions the model's answers led to.",
-        )
-        meter.create_observable_counter(
-            semconv.CACHE_REQUESTS[0],
-            [self._observe_cache],
-            unit=semconv.CACHE_REQUESTS[1],
-            description="Calls answered from a response cache (hit) or not (miss).",
-        )
-        meter.create_observable_counter(
-            FOLDED[0],
-            [self._observe_folded],
-            unit=FOLDED[1],
-            description=f"Label values past the cardinality limit, folded into {OVERFLOW_VALUE!r}.",
-        )
-        meter.create_observable_counter(
-            semconv.REQUESTS[0],
-            [self._observe_requests],
-            unit=semconv.REQUESTS[1],
-            description="Calls as the application made them, by outcome (success or failure).",
-        )
-        meter.create_observable_counter(
-            semconv.ERRORS[0],
-            [self._observe_errors],
-            unit=semconv.ERRORS[1],
-            description="Failed calls by error type and, where the provider answered, its HTTP status.",
-        )
-        meter.create_observable_counter(
-            semconv.UNPRICED[0],
-            [self._observe_unpriced],
-            unit=semconv.UNPRICED[1],
-            description="Calls with tokens and no known cost, so llm.cost.usd lacks them.",
-        )
-        meter.create_observable_counter(
-            semconv.USAGE_MISSING[0],
-            [self._observe_usage_missing],
-            unit=semconv.USAGE_MISSING[1],
-            description="Successful calls that reported no token usage.",
-        )
+        for create, (name, unit, _), callback, description in observables:
+            create(name, [callback], unit=unit, description=description)
 
         self.tracer: Tracer | None = None
         tp = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()

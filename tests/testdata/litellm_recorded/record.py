@@ -203,32 +203,20 @@ class SDKRecorder:
         kw = {"api_base": self.v1, "api_key": API_KEY, "max_retries": 0, "num_retries": 0, **extra}
         self.run(call, lambda: litellm.completion(model=call.requested_model, messages=messages(call.scenario), **kw))
 
+    def anthropic(self, call: Call, **extra: Any) -> None:
+        import litellm
+
+        kw = {"api_base": self.server.url, "api_key": ANTHROPIC_KEY, "max_retries": 0, **extra}
+        self.run(call, lambda: litellm.completion(model=call.requested_model, messages=messages(call.scenario), **kw))
+
     def record_sync(self) -> None:
         import litellm
         from litellm.caching.caching import Cache
 
         self.openai(Call("openai_prefixed", "completion", "openai/gpt-4o"))
         self.openai(Call("openai_plain", "completion", "gpt-4o"))
-        self.run(
-            Call("anthropic", "completion", "anthropic/claude-3-5-sonnet-20241022"),
-            lambda: litellm.completion(
-                model="anthropic/claude-3-5-sonnet-20241022",
-                messages=messages("anthropic"),
-                api_base=self.server.url,
-                api_key=ANTHROPIC_KEY,
-                max_retries=0,
-            ),
-        )
-        self.run(
-            Call("anthropic_priced", "completion", "anthropic/claude-sonnet-4-5-20250929"),
-            lambda: litellm.completion(
-                model="anthropic/claude-sonnet-4-5-20250929",
-                messages=messages("anthropic_priced"),
-                api_base=self.server.url,
-                api_key=ANTHROPIC_KEY,
-                max_retries=0,
-            ),
-        )
+        self.anthropic(Call("anthropic", "completion", "anthropic/claude-3-5-sonnet-20241022"))
+        self.anthropic(Call("anthropic_priced", "completion", "anthropic/claude-sonnet-4-5-20250929"))
         self.openai(
             Call("stream_with_usage", "completion", "openai/gpt-4o", stream=True, include_usage=True),
             stream=True,
@@ -237,16 +225,8 @@ class SDKRecorder:
         self.openai(
             Call("stream_without_usage", "completion", "openai/gpt-4o", stream=True, include_usage=False), stream=True
         )
-        self.run(
-            Call("anthropic_stream", "completion", "anthropic/claude-3-5-sonnet-20241022", stream=True),
-            lambda: litellm.completion(
-                model="anthropic/claude-3-5-sonnet-20241022",
-                messages=messages("anthropic_stream"),
-                api_base=self.server.url,
-                api_key=ANTHROPIC_KEY,
-                max_retries=0,
-                stream=True,
-            ),
+        self.anthropic(
+            Call("anthropic_stream", "completion", "anthropic/claude-3-5-sonnet-20241022", stream=True), stream=True
         )
         self.openai(Call("fail_429", "completion", "openai/fail-429"))
         self.openai(Call("fail_500", "completion", "openai/fail-500"))
