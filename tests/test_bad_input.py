@@ -108,3 +108,33 @@ def test_log_messages_hold_no_line_content(tmp_path: Path, caplog: pytest.LogCap
         exporter.poll_once()
     assert caplog.records
     assert all(secret.decode() not in r.getMessage() for r in caplog.records)
+
+
+ABSURD = [
+    b'{"model":"gpt-4o","latency_ms":5,"prompt_tokens":1.7e308,"completion_tokens":1}\n',
+    b'{"model":"gpt-4o","latency_ms":5,"prompt_tokens":1180591620717411303424}\n',  # 2**70
+    b'{"model":"gpt-4o","latency_ms":5,"prompt_tokens":"1e400"}\n',  # infinite as a float
+    b'{"model":"gpt-4o","latency_ms":5,"prompt_tokens":10,"cost_usd":1.7e308}\n',
+    b'{"model":"gpt-4o","latency_ms":1e300,"prompt_tokens":10}\n',
+    b'{"model":"gpt-4o","startTime":0,"endTime":1.7e308,"prompt_tokens":1,"completion_tokens":1}\n',
+]
+
+
+def test_huge_tokens_and_costs_are_out_of_range_and_metrics_still_served(tmp_path: Path) -> None:
+    """Issue 9.5: two lines with prompt_tokens 1.7e308 broke /metrics for good (OverflowError)."""
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+    exporter, log = make_exporter(tmp_path, "auto")
+    ok = b'{"model":"gpt-4o","latency_ms":5,"prompt_tokens":1000000000,"completion_tokens":1,"cost_usd":1000000}\n'
+    write_lines(log, [*ABSURD, *ABSURD, ok])
+    exporter.poll_once()
+    s = scrape(exporter)
+    rejected = value(s, "llm_exporter_lines_rejected_total", reason="out_of_range")
+    assert rejected + value(s, "llm_exporter_lines_rejected_total", reason="wrong_shape") == 2 * len(ABSURD)
+    assert rejected == 2 * (len(ABSURD) - 1)  # "1e400" is no finite number at all
+    # The bounds themselves are accepted: a billion tokens, a million dollars.
+    assert value(s, "llm_tokens_total", gen_ai_token_type="input") == 10**9
+    assert value(s, "llm_cost_usd_total") == 1e6
+    for generate in (generate_latest, generate_openmetrics):
+        assert b"llm_cost_usd_total" in generate(exporter.registry(openmetrics=generate is generate_openmetrics))

@@ -19,7 +19,7 @@ def _request(obj: dict[str, Any]) -> Request:
 
 
 def _response(obj: dict[str, Any]) -> Completion:
-    duration_ms = fields.number(obj, "response_time_ms")
+    duration_ms = fields.milliseconds(obj, "response_time_ms")
     if duration_ms is None:
         raise Rejected("wrong_shape", "response_time_ms is missing")
     success = obj.get("success", True)
@@ -32,7 +32,7 @@ def _response(obj: dict[str, Any]) -> Completion:
         error_type = fields.error_class(obj.get("error_type") or error.get("type"))
         status = fields.http_status(obj.get("status_code", error.get("status_code")))
     usage = fields.token_usage(fields.mapping(obj, "token_usage" if "token_usage" in obj else "usage"))
-    ttfc_ms = fields.number(obj, "time_to_first_chunk_ms")
+    ttfc_ms = fields.milliseconds(obj, "time_to_first_chunk_ms")
     return Completion(
         model=fields.text(obj, "model"),
         provider=fields.text(obj, "provider"),
@@ -44,7 +44,7 @@ def _response(obj: dict[str, Any]) -> Completion:
         cache_write_tokens=usage[3],
         reasoning_tokens=usage[4],
         unsplit_tokens=usage[5],
-        cost=fields.number(obj, "cost_estimate_usd"),
+        cost=fields.cost(obj, "cost_estimate_usd"),
         error_type=error_type,
         time_to_first_chunk=None if ttfc_ms is None else ttfc_ms / 1000.0,
         request_id=fields.text(obj, "request_id"),

@@ -27,7 +27,7 @@ def _usage(obj: dict[str, Any]) -> tuple[int, int, int, int, int, int]:
 
 
 def parse(obj: dict[str, Any]) -> Completion:
-    latency_ms = fields.number(obj, "latency_ms")
+    latency_ms = fields.milliseconds(obj, "latency_ms")
     if latency_ms is None:
         raise Rejected("wrong_shape", "latency_ms is missing")
     status = fields.text(obj, "status") or "success"
@@ -47,7 +47,7 @@ def parse(obj: dict[str, Any]) -> Completion:
         cache_write_tokens=cache_write,
         reasoning_tokens=reasoning,
         unsplit_tokens=unsplit,
-        cost=fields.number(obj, "cost_usd"),
+        cost=fields.cost(obj, "cost_usd"),
         error_type=error_type,
         http_status=http_status,
     )

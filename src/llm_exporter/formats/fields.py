@@ -8,6 +8,12 @@ from typing import Any
 from llm_exporter.formats.events import Rejected
 from llm_exporter.semconv import OTHER_ERROR
 
+# Sane per-call bounds: past them a value is a logging bug (or an attack), and one such line must
+# not turn a total into +Inf or an integer no exposition can print.
+MAX_TOKENS = 10**9
+MAX_COST_USD = 1e6
+MAX_DURATION_MS = 1e9  # about 11.6 days
+
 _ERROR_CLASS = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
 
 
@@ -26,16 +32,27 @@ def _numeric(value: Any) -> int | float | None:
     return None
 
 
-def number(obj: dict[str, Any], key: str, default: float | None = None) -> float | None:
+def number(obj: dict[str, Any], key: str, maximum: float = float("inf")) -> float | None:
+    """A non-negative finite number, at most `maximum` (else rejected as out_of_range)."""
     value = obj.get(key)
     if value is None:
-        return default
+        return None
     parsed = _numeric(value)
     if parsed is None:
         raise Rejected("wrong_shape", f"{key} must be a number, not {type(value).__name__}")
-    if parsed != parsed or parsed < 0:  # NaN or negative
+    if parsed != parsed or parsed < 0 or parsed == float("inf"):  # NaN, negative, infinite
         raise Rejected("wrong_shape", f"{key} must be a non-negative number")
+    if parsed > maximum:
+        raise Rejected("out_of_range", f"{key} is past {maximum:g}")
     return parsed
+
+
+def cost(obj: dict[str, Any], key: str) -> float | None:
+    return number(obj, key, MAX_COST_USD)
+
+
+def milliseconds(obj: dict[str, Any], key: str) -> float | None:
+    return number(obj, key, MAX_DURATION_MS)
 
 
 def count(obj: dict[str, Any], key: str) -> int:
@@ -44,14 +61,14 @@ def count(obj: dict[str, Any], key: str) -> int:
     value = obj.get(key)
     if value is None:
         return 0
-    if type(value) is int and value >= 0:
-        return value
-    parsed = _numeric(value)
-    if type(parsed) is int and parsed >= 0:
-        return parsed
-    if type(parsed) is float and parsed >= 0 and parsed.is_integer():
-        return int(parsed)
-    raise Rejected("wrong_shape", f"{key} must be a non-negative integer")
+    parsed = value if type(value) is int else _numeric(value)
+    if type(parsed) is float and parsed.is_integer():
+        parsed = int(parsed)
+    if type(parsed) is not int or parsed < 0:
+        raise Rejected("wrong_shape", f"{key} must be a non-negative integer")
+    if parsed > MAX_TOKENS:
+        raise Rejected("out_of_range", f"{key} is past {MAX_TOKENS:g}")
+    return parsed
 
 
 def text(obj: dict[str, Any], key: str, required: bool = False) -> str | None:

@@ -45,7 +45,7 @@ def _cost(obj: dict[str, Any], cache_hit: bool | None) -> float | None:
     model it cannot price, with the reason in `response_cost_failure_debug_info` (SDK) or
     without one (its proxy, recorded): a 0 is trusted only for a cache hit, and otherwise the
     tokens are priced here (a free model is then priced at 0 by an override, or unpriced)."""
-    cost = fields.number(obj, "response_cost")
+    cost = fields.cost(obj, "response_cost")
     if not cost and cache_hit is not True:
         return None
     return cost
@@ -59,6 +59,8 @@ def parse(obj: dict[str, Any]) -> Completion:
     end = fields.number(obj, "endTime")
     if start is None or end is None or end < start:
         raise Rejected("wrong_shape", "startTime and endTime must be present, end not before start")
+    if (end - start) * 1000 > fields.MAX_DURATION_MS:
+        raise Rejected("out_of_range", f"endTime - startTime is past {fields.MAX_DURATION_MS / 1000:g} s")
     first_chunk = fields.number(obj, "completionStartTime")
     # LiteLLM sets completionStartTime to endTime for calls that did not stream.
     ttfc = first_chunk - start if first_chunk is not None and start <= first_chunk < end else None
@@ -88,7 +90,7 @@ def parse(obj: dict[str, Any]) -> Completion:
         error_type=error_type,
         time_to_first_chunk=ttfc,
         cache_hit=cache_hit,
-        saved_cost=fields.number(obj, "saved_cache_cost") if cache_hit else None,
+        saved_cost=fields.cost(obj, "saved_cache_cost") if cache_hit else None,
         trace_id=fields.text(obj, "trace_id"),
         http_status=http_status,
     )
