@@ -89,6 +89,7 @@ class PricingConfig(_Strict):
 
 class LimitsConfig(_Strict):
     max_label_values: int = Field(default=500, ge=1, description="distinct values per label")
+    max_series: int = Field(default=2000, ge=1, description="label sets per source")
     # 16 MiB: LiteLLM logs a call's whole `messages`, so a long-context call is a line of several MB.
     max_line_bytes: int = Field(
         default=16 * 1024 * 1024, ge=256, description="longer lines are skipped and counted as too_long"

@@ -244,6 +244,13 @@ class HealthCollector(Collector):
             "Successful calls that carried no token usage (streams without usage, for one).",
             lambda h: h.usage_missing,
         )
+        yield self._per_source(
+            "llm_exporter_series_folded",
+            "Lines whose label set was past the source's series budget (limits.max_series), folded into "
+            f"{semconv.OVERFLOW_VALUE!r}.",
+            "counter",
+            lambda h: h.series_folded,
+        )
         folded = _family(
             "llm_exporter_label_values_folded",
             f"Label values past the cardinality limit, folded into {semconv.OVERFLOW_VALUE!r}.",

@@ -17,6 +17,7 @@ class SourceHealth:
         "orphaned",
         "rejected",
         "rotations",
+        "series_folded",
         "truncations",
         "unpriced",
         "usage_missing",
@@ -34,6 +35,7 @@ class SourceHealth:
         self.truncations = 0
         self.lag_bytes = 0
         self.orphaned = 0
+        self.series_folded = 0  # label sets past limits.max_series, folded into _overflow
         # (operation, provider, model) -> completions with no price / successful calls with no usage
         self.unpriced: dict[tuple[str, str, str], int] = {}
         self.usage_missing: dict[tuple[str, str, str], int] = {}

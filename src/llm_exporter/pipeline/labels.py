@@ -1,5 +1,7 @@
-"""The cardinality limit: past `max_values` distinct values of a label, new values fold into
-one overflow value, so a log full of made-up model names cannot explode Prometheus."""
+"""Cardinality limits. Per label: past `max_values` distinct values of a label, new values fold
+into one overflow value, so a log full of made-up model names cannot explode Prometheus. Per
+source: past `max_series` label sets, new ones fold into one overflow label set, so labels
+that each stay under their limit (300 operations x 300 providers) cannot multiply."""
 
 from __future__ import annotations
 
@@ -23,3 +25,20 @@ class LabelLimiter:
             return value
         self.folded[label] = self.folded.get(label, 0) + 1
         return OVERFLOW_VALUE
+
+
+class SeriesBudget:
+    """The label sets one source may create; `take(key)` says whether `key` fits."""
+
+    def __init__(self, max_series: int) -> None:
+        self.max_series = max_series
+        self._keys: set[object] = set()
+
+    def take(self, key: object) -> bool:
+        keys = self._keys
+        if key in keys:
+            return True
+        if len(keys) < self.max_series:
+            keys.add(key)
+            return True
+        return False

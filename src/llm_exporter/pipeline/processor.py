@@ -18,7 +18,7 @@ from llm_exporter.formats.events import Completion, Decision, Ignored, Rejected,
 from llm_exporter.metrics.health import SourceHealth
 from llm_exporter.metrics.store import MetricsStore, Series, StaticLabels, add_tokens
 from llm_exporter.pipeline.join import BoundedTable
-from llm_exporter.pipeline.labels import LabelLimiter
+from llm_exporter.pipeline.labels import LabelLimiter, SeriesBudget
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.providers import resolve
 from llm_exporter.semconv import DEFAULT_OPERATION, OVERFLOW_VALUE, UNKNOWN
@@ -75,6 +75,7 @@ class SourcePipeline:
         clock: Callable[[], float] = time.monotonic,
         label_fields: dict[str, str] | None = None,
         settle_seconds: float = 120.0,
+        max_series: int = 2000,
     ) -> None:
         self.name = name
         self.parse = PARSERS[fmt]
@@ -86,6 +87,7 @@ class SourcePipeline:
         self.health = health
         self.prices = prices
         self.limit = limiter
+        self.budget = SeriesBudget(max_series)
         self.pending: BoundedTable[_Call] = BoundedTable(pending_size, pending_ttl, clock, self._orphaned)
         self.answered: BoundedTable[_Call] = BoundedTable(pending_size, pending_ttl, clock)
         self.failing: BoundedTable[_Attempts] = BoundedTable(pending_size, settle_seconds, clock, self._request_failed)
@@ -190,13 +192,23 @@ class SourcePipeline:
         raw_model = model or UNKNOWN
         provider_name, model_label = resolve(raw_model, provider)
         limit = self.limit
-        series = self.store.get(
+        key = (
             self._labels,
             limit("gen_ai_operation_name", operation or DEFAULT_OPERATION),
             limit("gen_ai_provider_name", provider_name),
             limit("gen_ai_request_model", model_label),
         )
-        return _Call(series, raw_model)
+        if not self.budget.take(key):
+            self.health.series_folded += 1
+            key = (self.static, OVERFLOW_VALUE, OVERFLOW_VALUE, OVERFLOW_VALUE)
+        return _Call(self.store.get(*key), raw_model)
+
+    def _child(self, series: Series, entries: dict, key: tuple, overflow: tuple) -> tuple:
+        """A per-series sub-key (decision, error) within the source's series budget."""
+        if key in entries or self.budget.take((id(series), key)):
+            return key
+        self.health.series_folded += 1
+        return overflow
 
     def _request(self, event: Request) -> None:
         call = self._series(event.model, event.provider, event.operation)
@@ -261,9 +273,10 @@ class SourcePipeline:
             series.consecutive_failures = 0
         else:
             error_type = self.limit("error_type", event.error_type)
+            error_type = self._child(series, series.errors, error_type, OVERFLOW_VALUE)
             series.failure_histogram(error_type, self.store.clock()).observe(event.duration)
             series.consecutive_failures += 1
-            key = (error_type, event.http_status or "")
+            key = self._child(series, series.failed_calls, (error_type, event.http_status or ""), (error_type, ""))
             series.failed_calls[key] = series.failed_calls.get(key, 0) + 1
         if has_usage:
             series.usage_input.observe(event.input_tokens)
@@ -318,12 +331,17 @@ class SourcePipeline:
         if call is None:
             call = self._series(event.model, None, None)
         limit = self.limit
-        key = (
-            limit("action", event.action),
-            limit("symbol", event.symbol),
-            limit("validation_result", event.validation_result),
-        )
         decisions = call.series.decisions
+        key = self._child(
+            call.series,
+            decisions,
+            (
+                limit("action", event.action),
+                limit("symbol", event.symbol),
+                limit("validation_result", event.validation_result),
+            ),
+            (OVERFLOW_VALUE,) * 3,
+        )
         entry = decisions.get(key)
         if entry is None:
             decisions[key] = [1, self.store.clock()]
