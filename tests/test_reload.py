@@ -48,3 +48,79 @@ def test_reload_keeps_counts_and_offsets(tmp_path: Path) -> None:
     s = scrape(exporter)
     assert value(s, "llm_cost_usd_total") == 6
     assert value(s, "llm_exporter_files_open", source="b") == 0
+
+
+REQ = b'{"event_type":"completion_request","request_id":"r1","model":"gpt-4o"}\n'
+RESP = b'{"event_type":"completion_response","request_id":"r1","response_time_ms":5,"cost_estimate_usd":1}\n'
+
+
+def test_renamed_source_does_not_recount_its_history(tmp_path: Path) -> None:
+    """Issue 9.2: renaming a source and reloading read its whole history into the live counters."""
+    log = tmp_path / "a.log"
+    write_lines(log, [LINE] * 1000)
+    exporter = Exporter(cfg(tmp_path, {"name": "old", "path": str(log), "format": "event"}), clock=FakeClock())
+    exporter.poll_once()
+    exporter.reload(cfg(tmp_path, {"name": "new", "path": str(log), "format": "event"}))
+    exporter.poll_once()
+    assert value(scrape(exporter), "llm_cost_usd_total") == 1000
+    write_lines(log, [LINE])
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "llm_cost_usd_total") == 1001
+    assert value(s, "llm_exporter_lines_read_total", source="new") == 1
+
+
+def test_renamed_source_resumes_after_a_restart(tmp_path: Path) -> None:
+    log, positions = tmp_path / "a.log", tmp_path / "pos.json"
+    write_lines(log, [LINE] * 10)
+    first = Exporter(cfg(tmp_path, {"name": "old", "path": str(log), "format": "event"}, positions_file=str(positions)))
+    first.poll_once()
+    assert first.save_positions()
+    first.close()
+    write_lines(log, [LINE] * 2)
+    # Renamed and moved under another glob that still matches the file.
+    second = Exporter(
+        cfg(
+            tmp_path, {"name": "new", "path": str(tmp_path / "*.log"), "format": "event"}, positions_file=str(positions)
+        )
+    )
+    second.poll_once()
+    assert value(scrape(second), "llm_cost_usd_total") == 2
+
+
+def test_reload_that_changes_a_source_keeps_its_pending_requests(tmp_path: Path) -> None:
+    log = tmp_path / "bot.log"
+    write_lines(log, [REQ])
+    exporter = Exporter(cfg(tmp_path, {"name": "bot", "path": str(log), "format": "completion"}), clock=FakeClock())
+    exporter.poll_once()
+    assert value(scrape(exporter), "llm_requests_in_flight") == 1
+    exporter.reload(cfg(tmp_path, {"name": "bot", "path": str(log), "format": "completion", "labels": {"app": "x"}}))
+    write_lines(log, [RESP])
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "llm_requests_in_flight") == 0
+    assert value(s, "llm_requests_total", gen_ai_request_model="gpt-4o") == 1
+    assert value(s, "llm_requests_total", gen_ai_request_model="unknown") == 0
+
+
+def test_reload_that_removes_a_source_orphans_its_pending_requests(tmp_path: Path) -> None:
+    log, other = tmp_path / "bot.log", tmp_path / "other.log"
+    write_lines(log, [REQ])
+    sources = [{"name": "bot", "path": str(log), "format": "completion"}]
+    exporter = Exporter(cfg(tmp_path, *sources), clock=FakeClock())
+    exporter.poll_once()
+    exporter.reload(cfg(tmp_path, {"name": "other", "path": str(other), "format": "completion"}))
+    s = scrape(exporter)
+    assert value(s, "llm_requests_in_flight") == 0
+    assert value(s, "llm_exporter_orphaned_requests_total", source="bot") == 1
+
+
+def test_reload_that_removes_a_litellm_source_settles_its_failed_requests(tmp_path: Path) -> None:
+    log = tmp_path / "proxy.log"
+    attempt = b'{"model":"gpt-4o","status":"failure","startTime":1,"endTime":2,"trace_id":"t"}\n'
+    write_lines(log, [attempt])
+    exporter = Exporter(cfg(tmp_path, {"name": "proxy", "path": str(log), "format": "litellm"}), clock=FakeClock())
+    exporter.poll_once()
+    assert value(scrape(exporter), "llm_requests_total", outcome="failure") == 0
+    exporter.reload(cfg(tmp_path, {"name": "other", "path": str(tmp_path / "x.log"), "format": "litellm"}))
+    assert value(scrape(exporter), "llm_requests_total", outcome="failure") == 1

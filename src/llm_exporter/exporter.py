@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
@@ -62,9 +63,16 @@ class Exporter:
     def _build_sources(self, config: Config, saved: Iterable[Position], initial: bool) -> None:
         saved = list(saved)
         old = self.sources
+        names = {sc.name for sc in config.sources}
+        gone = {name: source for name, source in old.items() if name not in names}
+        # Offsets of files whose source is gone (renamed or removed, in this process or before a
+        # restart): a source that follows the same files resumes them instead of counting their
+        # history again. The tailer only takes those of files it finds (by device and inode).
+        orphans = [p for p in saved if p.source not in names]
+        orphans += [p for source in gone.values() for p in source.tailer.positions()]
         self.sources = {}
         for sc in config.sources:
-            previous = old.pop(sc.name, None)
+            previous = old.get(sc.name)
             if previous is not None and previous.config == sc:
                 previous.pipeline.prices = self.prices
                 previous.pipeline.failing.ttl = config.limits.request_settle_seconds
@@ -73,14 +81,25 @@ class Exporter:
                 previous.tailer.rotate_wait = config.rotate_wait_seconds
                 self.sources[sc.name] = previous
                 continue
-            positions = saved
             if previous is not None:  # changed: keep the offsets it had
                 positions = previous.tailer.positions()
+            else:
+                positions = [p for p in saved if p.source == sc.name]
+                # A rename keeps the path: the same source, with its requests in flight.
+                previous = next((g for g in gone.values() if g.config.path == sc.path), None)
+                if previous is not None:
+                    del gone[previous.config.name]
+            if previous is not None:
                 previous.tailer.close()
+            positions += [replace(p, source=sc.name) for p in orphans]
             # start_at applies to a source's first scan: at start-up, or when a reload adds it.
-            self.sources[sc.name] = self._source(sc, config, positions, initial or previous is None)
-        for gone in old.values():
-            gone.tailer.close()
+            source = self._source(sc, config, positions, initial or sc.name not in old)
+            if previous is not None:
+                source.pipeline.adopt(previous.pipeline)
+            self.sources[sc.name] = source
+        for source in gone.values():
+            source.tailer.close()
+            source.pipeline.abandon()
 
     def _source(self, sc: SourceConfig, config: Config, positions: Iterable[Position], initial: bool) -> Source:
         health = self.health.source(sc.name)

@@ -24,7 +24,7 @@ class BoundedTable(Generic[V]):
         self.max_size = max_size
         self.ttl = ttl
         self._clock = clock
-        self._on_drop = on_drop
+        self.on_drop = on_drop
         self._items: OrderedDict[str, tuple[float, V]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -60,11 +60,19 @@ class BoundedTable(Generic[V]):
             dropped += 1
         return dropped
 
+    def adopt(self, other: BoundedTable[V]) -> None:
+        """Take over `other`'s entries, oldest first, keeping this table's bounds and callback."""
+        for key, (born, value) in other._items.items():
+            self._items[key] = (born, value)
+        other._items.clear()
+        while len(self._items) > self.max_size:
+            self._drop(self._items.popitem(last=False)[1][1])
+
     def drain(self) -> None:
         """Drop every entry, as if each had expired."""
         while self._items:
             self._drop(self._items.popitem(last=False)[1][1])
 
     def _drop(self, value: V) -> None:
-        if self._on_drop is not None:
-            self._on_drop(value)
+        if self.on_drop is not None:
+            self.on_drop(value)

@@ -155,6 +155,21 @@ class SourcePipeline:
             self.answered.expire()
             self.failing.expire()
 
+    def adopt(self, previous: SourcePipeline) -> None:
+        """Carry on what a previous pipeline of this source awaited (a reload changed or renamed
+        it): requests awaiting their response, answered ones awaiting their decision, failed
+        attempts awaiting a retry. Called under the store lock."""
+        self.pending.adopt(previous.pending)
+        self.answered.adopt(previous.answered)
+        self.failing.adopt(previous.failing)
+
+    def abandon(self) -> None:
+        """The source is gone (a reload removed it): what it awaited will never come. Requests
+        count as orphaned (no longer in flight), failed attempts as failed requests. Called
+        under the store lock."""
+        self.pending.drain()
+        self.failing.drain()
+
     def settle(self) -> None:
         """Count every request still awaiting a retry as failed (the end of a replay)."""
         with self.store.lock:
