@@ -33,20 +33,35 @@ def documented() -> dict[str, tuple[str, frozenset[str]]]:
     return out
 
 
-def exposed(tmp_path: Path) -> dict[str, tuple[str, frozenset[str]]]:
-    """Every family the daemon can expose, each with a sample: the golden and recorded logs, plus
-    a log with what they lack (a rejected line, a call without usage, a file that cannot be
-    opened), a positions save, an OTLP push and a label value past the limit."""
+Families = dict[str, tuple[str, frozenset[str]]]
+
+
+def _families(exporter: Exporter) -> tuple[Families, set[str]]:
+    """(name -> (type, label names) of the families with samples, the names of all families)."""
+    text = generate_latest(exporter.registry(process=False)).decode()
+    exporter.close()
+    sampled: Families = {}
+    names = set()
+    for family in text_string_to_metric_families(text):
+        name = family.name + ("_total" if family.type == "counter" else "")
+        names.add(name)
+        if family.samples:
+            sampled[name] = (family.type, frozenset(k for s in family.samples for k in s.labels if k != "le"))
+    return sampled, names
+
+
+def exposed(tmp_path: Path) -> Families:
+    """Every family the daemon can expose, from samples: the golden and recorded logs, plus a log
+    with what they lack (a rejected line, a call without usage, a file that cannot be opened), a
+    positions save and an OTLP push; and that log again under limits that fold values and series."""
     from opentelemetry.sdk.metrics.export import MetricExportResult
 
     from llm_exporter.exposition.otlp import OTLPPusher, OTLPSettings
 
     extra = tmp_path / "extra"
     extra.mkdir()
-    write_lines(
-        extra / "app.log",
-        ["not json\n", '{"model":"gpt-4o","latency_ms":300,"status":"success"}\n'],
-    )
+    calls = [f'{{"model":"{m}","latency_ms":300,"prompt_tokens":1,"completion_tokens":1}}\n' for m in "abc"]
+    write_lines(extra / "app.log", ["not json\n", '{"model":"gpt-4o","latency_ms":300,"status":"success"}\n', *calls])
     os.symlink(extra / "loop.log", extra / "loop.log")  # matches the glob, cannot be opened
     sources = [
         ("completion", TESTDATA / "golden" / "completion.log", "completion"),
@@ -58,7 +73,6 @@ def exposed(tmp_path: Path) -> dict[str, tuple[str, frozenset[str]]]:
     raw = {
         "sources": [{"name": n, "path": str(p), "format": f} for n, p, f in sources],
         "positions_file": str(tmp_path / "positions.json"),
-        "limits": {"max_label_values": 3},
     }
     exporter = Exporter(parse_config(raw, "test", {}))
     exporter.drain()
@@ -70,13 +84,15 @@ def exposed(tmp_path: Path) -> dict[str, tuple[str, frozenset[str]]]:
             return MetricExportResult.SUCCESS
 
     assert OTLPPusher(exporter, OTLPSettings(), otlp_exporter=Collector()).push()
-    text = generate_latest(exporter.registry(process=False)).decode()
-    exporter.close()
-    out: dict[str, tuple[str, frozenset[str]]] = {}
-    for family in text_string_to_metric_families(text):
-        labels = frozenset(k for s in family.samples for k in s.labels if k != "le")
-        assert family.samples, f"{family.name} has no sample: the test input lacks what produces it"
-        out[family.name + ("_total" if family.type == "counter" else "")] = (family.type, labels)
+    out, names = _families(exporter)
+
+    limited = {"sources": raw["sources"][-1:], "limits": {"max_label_values": 1, "max_series": 1}}
+    folding = Exporter(parse_config(limited, "test", {}))
+    folding.drain()
+    more, _ = _families(folding)
+    for name, (kind, labels) in more.items():
+        out[name] = (kind, labels | out.get(name, (kind, frozenset()))[1])
+    assert sorted(names - set(out)) == [], "families without a sample: the test input lacks what produces them"
     return out
 
 
