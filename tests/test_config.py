@@ -111,3 +111,62 @@ def test_port_in_use_is_exit_code_1(tmp_path: Path) -> None:
         )
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        ("notaurl", "'notaurl' is not an http:// or https:// URL"),
+        ("otel-collector:4317", "'otel-collector:4317' is not an http:// or https:// URL"),
+        ("grpc://otel-collector:4317", "'grpc://otel-collector:4317' is not an http:// or https:// URL"),
+        ("http://", "'http://' is not an http:// or https:// URL"),
+        ("http://otel-collector:99999", "'http://otel-collector:99999' has an invalid port"),
+    ],
+)
+def test_check_config_rejects_otlp_endpoint_not_a_url(
+    tmp_path: Path, endpoint: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, f"sources:\n  - {{name: a, path: /x}}\notlp: {{endpoint: '{endpoint}'}}\n")
+    assert main(["check-config", str(path)]) == 2
+    assert f"  otlp.endpoint: Value error, {expected}" in capsys.readouterr().err
+
+
+def test_otlp_endpoint_urls_accepted(tmp_path: Path) -> None:
+    for endpoint in ("http://otel-collector:4317", "https://otlp.example.org/v1/metrics", "http://[::1]:4318"):
+        path = write(tmp_path, f"sources:\n  - {{name: a, path: /x}}\notlp: {{endpoint: '{endpoint}'}}\n")
+        assert load_config(path, {}).otlp.endpoint == endpoint
+
+
+@pytest.mark.parametrize("field", ["metadata..team", ".team", "metadata.", ""])
+def test_check_config_rejects_label_field_path_with_empty_name(
+    tmp_path: Path, field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, f"sources:\n  - {{name: a, path: /x, label_fields: {{team: '{field}'}}}}\n")
+    assert main(["check-config", str(path)]) == 2
+    assert "sources[0].label_fields: Value error, 'team'" in capsys.readouterr().err
+
+
+def test_env_var_error_names_the_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, "sources:\n  - {name: a, path: /x}\n")
+    env = {"LLM_EXPORTER__THRESHOLDS__MIN_SUCCESS_RATIO": "2", "LLM_EXPORTER__SOURCES__0__FORMAT": "xml"}
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, env)
+    assert str(exc.value).splitlines() == [
+        f"{path}: invalid config",
+        "  sources[0].format: Input should be 'auto', 'completion', 'event' or 'litellm'"
+        " (set by LLM_EXPORTER__SOURCES__0__FORMAT)",
+        "  thresholds.min_success_ratio: Input should be less than or equal to 1"
+        " (set by LLM_EXPORTER__THRESHOLDS__MIN_SUCCESS_RATIO)",
+    ]
+    # A key the schema does not know, and a value that is not YAML.
+    with pytest.raises(
+        ConfigError, match=r"thresholds\.typo: Extra inputs .* \(set by LLM_EXPORTER__THRESHOLDS__TYPO\)"
+    ):
+        load_config(path, {"LLM_EXPORTER__THRESHOLDS__TYPO": "1"})
+    with pytest.raises(ConfigError, match=r"^LLM_EXPORTER__LIMITS__MAX_LABEL_VALUES: not a YAML value: '\[1'$"):
+        load_config(path, {"LLM_EXPORTER__LIMITS__MAX_LABEL_VALUES": "[1"})
+    # An error in the file itself names no variable.
+    bad = write(tmp_path, "sources:\n  - {name: a, path: /x, format: xml}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(bad, {"LLM_EXPORTER__THRESHOLDS__MIN_SUCCESS_RATIO": "0.5"})
+    assert "set by" not in str(exc.value)

@@ -1,8 +1,9 @@
 """Command line, after the Prometheus exporter conventions.
 
-    llm-exporter --config FILE [--web.listen-address HOST:PORT] [--web.config.file FILE] [--log.level L]
+    llm-exporter --config FILE [--web.listen-address HOST:PORT] [--web.config.file FILE]
+                 [--log.level debug|info|warn|error] [--log.format logfmt|json]
     llm-exporter --log-path GLOB [--format F]          (no config file)
-    llm-exporter check-config FILE [--web.config.file FILE]
+    llm-exporter check-config FILE [--web.config.file FILE] [--strict]
     llm-exporter replay [--config FILE] [--format F] [--openmetrics] FILE...
 
 Exit codes: 0 ok, 1 runtime failure (for example the port is taken), 2 bad config or usage.
@@ -11,18 +12,19 @@ Exit codes: 0 ok, 1 runtime failure (for example the port is taken), 2 bad confi
 from __future__ import annotations
 
 import argparse
+import difflib
 import fnmatch
 import glob
-import logging
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from llm_exporter import __version__
-from llm_exporter.config import Config, ConfigError, config_for_glob, load_config, parse_config
+from llm_exporter.config import Config, ConfigError, config_for_glob, load_config, no_files, parse_config
+from llm_exporter.logs import FORMATS as LOG_FORMATS
+from llm_exporter.logs import LEVELS, configure_logging
 
 DEFAULT_PORT = 8464  # outside 9100-9999, where the exporters Prometheus lists crowd
 DEFAULT_LISTEN = f":{DEFAULT_PORT}"
@@ -60,17 +62,10 @@ def _serve_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="TLS and basic auth, in the exporter-toolkit web-config.yml format",
     )
-    p.add_argument("--log.level", dest="log_level", default="info", choices=("debug", "info", "warn", "error"))
+    p.add_argument("--log.level", dest="log_level", default="info", choices=LEVELS)
+    p.add_argument("--log.format", dest="log_format", default="logfmt", choices=LOG_FORMATS)
     p.add_argument("--version", action="version", version=f"llm-exporter {__version__}")
     return p
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level={"warn": logging.WARNING}.get(level, getattr(logging, level.upper(), logging.INFO)),
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)r",
-        stream=sys.stderr,
-    )
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -80,7 +75,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 def _serve(argv: Sequence[str]) -> int:
     args = _serve_parser().parse_args(argv)
-    _configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     from llm_exporter.daemon import Daemon
     from llm_exporter.exposition.webconfig import load_web_config
 
@@ -103,9 +98,13 @@ def _serve(argv: Sequence[str]) -> int:
 
 
 def _check_config(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="llm-exporter check-config", description="Validate a config file.")
+    p = argparse.ArgumentParser(
+        prog="llm-exporter check-config",
+        description="Validate a config file. A source that matches no file is a warning (exit 0) unless --strict.",
+    )
     p.add_argument("file")
     p.add_argument("--web.config.file", dest="web_config", metavar="FILE")
+    p.add_argument("--strict", action="store_true", help="exit 2 on warnings too")
     args = p.parse_args(argv)
     from llm_exporter.exposition.webconfig import load_web_config
 
@@ -115,6 +114,12 @@ def _check_config(argv: Sequence[str]) -> int:
             load_web_config(args.web_config)
     except ConfigError as exc:
         return _fail(str(exc))
+    # Valid, yet it would read nothing: the daemon would start, serve and stay idle.
+    warnings = [f"source {s.name}: {problem}" for s in config.sources if (problem := no_files(s))]
+    for warning in warnings:
+        print(f"llm-exporter: warning: {args.file}: {warning}", file=sys.stderr)
+    if warnings and args.strict:
+        return _fail(f"{args.file}: {len(warnings)} warning(s) (--strict)")
     names = ", ".join(s.name for s in config.sources)
     print(f"{args.file}: ok ({len(config.sources)} source(s): {names})")
     return 0
@@ -166,10 +171,15 @@ def _replay(argv: Sequence[str]) -> int:
     p.add_argument("--openmetrics", action="store_true", help="print OpenMetrics, with _created samples")
     p.add_argument("files", nargs="*", metavar="FILE")
     args = p.parse_args(argv)
-    _configure_logging("warn")
+    configure_logging("warn")
     for path in args.files:
-        if not os.path.isfile(path):
-            return _fail(f"replay: {path}: no such file")
+        # The daemon would wait for a missing or unreadable file to become readable; replay
+        # reads once, so it says what is wrong and fails instead.
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            return _fail(f"replay: {path}: {exc.strerror or exc}")
     try:
         sys.stdout.buffer.write(replay(args.config, args.format, args.files, args.openmetrics))
     except ConfigError as exc:
@@ -177,10 +187,16 @@ def _replay(argv: Sequence[str]) -> int:
     return 0
 
 
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"check-config": _check_config, "replay": _replay}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "check-config":
-        return _check_config(argv[1:])
-    if argv and argv[0] == "replay":
-        return _replay(argv[1:])
+    if argv and not argv[0].startswith("-"):  # serving takes flags only: a first word is a command
+        command = COMMANDS.get(argv[0])
+        if command is None:
+            close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+            hint = f"; did you mean {close[0]}?" if close else f" (commands: {', '.join(COMMANDS)})"
+            return _fail(f"unknown command {argv[0]!r}{hint}")
+        return command(argv[1:])
     return _serve(argv)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fnmatch
+import glob
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -66,6 +69,14 @@ class SourceConfig(_Strict):
                 raise ValueError(f"{name!r} needs a value")
         return labels
 
+    @field_validator("label_fields")
+    @classmethod
+    def _field_paths(cls, fields: dict[str, str]) -> dict[str, str]:
+        for name, path in fields.items():
+            if "" in path.split("."):  # `metadata..team` or `.team` names no field: it would never match
+                raise ValueError(f"{name!r}: {path!r} is not a dotted path of field names (an empty name)")
+        return fields
+
     @model_validator(mode="after")
     def _labels_apart(self) -> SourceConfig:
         both = sorted(set(self.labels) & set(self.label_fields))
@@ -120,6 +131,21 @@ class OTLPConfig(_Strict):
     insecure: bool | None = None
     resource_attributes: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_url(cls, endpoint: str | None) -> str | None:
+        # Anything else fails only at push time, retried every interval forever.
+        if endpoint is None:
+            return None
+        url = urlsplit(endpoint)
+        try:
+            url.port  # noqa: B018 (raises on a port that is not a number in range)
+        except ValueError:
+            raise ValueError(f"{endpoint!r} has an invalid port") from None
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"{endpoint!r} is not an http:// or https:// URL (e.g. http://otel-collector:4317)")
+        return endpoint
+
 
 class Config(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
@@ -144,6 +170,9 @@ class Config(_Strict):
         return self
 
 
+Loc = tuple[str | int, ...]  # a key path, as pydantic reports it: ("sources", 0, "path")
+
+
 def _key_path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -151,36 +180,62 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def format_errors(exc: ValidationError) -> str:
-    """One line per problem: the key path, then what is wrong."""
-    return "\n".join(f"  {_key_path(err['loc'])}: {err['msg']}" for err in exc.errors())
+def _set_by(loc: Loc, overrides: Mapping[Loc, str]) -> str | None:
+    """The variable that set this key, a key above it (a whole mapping) or below it (an extra key)."""
+    for key, var in overrides.items():
+        n = min(len(key), len(loc))
+        if n and key[:n] == tuple(loc[:n]):
+            return var
+    return None
 
 
-def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """`LLM_EXPORTER__THRESHOLDS__MONTHLY_BUDGET_USD=800` sets thresholds.monthly_budget_usd;
-    a number selects a list item (`LLM_EXPORTER__SOURCES__0__PATH`). Values are YAML scalars."""
+def format_errors(exc: ValidationError, overrides: Mapping[Loc, str] | None = None) -> str:
+    """One line per problem: the key path, what is wrong, and the variable that set it, if one did."""
+    lines = []
+    for err in exc.errors():
+        var = _set_by(err["loc"], overrides or {})
+        lines.append(f"  {_key_path(err['loc'])}: {err['msg']}" + (f" (set by {var})" if var else ""))
+    return "\n".join(lines)
+
+
+def _env_value(var: str, text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"{var}: not a YAML value: {text!r}") from None
+
+
+def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[Loc, str]:
+    """`LLM_EXPORTER__THRESHOLDS__MONTHLY_BUDGET_USD=800` sets thresholds.monthly_budget_usd in
+    `raw`; a number selects a list item (`LLM_EXPORTER__SOURCES__0__PATH`). Values are YAML
+    scalars. Returns the key path each variable set, so that errors can name the variable."""
+    overrides: dict[Loc, str] = {}
     for var in sorted(environ):
         if not var.startswith(ENV_PREFIX):
             continue
         keys = [k.lower() for k in var[len(ENV_PREFIX) :].split("__")]
+        loc: list[str | int] = []
         node: Any = raw
         for i, key in enumerate(keys):
             last = i == len(keys) - 1
             if isinstance(node, list):
                 if not key.isdigit() or int(key) >= len(node):
                     raise ConfigError(f"{var}: no list item {key!r} to override")
+                loc.append(int(key))
                 if last:
-                    node[int(key)] = yaml.safe_load(environ[var])
+                    node[int(key)] = _env_value(var, environ[var])
                 else:
                     node = node[int(key)]
             elif isinstance(node, dict):
+                loc.append(key)
                 if last:
-                    node[key] = yaml.safe_load(environ[var])
+                    node[key] = _env_value(var, environ[var])
                 else:
                     node = node.setdefault(key, {})
             else:
                 raise ConfigError(f"{var}: {'.'.join(keys[:i])} is not a mapping or list")
-    return raw
+        overrides[tuple(loc)] = var
+    return overrides
 
 
 def parse_config(raw: Any, origin: str, environ: Mapping[str, str] | None = None) -> Config:
@@ -188,11 +243,11 @@ def parse_config(raw: Any, origin: str, environ: Mapping[str, str] | None = None
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: the top level must be a mapping, not {type(raw).__name__}")
-    raw = apply_env_overrides(raw, os.environ if environ is None else environ)
+    overrides = apply_env_overrides(raw, os.environ if environ is None else environ)
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{origin}: invalid config\n{format_errors(exc)}") from None
+        raise ConfigError(f"{origin}: invalid config\n{format_errors(exc, overrides)}") from None
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
@@ -215,3 +270,15 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
 def config_for_glob(glob: str, fmt: str = "auto", environ: Mapping[str, str] | None = None) -> Config:
     """The config `--log-path GLOB` stands for: one source named `default`."""
     return parse_config({"sources": [{"name": "default", "path": glob, "format": fmt}]}, "--log-path", environ)
+
+
+def no_files(source: SourceConfig) -> str | None:
+    """Why the source would read nothing right now (no regular file matches its glob, or its
+    directory is missing), or None when a file matches. Not an error: files may appear later."""
+    for path in glob.glob(source.path):
+        if os.path.isfile(path) and not any(fnmatch.fnmatch(os.path.basename(path), x) for x in source.exclude):
+            return None
+    directory = os.path.dirname(source.path)
+    if directory and not glob.has_magic(directory) and not os.path.isdir(directory):
+        return f"no file matches {source.path}: directory {directory} does not exist"
+    return f"no file matches {source.path}"

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from llm_exporter.config import Config, ConfigError
+from llm_exporter.config import Config, ConfigError, no_files
 from llm_exporter.exporter import Exporter
 from llm_exporter.exposition.http import MetricsServer
 from llm_exporter.exposition.webconfig import WebConfig
@@ -91,6 +91,7 @@ class Daemon:
             server_address, self.exporter.registry(), self.exporter.registry(openmetrics=True), web, self.ready
         )
         self.watcher: Watcher | None = None
+        self.without_files: set[str] = set()  # sources last seen with no file, already warned of
         self.otlp = None
         from llm_exporter.exposition.otlp import settings_from
 
@@ -144,6 +145,18 @@ class Daemon:
             self.otlp = OTLPPusher(self.exporter, settings).start()
             log.info("OTLP push to %s (%s)", settings.endpoint or "the OTEL_* endpoint", settings.protocol)
 
+    def _warn_without_files(self) -> None:
+        """A source with no file reads nothing and would say nothing: warn at start-up, and when
+        a source that had files has none (a wrong path, a deleted or unmounted directory)."""
+        self.without_files &= set(self.exporter.sources)  # a source removed by a reload
+        for name, source in self.exporter.sources.items():
+            if source.tailer.health.files_open:
+                self.without_files.discard(name)
+            elif name not in self.without_files:
+                self.without_files.add(name)
+                why = no_files(source.config) or "no file is open"
+                log.warning("source %s: %s; reading nothing until a file appears", name, why, extra={"source": name})
+
     def _start_watcher(self) -> None:
         if self.watcher is not None:
             self.watcher.close()
@@ -168,6 +181,7 @@ class Daemon:
         exporter = self.exporter
         try:
             exporter.drain()
+            self._warn_without_files()
             self.ready.set()
             last_glob = last_save = time.monotonic()
             while not self.stopping:
@@ -188,6 +202,8 @@ class Daemon:
                     # The type only: an exception's message may quote log content.
                     log.error("poll failed (%s); retrying at the next interval", type(exc).__name__)
                     log.debug("poll failure", exc_info=True)
+                if rescan:
+                    self._warn_without_files()
                 if now - last_save >= config.positions_save_interval_seconds:
                     exporter.save_positions()
                     last_save = now

@@ -82,6 +82,7 @@ SELF = {
     "llm_exporter_positions_last_save_timestamp_seconds",
     "llm_exporter_positions_save_errors_total",
     "llm_exporter_config_last_reload_successful",
+    "llm_exporter_source_files",
 }
 BUILTIN = {"up", "ALERTS", "ALERTS_FOR_STATE"}
 BUILTIN_PREFIXES = ("scrape_", "process_")

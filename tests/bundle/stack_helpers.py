@@ -131,11 +131,16 @@ def copy_rules(dest: Path, for_overrides: dict[str, str] | None = None) -> Path:
     return dest
 
 
+RUNBOOK_BASE_URL = "https://git.example.org/ops/llm-exporter/-/blob/main/"
+
+
 def prometheus_config(tmp: Path, exporter_port: int, rules_dir: Path, alertmanager_port: int | None = None) -> Path:
     """prometheus/prometheus.yml with 1 s intervals, the exporter job pointed at 127.0.0.1, the
     other jobs (collector, Prometheus, Alertmanager) left out, and the rules from rules_dir."""
     cfg = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
     cfg["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
+    # What ${RUNBOOK_BASE_URL} would expand to (Prometheus 2.x leaves it as it is without a flag).
+    cfg["global"]["external_labels"]["runbook_base_url"] = RUNBOOK_BASE_URL
     cfg["rule_files"] = [str(rules_dir / "*.yml")]
     jobs = [job for job in cfg["scrape_configs"] if job["job_name"] == "llm-exporter"]
     assert jobs, "prometheus.yml has no llm-exporter job"

@@ -21,15 +21,55 @@ def _volume(v) -> tuple[str, str, bool]:
     return v["source"], v["target"], bool(v.get("read_only"))
 
 
+# The environment `docker compose up` needs: Grafana's admin password has no default.
+ENV = {"PATH": "/usr/bin:/bin", "GF_SECURITY_ADMIN_PASSWORD": "s3cret pass"}
+
+
+def _resolved(docker_compose: str, env: dict[str, str] = ENV) -> dict:
+    res = run(docker_compose, "-f", "docker-compose.yml", "config", env=env)
+    assert res.returncode == 0, res.stderr
+    return yaml.safe_load(res.stdout)
+
+
 def test_docker_compose_config_is_valid(docker_compose):
-    res = run(docker_compose, "-f", "docker-compose.yml", "config", "-q")
+    res = run(docker_compose, "-f", "docker-compose.yml", "config", "-q", env=ENV)
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_compose_needs_the_grafana_password(docker_compose):
+    res = run(docker_compose, "-f", "docker-compose.yml", "config", "-q", env={"PATH": "/usr/bin:/bin"})
+    assert res.returncode != 0
+    assert "set GF_SECURITY_ADMIN_PASSWORD, the Grafana admin password" in res.stderr
+    assert _resolved(docker_compose)["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == (
+        "s3cret pass"
+    )
+
+
+def _published(port) -> tuple[str, str]:
+    """(host address, host port) of a port mapping, short ("127.0.0.1:80:80/tcp") or long syntax."""
+    if isinstance(port, dict):
+        return port.get("host_ip", ""), str(port.get("published", ""))
+    parts = str(port).split("/")[0].split(":")
+    return (parts[0], parts[1]) if len(parts) == 3 else ("", parts[0])
+
+
+def test_compose_ports_on_loopback(docker_compose):
+    published = {
+        name: [_published(p) for p in svc.get("ports", [])]
+        for name, svc in _resolved(docker_compose)["services"].items()
+    }
+    assert published == {
+        "llm-exporter": [("127.0.0.1", "8464")],
+        "demo-writer": [],
+        "otel-collector": [("127.0.0.1", "4317"), ("127.0.0.1", "4318")],
+        "prometheus": [("127.0.0.1", "9090")],
+        "alertmanager": [("127.0.0.1", "9093")],
+        "grafana": [("127.0.0.1", "3000")],
+    }
+
+
 def test_docker_compose_resolved(docker_compose):
-    res = run(docker_compose, "-f", "docker-compose.yml", "config", env={"PATH": "/usr/bin:/bin"})
-    assert res.returncode == 0, res.stderr
-    cfg = yaml.safe_load(res.stdout)
+    cfg = _resolved(docker_compose)
     services = cfg["services"]
     assert set(services) == {"llm-exporter", "demo-writer", "otel-collector", "prometheus", "alertmanager", "grafana"}
     assert set(cfg["volumes"]) == {
@@ -53,8 +93,9 @@ def test_docker_compose_resolved(docker_compose):
     prom = services["prometheus"]
     assert prom["image"].startswith("prom/prometheus:")
     assert "--enable-feature=created-timestamp-zero-ingestion" in prom["command"]
+    assert not [flag for flag in prom["command"] if "lifecycle" in flag]  # no unauthenticated /-/quit
+    assert prom["environment"] == {"RUNBOOK_BASE_URL": ""}
     assert services["otel-collector"]["image"].startswith("otel/opentelemetry-collector-contrib:")
-    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "admin"  # default
     assert services["alertmanager"]["entrypoint"] == ["/bin/sh", "/etc/alertmanager/entrypoint.sh"]
 
 

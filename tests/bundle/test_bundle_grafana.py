@@ -127,3 +127,19 @@ def test_provisioning():
     compose = load_yaml("docker-compose.yml")
     assert "./grafana/dashboards:/var/lib/grafana/dashboards:ro" in compose["services"]["grafana"]["volumes"]
     assert (ROOT / "grafana" / "dashboards" / "llm-overview.json").exists()
+
+
+def test_runbook_panels_exist():
+    """Every panel the runbook names (*Dashboard* → "Panel", "Panel" and "Panel") is a panel of
+    that dashboard, spelled as its title."""
+    titles = {
+        d["title"]: {p["title"] for p in d["panels"]} | {p["title"] for p in panels(d)} for d in dashboards().values()
+    }
+    named = 0
+    for line in (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8").splitlines():
+        for dashboard, rest in re.findall(r"\*(LLM / [^*]+)\* → ([^;]*)", line):
+            assert dashboard in titles, f"no dashboard {dashboard!r}: {line}"
+            for panel in re.findall(r'"([^"]+)"', rest):
+                assert panel in titles[dashboard], f"no panel {panel!r} in {dashboard}: {line}"
+                named += 1
+    assert named == 21

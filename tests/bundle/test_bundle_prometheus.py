@@ -36,6 +36,7 @@ EXPORTER_ALERTS = {
     "LLMUsageMissing",
     "LLMExporterPositionsNotSaved",
     "LLMExporterConfigReloadFailed",
+    "LLMExporterSourceNoFiles",
 }
 THRESHOLD_DEFAULTS = {
     "max_response_time_seconds": "30",
@@ -61,7 +62,7 @@ def test_promtool_check_rules(promtool):
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
     counts = {p.name: sum(len(g["rules"]) for g in yaml.safe_load(p.read_text())["groups"]) for p in rule_files()}
-    assert counts == {"llm_alerts.yml": 9, "llm_exporter_alerts.yml": 7, "llm_recording.yml": 44}
+    assert counts == {"llm_alerts.yml": 9, "llm_exporter_alerts.yml": 8, "llm_recording.yml": 44}
     for n in counts.values():
         assert f"SUCCESS: {n} rules found" in out
 
@@ -138,8 +139,50 @@ def test_alert_labels_annotations_and_runbook_anchors():
         assert a["labels"]["severity"] in {"warning", "critical"}
         assert {"summary", "description", "runbook_url"} <= set(a["annotations"])
         url = a["annotations"]["runbook_url"]
-        assert url == f"docs/runbook.md#{a['alert'].lower()}"
+        assert url == RUNBOOK_BASE + f"docs/runbook.md#{a['alert'].lower()}"
         assert url.split("#")[1] in anchors, f"no section for {a['alert']} in docs/runbook.md"
+
+
+RUNBOOK_BASE = "{{ $externalLabels.runbook_base_url }}"
+
+
+def test_runbook_links_absolute(promtool, tmp_path):
+    """Every alert's runbook_url, as Prometheus renders it with the runbook_base_url external
+    label, is an absolute https URL of its runbook section (and repository-relative without)."""
+    base = "https://git.example.org/ops/llm-exporter/-/blob/main/"
+    urls = {a["alert"]: a["annotations"]["runbook_url"] for a in alerts()}  # one per name: same url
+    for external_labels, prefix in (({"runbook_base_url": base}, base), ({}, "")):
+        rules = tmp_path / "runbook_urls.yml"
+        rules.write_text(
+            yaml.safe_dump(
+                {
+                    "groups": [
+                        {
+                            "name": "runbook urls",
+                            "rules": [
+                                {"alert": name, "expr": "vector(1)", "annotations": {"runbook_url": url}}
+                                for name, url in urls.items()
+                            ],
+                        }
+                    ]
+                }
+            )
+        )
+        test = tmp_path / "runbook_urls_test.yml"
+        expected = [
+            {
+                "eval_time": "1m",
+                "alertname": name,
+                "exp_alerts": [{"exp_annotations": {"runbook_url": f"{prefix}docs/runbook.md#{name.lower()}"}}],
+            }
+            for name in urls
+        ]
+        group = {"interval": "1m", "input_series": [], "alert_rule_test": expected}
+        if external_labels:
+            group["external_labels"] = external_labels
+        test.write_text(yaml.safe_dump({"rule_files": [str(rules)], "tests": [group]}))
+        res = run(promtool, "test", "rules", str(test))
+        assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_recording_rule_names_follow_level_metric_operations():

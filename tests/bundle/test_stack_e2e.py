@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from bundle_helpers import dashboards, panels, promql_for_prometheus, recording_names
 from stack_helpers import (
+    RUNBOOK_BASE_URL,
     CompletionLog,
     Prometheus,
     Receiver,
@@ -240,8 +241,10 @@ def test_cost_spike_reaches_the_webhook_through_alertmanager(tmp_path: Path) -> 
                 "severity": "critical",
                 "component": "llm",
                 "monitor": "llm-exporter-bundle",
+                "runbook_base_url": RUNBOOK_BASE_URL,
             }
-            assert alert["annotations"]["runbook_url"] == "docs/runbook.md#llmcostperhourhigh"
+            runbook = RUNBOOK_BASE_URL + "docs/runbook.md#llmcostperhourhigh"
+            assert alert["annotations"]["runbook_url"] == runbook
             spent = float(re.search(r"\$(\d+\.\d\d)", alert["annotations"]["summary"]).group(1))
             assert spent >= 50
 
@@ -250,7 +253,11 @@ def test_cost_spike_reaches_the_webhook_through_alertmanager(tmp_path: Path) -> 
             slack = receiver.received("/slack")[0]
             assert slack["attachments"][0]["title"] == "[FIRING:1] LLMCostPerHourHigh [critical]"
             assert slack["attachments"][0]["color"] == "danger"
-            assert "LLMCostPerHourHigh" in str(receiver.received("/discord")[0])
+            # An absolute link, which Slack and Discord make clickable.
+            assert f"Runbook: {runbook}\n" in slack["attachments"][0]["text"]
+            discord = receiver.received("/discord")[0]
+            assert "LLMCostPerHourHigh" in str(discord)
+            assert f"Runbook: {runbook}" in str(discord)
 
             # The warning fired too and is muted by the critical one (inhibit_rules).
             def warning_inhibited() -> bool:
