@@ -267,8 +267,8 @@ class MetricsServer:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=MAX_HEADER_BYTES, loop=loop)
         web = self.web.current() if self.web is not None else None
-        if self.web is not None and web is None:
-            sock.close()  # the web config does not load: refuse everything, TLS included
+        if self.web is not None and web is None and self.web.tls:
+            sock.close()  # the web config does not load and no TLS handshake can be made: refuse
             return
         context = web.ssl_context if web is not None else None
         try:

@@ -215,6 +215,7 @@ class LiveWebConfig:
         self.path = loaded.path
         self._loaded: WebConfig | None = loaded
         self._stamp = loaded.stamp
+        self.tls = loaded.ssl_context is not None  # as last loaded: what a broken config would have had
 
     def current(self) -> WebConfig | None:
         if _stamp([Path(p) for p, _ in self._stamp]) != self._stamp:
@@ -230,5 +231,5 @@ class LiveWebConfig:
             self._stamp, self._loaded = before, None
             log.error("web config does not load, refusing every request until it does: %s", exc)
             return
-        self._loaded, self._stamp = loaded, loaded.stamp
+        self._loaded, self._stamp, self.tls = loaded, loaded.stamp, loaded.ssl_context is not None
         log.info("web config reloaded from %s", self.path)
