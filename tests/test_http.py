@@ -1,13 +1,26 @@
-"""The HTTP endpoint, spoken to by real HTTP(S) clients: formats, gzip, TLS and basic auth."""
+"""The HTTP endpoint, spoken to by real HTTP(S) clients: formats, gzip, TLS and basic auth; and
+under hostile or careless clients (issue 9, points 7, 8, 11 and 12): idle and slow sockets, the
+listen backlog, basic-auth timing and caching, web-config reloads, client certificates, failed TLS
+handshakes, IPv6 and dual stack, web-config errors."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import gzip
 import http.client
+import logging
+import resource
+import selectors
+import signal
+import socket
 import ssl
+import statistics
 import subprocess
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,15 +28,25 @@ import bcrypt
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 
+from llm_exporter.cli import parse_listen_address
 from llm_exporter.config import ConfigError
+from llm_exporter.exposition import webconfig
 from llm_exporter.exposition.http import MetricsServer
 from llm_exporter.exposition.webconfig import load_web_config
-from testkit import make_exporter, parse_samples, require_binary, value, write_lines
+from testkit import Running, make_exporter, parse_samples, require_binary, value, wait_for, write_lines
 
 LINE = b'{"model":"gpt-4o-mini","latency_ms":1500,"prompt_tokens":10,"completion_tokens":5,"cost_usd":0.25}\n'
 
 
-def start(tmp_path: Path, web_config: Path | None = None, ready: bool = True) -> MetricsServer:
+def start(
+    tmp_path: Path,
+    web_config: Path | None = None,
+    ready: bool = True,
+    address: tuple[str, int] = ("127.0.0.1", 0),
+    serve: bool = True,
+    **timeouts: float,
+) -> MetricsServer:
+    """A server on two lines of app.log; `serve=False` leaves it listening but never accepting."""
     exporter, log = make_exporter(tmp_path, "event")
     write_lines(log, [LINE, LINE])
     exporter.poll_once()
@@ -31,8 +54,10 @@ def start(tmp_path: Path, web_config: Path | None = None, ready: bool = True) ->
     if ready:
         event.set()
     web = load_web_config(web_config) if web_config else None
-    server = MetricsServer(("127.0.0.1", 0), exporter.registry(), exporter.registry(openmetrics=True), web, event)
-    server.serve_in_thread()
+    registries = exporter.registry(), exporter.registry(openmetrics=True)
+    server = MetricsServer(address, *registries, web, event, **timeouts)  # type: ignore[arg-type]
+    if serve:
+        server.serve_in_thread()
     return server
 
 
@@ -184,8 +209,487 @@ def test_web_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"basic_auth_users\.alice: not a bcrypt hash"):
         load_web_config(web)
     web.write_text("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n")
-    with pytest.raises(ConfigError, match="cannot load certificate or key"):
+    with pytest.raises(ConfigError, match=r"tls_server_config\.cert_file: .*missing\.crt: No such file"):
         load_web_config(web)
     web.write_text("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS99\n")
     with pytest.raises(ConfigError, match=r"tls_server_config\.min_version"):
         load_web_config(web)
+
+
+def basic(user: str, password: str | bytes) -> dict[str, str]:
+    secret = password if isinstance(password, bytes) else password.encode()
+    return {"Authorization": "Basic " + base64.b64encode(user.encode() + b":" + secret).decode()}
+
+
+def hashed(password: bytes, rounds: int = 4) -> str:
+    return bcrypt.hashpw(password, bcrypt.gensalt(rounds=rounds)).decode()
+
+
+def stop(server: MetricsServer) -> None:
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def count_bcrypt(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many bcrypt comparisons the server ran: calls[0]."""
+    calls = [0]
+    real = bcrypt.checkpw
+
+    def counting(password: bytes, digest: bytes) -> bool:
+        calls[0] += 1
+        return real(password, digest)
+
+    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counting)
+    return calls
+
+
+# --- point 7: idle sockets, timeouts, backlog, auth before the body ---------------------------
+
+
+def test_idle_sockets_do_not_starve_metrics(tmp_path: Path) -> None:
+    """A slowloris of 1,000 idle sockets against the real process, which has the 1,024 fds
+    systemd gives a service: /metrics still answers within 1 s (the issue's bound)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = 1200
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip(f"the hard fd limit {hard} is below the {needed} this test needs")
+    log = tmp_path / "app.log"
+    write_lines(log, [LINE])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # what the exporter inherits
+    try:
+        exporter = Running(tmp_path, "--log-path", str(log), "--format", "event")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, needed), hard))
+    idle: list[socket.socket] = []
+    try:
+        for i in range(1000):
+            sock = socket.socket()
+            idle.append(sock)
+            sock.settimeout(1)
+            sock.connect(("127.0.0.1", exporter.port))
+            if i % 2:  # half say nothing, half start a request they never finish
+                sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        start_time = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{exporter.port}/metrics", timeout=1) as resp:
+            samples = parse_samples(resp.read().decode())
+        print(f"/metrics behind 1,000 idle sockets: {time.monotonic() - start_time:.3f} s")
+        assert value(samples, "llm_cost_usd_total") == 0.25
+        # The server closed the longest idle to stay within its cap: a quarter of its fd limit, which
+        # is 1,024 unless the exporter raised it at start.
+        limits = Path(f"/proc/{exporter.proc.pid}/limits").read_text()
+        fd_limit = int(next(line for line in limits.splitlines() if line.startswith("Max open files")).split()[3])
+        evicted = max(0, 1000 + 1 - min(1024, fd_limit // 4))
+        with selectors.DefaultSelector() as sel:
+            for sock in idle:
+                sel.register(sock, selectors.EVENT_READ)
+            closed: set[socket.socket] = set()
+
+            def enough_closed() -> bool:
+                for key, _ in sel.select(0.1):
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
+                    try:
+                        said = sock.recv(1)
+                    except ConnectionResetError:  # closed with the unread request in its buffer
+                        said = b""
+                    if said == b"":
+                        closed.add(sock)
+                        sel.unregister(sock)
+                return len(closed) >= evicted
+
+            wait_for(enough_closed, timeout=10)
+    finally:
+        for sock in idle:
+            sock.close()
+        code, err = exporter.stop()
+    assert code == 0, err
+
+
+def test_listen_backlog_holds_200_connections(tmp_path: Path) -> None:
+    """200 scrapers connecting at once all get in, even before the server accepts any (a backlog
+    of 5 dropped their SYNs: a second of retransmission each)."""
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    if somaxconn < 200:
+        pytest.skip(f"net.core.somaxconn is {somaxconn}: the kernel caps every backlog below 200")
+    exporter_server = start(tmp_path, serve=False)
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(200):
+            sock = socket.socket()
+            sockets.append(sock)
+            sock.settimeout(2)
+            sock.connect(exporter_server.server_address)  # raises TimeoutError once the backlog is full
+        assert len(sockets) == 200
+    finally:
+        for sock in sockets:
+            sock.close()
+        exporter_server.server_close()
+
+
+@pytest.fixture
+def quick(tmp_path: Path) -> Iterator[MetricsServer]:
+    """A server whose read and idle timeouts are 0.3 s."""
+    server = start(tmp_path, read_timeout=0.3, idle_timeout=0.3)
+    yield server
+    stop(server)
+
+
+def test_stalled_request_is_closed_after_read_timeout(quick: MetricsServer) -> None:
+    with socket.create_connection(quick.server_address, timeout=10) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        assert sock.recv(1024) == b""  # closed by the server, with no answer
+    with socket.create_connection(quick.server_address, timeout=10) as sock:
+        assert sock.recv(1024) == b""  # a connection that says nothing too
+
+
+def test_idle_keep_alive_connection_is_closed(quick: MetricsServer) -> None:
+    with socket.create_connection(quick.server_address, timeout=10) as sock:
+        sock.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        response = b""
+        while not response.endswith(b"Healthy\n"):
+            response += sock.recv(1024)
+        assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert sock.recv(1024) == b""
+
+
+def _web(tmp_path: Path, users: dict[str, str], extra: str = "") -> Path:
+    web = tmp_path / "web.yml"
+    lines = "".join(f"  {user}: '{digest}'\n" for user, digest in users.items())
+    web.write_text(extra + ("basic_auth_users:\n" + lines if users else ""))
+    return web
+
+
+def _raw(server: MetricsServer, request: bytes) -> bytes:
+    """Send a request; everything the server says until it closes the connection."""
+    with socket.create_connection(server.server_address, timeout=10) as sock:
+        sock.sendall(request)
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+        return response
+
+
+def test_auth_before_the_body(tmp_path: Path) -> None:
+    """A request announcing a body it never sends is answered on its headers: 401 without
+    credentials, 405 with them, and the connection closed, the body never waited for."""
+    srv = start(tmp_path, _web(tmp_path, {"prometheus": hashed(b"s3cret")}))
+    try:
+        post = b"POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n"
+        response = _raw(srv, post + b"\r\n")
+        assert response.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+        assert b"\r\nConnection: close\r\n" in response
+        authorization = basic("prometheus", "s3cret")["Authorization"].encode()
+        response = _raw(srv, post + b"Authorization: " + authorization + b"\r\n\r\n")
+        assert response.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n")
+        assert b"\r\nAllow: GET, HEAD\r\n" in response
+    finally:
+        stop(srv)
+
+
+# --- point 8: basic auth ----------------------------------------------------------------------
+
+
+def test_unknown_user_costs_a_bcrypt(tmp_path: Path, count_bcrypt: list[int]) -> None:
+    """An unknown user takes as long as a known user's wrong password: no username enumeration."""
+    srv = start(tmp_path, _web(tmp_path, {"prometheus": hashed(b"s3cret", rounds=10)}))
+    try:
+
+        def timed(user: str) -> float:
+            before = count_bcrypt[0]
+            start_time = time.perf_counter()
+            assert get(srv, "/metrics", basic(user, "guess"))[0] == 401
+            elapsed = time.perf_counter() - start_time
+            assert count_bcrypt[0] - before == 1  # one bcrypt comparison, known user or not
+            return elapsed
+
+        unknown = statistics.median(timed("mallory") for _ in range(5))
+        wrong = statistics.median(timed("prometheus") for _ in range(5))
+        print(f"unknown user {unknown * 1000:.1f} ms, wrong password {wrong * 1000:.1f} ms")
+        assert unknown / wrong > 0.3
+    finally:
+        stop(srv)
+
+
+def test_wrong_attempts_keep_the_cached_verdict(tmp_path: Path, count_bcrypt: list[int]) -> None:
+    """1,100 wrong passwords do not evict the scraper's remembered credentials."""
+    srv = start(tmp_path, _web(tmp_path, {"prometheus": hashed(b"s3cret")}))
+    conn = http.client.HTTPConnection(*srv.server_address, timeout=10)
+    try:
+
+        def status(password: str) -> int:
+            conn.request("GET", "/-/healthy", headers=basic("prometheus", password))
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status
+
+        assert status("s3cret") == 200
+        assert count_bcrypt[0] == 1
+        assert all(status(f"wrong-{i}") == 401 for i in range(1100))
+        assert count_bcrypt[0] == 1101
+        assert status("s3cret") == 200
+        assert count_bcrypt[0] == 1101  # remembered: no bcrypt
+    finally:
+        conn.close()
+        stop(srv)
+
+
+def test_password_over_72_bytes(tmp_path: Path) -> None:
+    """bcrypt reads 72 bytes of a password: htpasswd hashes those and Go compares those, so a
+    longer password works, as it does with exporter-toolkit."""
+    password = ("correct horse battery staple " * 4).encode()
+    assert len(password) > 72
+    srv = start(tmp_path, _web(tmp_path, {"prometheus": hashed(password[:72])}))
+    try:
+        assert get(srv, "/metrics", basic("prometheus", password))[0] == 200
+        assert get(srv, "/metrics", basic("prometheus", password[:71]))[0] == 401
+    finally:
+        stop(srv)
+
+
+def test_sighup_rereads_web_config(tmp_path: Path) -> None:
+    """Remove a compromised user and send SIGHUP: the running process shuts them out."""
+    log = tmp_path / "app.log"
+    write_lines(log, [LINE])
+    web = _web(tmp_path, {})  # no users yet, so the start-up readiness check needs no credentials
+    exporter = Running(tmp_path, "--log-path", str(log), "--format", "event", "--web.config.file", str(web))
+    url = f"http://127.0.0.1:{exporter.port}/metrics"
+
+    def status(user: str, password: str) -> int:
+        request = urllib.request.Request(url, headers=basic(user, password))
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        _web(tmp_path, {"alice": hashed(b"a"), "mallory": hashed(b"m")})
+        exporter.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: status("mallory", "m") == 200)
+        assert status("alice", "wrong") == 401
+        _web(tmp_path, {"alice": hashed(b"a")})
+        exporter.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: status("mallory", "m") == 401)
+        assert status("alice", "a") == 200
+    finally:
+        code, err = exporter.stop()
+    assert code == 0, err
+    assert "web config reloaded from" in err
+
+
+def test_web_config_change_applies_to_the_next_request(tmp_path: Path) -> None:
+    web = _web(tmp_path, {"alice": hashed(b"a"), "mallory": hashed(b"m")})
+    srv = start(tmp_path, web)
+    try:
+        assert get(srv, "/metrics", basic("mallory", "m"))[0] == 200
+        _web(tmp_path, {"alice": hashed(b"a")})
+        assert get(srv, "/metrics", basic("mallory", "m"))[0] == 401
+        assert get(srv, "/metrics", basic("alice", "a"))[0] == 200
+    finally:
+        stop(srv)
+
+
+def test_broken_web_config_refuses_every_request(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A web config that no longer loads (say, a user removed with a typo) shuts everyone out,
+    with the error logged once, until it loads again: exporter-toolkit answers 500 too."""
+    web = _web(tmp_path, {"alice": hashed(b"a"), "mallory": hashed(b"m")})
+    srv = start(tmp_path, web)
+    try:
+        web.write_text("basic_auth_users:\n  alice: [oops\n")
+        with caplog.at_level(logging.ERROR, logger="llm_exporter.exposition.webconfig"):
+            assert [get(srv, "/metrics", basic("alice", "a"))[0] for _ in range(3)] == [500, 500, 500]
+        assert len(caplog.records) == 1
+        assert (
+            caplog.records[0]
+            .getMessage()
+            .startswith(f"web config does not load, refusing every request until it does: {web}: invalid YAML")
+        )
+        _web(tmp_path, {"alice": hashed(b"a")})
+        assert get(srv, "/metrics", basic("alice", "a"))[0] == 200
+        assert get(srv, "/metrics", basic("mallory", "m"))[0] == 401
+    finally:
+        stop(srv)
+
+
+@pytest.fixture(scope="module")
+def client_cert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A self-signed client certificate (client.crt, client.key), no CA behind it."""
+    openssl = require_binary("openssl", "openssl")
+    d = tmp_path_factory.mktemp("client")
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=scraper",
+            "-keyout",
+            str(d / "client.key"),
+            "-out",
+            str(d / "client.crt"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return d
+
+
+def _tls_web(tmp_path: Path, certs: Path, client_auth: str, ca: Path | None = None) -> Path:
+    web = tmp_path / "web.yml"
+    web.write_text(
+        f"tls_server_config:\n  cert_file: {certs / 'server.crt'}\n  key_file: {certs / 'server.key'}\n"
+        f"  client_auth_type: {client_auth}\n" + (f"  client_ca_file: {ca}\n" if ca else "")
+    )
+    return web
+
+
+def _client(certs: Path, client_cert: Path | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(certs / "server.crt"))
+    if client_cert is not None:
+        context.load_cert_chain(client_cert / "client.crt", client_cert / "client.key")
+    return context
+
+
+def test_request_client_cert_admits_any_client(tmp_path: Path, certs: Path, client_cert: Path) -> None:
+    """exporter-toolkit asks for a certificate and never checks it: every client gets in, with an
+    unknown certificate or none."""
+    srv = start(tmp_path, _tls_web(tmp_path, certs, "RequestClientCert"))
+    try:
+        assert get(srv, "/metrics", context=_client(certs, client_cert))[0] == 200
+        assert get(srv, "/metrics", context=_client(certs, None))[0] == 200
+    finally:
+        stop(srv)
+
+
+def test_require_any_client_cert_needs_a_ca_here(tmp_path: Path, certs: Path, client_cert: Path) -> None:
+    """Python's TLS cannot require a certificate it does not verify: without client_ca_file the
+    web config is refused at load, saying so, rather than refusing every client at run time."""
+    with pytest.raises(ConfigError, match=r"client_ca_file is needed for RequireAnyClientCert \(Python's TLS"):
+        load_web_config(_tls_web(tmp_path, certs, "RequireAnyClientCert"))
+    srv = start(tmp_path, _tls_web(tmp_path, certs, "RequireAnyClientCert", client_cert / "client.crt"))
+    try:
+        assert get(srv, "/metrics", context=_client(certs, client_cert))[0] == 200
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            get(srv, "/metrics", context=_client(certs, None))
+    finally:
+        stop(srv)
+
+
+def test_tls_handshake_failures_log_one_line(
+    tmp_path: Path, certs: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """300 plain-HTTP clients at the TLS port: one line each at debug level, one warning, no traceback."""
+    srv = start(tmp_path, _tls_web(tmp_path, certs, "NoClientCert"))
+    try:
+        with caplog.at_level(logging.DEBUG, logger="llm_exporter.exposition.http"):
+            for _ in range(300):
+                assert not _raw(srv, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").startswith(b"HTTP/")
+
+            def failures() -> list[logging.LogRecord]:
+                return [r for r in caplog.records if r.getMessage().startswith("TLS handshake failed from 127.0.0.1")]
+
+            wait_for(lambda: len(failures()) == 300)
+        assert [r.levelname for r in failures()].count("WARNING") == 1
+        assert all("\n" not in r.getMessage() and r.exc_info is None for r in failures())
+    finally:
+        stop(srv)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+# --- point 11: IPv6 and dual stack ------------------------------------------------------------
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+
+
+def _answers(host: str, port: int) -> bool:
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request("GET", "/-/healthy")
+        return conn.getresponse().status == 200
+    except ConnectionRefusedError:
+        return False
+    finally:
+        conn.close()
+
+
+@needs_ipv6
+def test_listen_ipv6(tmp_path: Path) -> None:
+    srv = start(tmp_path, address=parse_listen_address("[::1]:0"))
+    try:
+        assert srv.url_address == f"[::1]:{srv.server_address[1]}"
+        assert _answers("::1", srv.server_address[1])
+        assert not _answers("127.0.0.1", srv.server_address[1])
+    finally:
+        stop(srv)
+
+
+@needs_ipv6
+@pytest.mark.parametrize("flag", [":0", "[::]:0"])
+def test_listen_dual_stack(tmp_path: Path, flag: str) -> None:
+    srv = start(tmp_path, address=parse_listen_address(flag))
+    try:
+        assert _answers("127.0.0.1", srv.server_address[1])
+        assert _answers("::1", srv.server_address[1])
+    finally:
+        stop(srv)
+
+
+@needs_ipv6
+def test_listen_ipv4_only_when_asked(tmp_path: Path) -> None:
+    srv = start(tmp_path, address=parse_listen_address("0.0.0.0:0"))
+    try:
+        assert _answers("127.0.0.1", srv.server_address[1])
+        assert not _answers("::1", srv.server_address[1])
+    finally:
+        stop(srv)
+
+
+def test_listen_address_parsing() -> None:
+    assert parse_listen_address(":8464") == ("", 8464)
+    assert parse_listen_address("[::1]:8464") == ("::1", 8464)
+    assert parse_listen_address("[::]:8464") == ("::", 8464)
+    assert parse_listen_address("127.0.0.1:8464") == ("127.0.0.1", 8464)
+    with pytest.raises(argparse.ArgumentTypeError, match=r"put an IPv6 address in brackets, as in \[::1\]:8464"):
+        parse_listen_address("::1:8464")
+    with pytest.raises(argparse.ArgumentTypeError, match="is not HOST:PORT"):
+        parse_listen_address("localhost")
+
+
+# --- point 12 (part): web-config errors name the file -----------------------------------------
+
+
+def test_web_config_errors_name_the_file(tmp_path: Path, certs: Path) -> None:
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    web = tmp_path / "web.yml"
+    web.write_text(f"tls_server_config:\n  cert_file: {garbage}\n  key_file: {certs / 'server.key'}\n")
+    with pytest.raises(ConfigError) as error:
+        load_web_config(web)
+    assert str(error.value).startswith(f"{web}: tls_server_config.cert_file: {garbage}: not a PEM certificate")
+    web.write_text(f"tls_server_config:\n  cert_file: {certs / 'server.crt'}\n  key_file: {garbage}\n")
+    with pytest.raises(ConfigError) as error:
+        load_web_config(web)
+    assert str(error.value).startswith(f"{web}: tls_server_config.key_file: {garbage}: not a PEM private key")
+    web.write_text(
+        f"tls_server_config:\n  cert_file: {certs / 'server.crt'}\n  key_file: {certs / 'server.key'}\n"
+        f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {garbage}\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_web_config(web)
+    assert str(error.value).startswith(f"{web}: tls_server_config.client_ca_file: {garbage}: not PEM certificates")

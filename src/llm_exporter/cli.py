@@ -32,11 +32,16 @@ FORMATS = ("auto", "completion", "event", "litellm")
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
+    """HOST:PORT; an IPv6 address in brackets (`[::1]:8464`). No host (`:8464`) or `[::]` listens on
+    IPv6 and IPv4 both where the OS allows; `0.0.0.0` on IPv4 only."""
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT")
-    host = host.strip("[]")
-    return (host or "0.0.0.0", int(port))
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise argparse.ArgumentTypeError(f"{value!r}: put an IPv6 address in brackets, as in [::1]:{port}")
+    return (host, int(port))
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -93,7 +98,8 @@ def _serve(argv: Sequence[str]) -> int:
     try:
         daemon = Daemon(config, reload, args.listen, web)
     except OSError as exc:
-        return _fail(f"cannot listen on {args.listen[0]}:{args.listen[1]}: {exc.strerror or exc}", 1)
+        host, port = args.listen
+        return _fail(f"cannot listen on {f'[{host}]' if ':' in host else host}:{port}: {exc.strerror or exc}", 1)
     return daemon.run()
 
 

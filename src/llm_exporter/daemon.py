@@ -104,6 +104,7 @@ class Daemon:
     def _on_signal(self, signum: int, _frame: object) -> None:
         if signum == signal.SIGHUP:
             self.reload_requested = True
+            self.server.reload_web_config()  # also during the start-up read, which defers the rest
         else:
             self.stopping = True
         self.wake.set()
@@ -167,13 +168,8 @@ class Daemon:
     def run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
-        host, port = self.server.server_address[:2]
-        log.info(
-            "listening on %s:%s (%s)",
-            host,
-            port,
-            "https" if self.server.web and self.server.web.ssl_context else "http",
-        )
+        web = self.server.web.current() if self.server.web else None
+        log.info("listening on %s (%s)", self.server.url_address, "https" if web and web.ssl_context else "http")
         self.server.serve_in_thread()
         if self.otlp is not None:
             self.otlp.start()

@@ -1,15 +1,30 @@
 """The HTTP(S) endpoint: /metrics (Prometheus text, or OpenMetrics when asked; gzip when asked),
-/ (a landing page), /-/healthy and /-/ready. TLS and basic auth come from the web config."""
+/ (a landing page), /-/healthy and /-/ready. TLS and basic auth come from the web config.
+
+An asyncio server, so an idle or slow connection costs a file descriptor and no thread: request
+headers must arrive within a read timeout, idle keep-alive connections close, and past a cap
+(from the fd limit) a new connection closes the longest-idle one. The work that takes time,
+bcrypt and building the exposition, runs in two small thread pools of its own, so a flood of
+wrong passwords cannot queue ahead of a scraper whose credentials are remembered. Requests are
+authorized on their headers; a body is never read.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import functools
 import gzip
 import logging
+import resource
+import socket
+import ssl
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from socket import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import formatdate
+from http import HTTPStatus
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
@@ -17,11 +32,12 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from llm_exporter import __version__
-from llm_exporter.exposition.webconfig import WebConfig
+from llm_exporter.exposition.webconfig import LiveWebConfig, WebConfig
 
 log = logging.getLogger(__name__)
 
 TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+PLAIN = "text/plain; charset=utf-8"
 LANDING = f"""<!doctype html>
 <html><head><title>llm-exporter</title></head>
 <body><h1>llm-exporter {__version__}</h1>
@@ -30,15 +46,102 @@ LANDING = f"""<!doctype html>
 <li><a href="-/ready">Readiness</a></li></ul></body></html>
 """.encode()
 
+READ_TIMEOUT = 10.0  # a TLS handshake, and a new connection's request headers, must arrive within this
+IDLE_TIMEOUT = 60.0  # a keep-alive connection's next request headers must arrive within this
+WRITE_TIMEOUT = 30.0  # a client that does not read its response is dropped
+MAX_HEADER_BYTES = 16384
+BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
+TLS_WARNING_INTERVAL = 60.0  # failed handshakes: one warning a minute, the rest at debug level
+
 
 def wants_openmetrics(accept: str) -> bool:
     return any(part.split(";")[0].strip() == "application/openmetrics-text" for part in accept.split(","))
 
 
-class MetricsServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A listening socket: "" and "::" take IPv6 and IPv4 both where the OS allows (IPv4 alone where it
+    has no IPv6), "0.0.0.0" IPv4 only, anything else the first address it resolves to."""
+    if host in ("", "::"):
+        try:
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        except OSError:
+            if host == "::":
+                raise
+            sock, address = socket.socket(socket.AF_INET, socket.SOCK_STREAM), ("0.0.0.0", port)
+        else:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            address = ("::", port)
+    else:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
+
+def connection_cap() -> int:
+    """Open connections allowed: a quarter of the fd limit (files being followed need the rest)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return 1024 if soft == resource.RLIM_INFINITY else max(16, min(1024, soft // 4))
+
+
+class _Request:
+    def __init__(self, method: str, path: str, version: str, headers: dict[str, str]) -> None:
+        self.method, self.path, self.version, self.headers = method, path, version, headers
+
+    @property
+    def keep_alive(self) -> bool:
+        connection = self.headers.get("connection", "").lower()
+        if self.headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in self.headers:
+            return False  # a body is never read, so the connection cannot carry another request
+        return connection == "keep-alive" if self.version == "HTTP/1.0" else connection != "close"
+
+
+def _parse(head: bytes) -> _Request | None:
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or parts[2] not in ("HTTP/1.0", "HTTP/1.1"):
+        return None
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            return None
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    return _Request(parts[0], parts[1], parts[2], headers)
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if user else None
+
+
+class _Connection:
+    """What the server knows of an open connection: its task, and whether it is between requests."""
+
+    def __init__(self, task: asyncio.Task[None]) -> None:
+        self.task = task
+        self.idle = True
+
+
+class MetricsServer:
     def __init__(
         self,
         address: tuple[str, int],
@@ -46,116 +149,256 @@ class MetricsServer(ThreadingHTTPServer):
         openmetrics: CollectorRegistry,
         web: WebConfig | None,
         ready: threading.Event,
+        read_timeout: float = READ_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int | None = None,
     ) -> None:
         self.text_registry = text
         self.openmetrics_registry = openmetrics
-        self.web = web
+        self.web = LiveWebConfig(web) if web is not None else None
         self.ready = ready
-        super().__init__(address, _Handler)
+        self.read_timeout = read_timeout
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections or connection_cap()
+        self.socket = listen_socket(*address)  # bound and listening now: a taken port fails here
+        self._connections: dict[asyncio.Task[None], _Connection] = {}  # counted against the cap
+        self._tasks: set[asyncio.Task[None]] = set()  # every connection's, evicted ones until they end
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = asyncio.Event()
+        self._auth_pool = ThreadPoolExecutor(2, thread_name_prefix="http-auth")
+        self._render_pool = ThreadPoolExecutor(2, thread_name_prefix="http-render")
+        self._tls_failures = 0
+        self._tls_warned = -TLS_WARNING_INTERVAL
 
-    def get_request(self) -> tuple[socket, object]:
-        sock, addr = super().get_request()
-        if self.web is not None and self.web.ssl_context is not None:
-            # The handshake happens in the handler's thread (do_handshake_on_connect is off),
-            # so a slow or broken client cannot stall the accept loop.
-            sock = self.web.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
+    @property
+    def server_address(self) -> tuple[str, int]:
+        host, port = self.socket.getsockname()[:2]
+        return host, port
+
+    @property
+    def url_address(self) -> str:
+        host, port = self.server_address
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def serve_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
-        thread.start()
-        return thread
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
+        self._thread.start()
+        return self._thread
 
+    def reload_web_config(self) -> None:
+        """Re-read the web config now (SIGHUP); safe to call from any thread or a signal handler."""
+        if self.web is None:
+            return
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self.web.reload)
+        else:
+            self.web.reload()
 
-class _Handler(BaseHTTPRequestHandler):
-    server: MetricsServer
-    server_version = f"llm-exporter/{__version__}"
-    protocol_version = "HTTP/1.1"
+    def shutdown(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(10)
 
-    def setup(self) -> None:
-        super().setup()
-        do_handshake = getattr(self.connection, "do_handshake", None)
-        if do_handshake is not None:
-            self.connection.settimeout(10)
-            do_handshake()
+    def server_close(self) -> None:
+        self.socket.close()
+        self._auth_pool.shutdown(wait=False, cancel_futures=True)
+        self._render_pool.shutdown(wait=False, cancel_futures=True)
 
-    def handle(self) -> None:
+    def _run(self) -> None:
+        assert self._loop is not None
         try:
-            super().handle()
-        except (OSError, ValueError) as exc:  # TLS failures, clients gone away
-            log.debug("connection from %s ended: %s", self.client_address[0], exc)
+            self._loop.run_until_complete(self._main())
+        finally:
+            # Jobs still running report to the loop: let them, before it closes.
+            self._auth_pool.shutdown(wait=True, cancel_futures=True)
+            self._render_pool.shutdown(wait=True, cancel_futures=True)
+            self._loop.close()
 
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.client_address[0], format % args)
+    async def _main(self) -> None:
+        accepting = asyncio.create_task(self._accept())
+        await self._stop.wait()
+        accepting.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(accepting, *self._tasks, return_exceptions=True)
 
-    def _authorized(self) -> bool:
-        web = self.server.web
-        if web is None or not web.auth_required:
-            return True
-        header = self.headers.get("Authorization", "")
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() == "basic":
+    async def _accept(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
             try:
-                user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                user, password = "", ""
-            if user and web.check(user, password):
+                sock, peer = await loop.sock_accept(self.socket)
+            except OSError as exc:  # out of fds (EMFILE) and the like: make room, or wait for it
+                if not self._close_idlest():
+                    log.warning("cannot accept a connection: %s", exc.strerror or exc)
+                    await asyncio.sleep(0.1)
+                continue
+            if len(self._connections) >= self.max_connections:
+                self._close_idlest()
+            task = asyncio.create_task(self._connection(sock, peer[0]))
+            self._connections[task] = _Connection(task)
+            self._tasks.add(task)
+            task.add_done_callback(functools.partial(self._forget, sock))
+
+    def _forget(self, sock: socket.socket, task: asyncio.Task[None]) -> None:
+        # A task cancelled before it ran never closed its socket; closing twice is harmless.
+        sock.close()
+        self._connections.pop(task, None)
+        self._tasks.discard(task)
+
+    def _close_idlest(self) -> bool:
+        """Close the connection idle the longest (the dict keeps them oldest first; see _set_idle)."""
+        for task, connection in self._connections.items():
+            if connection.idle:
+                del self._connections[task]
+                task.cancel()
                 return True
-        self._send(
-            401, b"Unauthorized\n", "text/plain; charset=utf-8", {"WWW-Authenticate": 'Basic realm="llm-exporter"'}
-        )
         return False
 
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str,
-        headers: dict[str, str] | None = None,
-        head_only: bool = False,
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        web = self.server.web
-        for name, value in {**(web.headers if web else {}), **(headers or {})}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if not head_only:
-            self.wfile.write(body)
+    def _set_idle(self, idle: bool) -> None:
+        task = asyncio.current_task()
+        connection = self._connections.pop(task, None)  # type: ignore[arg-type]
+        if connection is not None:
+            connection.idle = idle
+            self._connections[connection.task] = connection  # to the end: the most recently active
 
-    def do_GET(self) -> None:
-        self._serve(head_only=False)
-
-    def do_HEAD(self) -> None:
-        self._serve(head_only=True)
-
-    def _serve(self, head_only: bool) -> None:
-        if not self._authorized():
+    async def _connection(self, sock: socket.socket, peer: str) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=MAX_HEADER_BYTES, loop=loop)
+        web = self.web.current() if self.web is not None else None
+        if self.web is not None and web is None and self.web.tls:
+            sock.close()  # the web config does not load and no TLS handshake can be made: refuse
             return
-        path = self.path.split("?", 1)[0]
-        if path == "/metrics":
-            self._metrics(head_only)
-        elif path == "/":
-            self._send(200, LANDING, "text/html; charset=utf-8", head_only=head_only)
-        elif path == "/-/healthy":
-            self._send(200, b"Healthy\n", "text/plain; charset=utf-8", head_only=head_only)
-        elif path == "/-/ready":
-            if self.server.ready.is_set():
-                self._send(200, b"Ready\n", "text/plain; charset=utf-8", head_only=head_only)
-            else:
-                self._send(503, b"Reading existing logs\n", "text/plain; charset=utf-8", head_only=head_only)
-        else:
-            self._send(404, b"Not found\n", "text/plain; charset=utf-8", head_only=head_only)
+        context = web.ssl_context if web is not None else None
+        try:
+            transport, protocol = await loop.connect_accepted_socket(
+                lambda: asyncio.StreamReaderProtocol(reader),
+                sock,
+                ssl=context,
+                ssl_handshake_timeout=self.read_timeout if context else None,
+            )
+        except (OSError, ssl.SSLError) as exc:
+            if context is not None:
+                self._tls_failed(peer, exc)
+            sock.close()
+            return
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        try:
+            timeout = self.read_timeout
+            while True:
+                try:
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+                except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError, ssl.SSLError):
+                    return
+                except asyncio.LimitOverrunError:
+                    await self._reply(writer, None, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, b"", PLAIN)
+                    return
+                self._set_idle(False)
+                request = _parse(head)
+                if request is None:
+                    await self._reply(writer, None, HTTPStatus.BAD_REQUEST, b"Bad request\n", PLAIN)
+                    return
+                await self._respond(writer, request)
+                if not request.keep_alive:
+                    return
+                self._set_idle(True)
+                timeout = self.idle_timeout
+        except (asyncio.TimeoutError, ConnectionError, ssl.SSLError) as exc:
+            log.debug("connection from %s ended: %s", peer, exc)
+        finally:
+            transport.abort()
 
-    def _metrics(self, head_only: bool) -> None:
-        if wants_openmetrics(self.headers.get("Accept", "")):
-            body, content_type = generate_openmetrics(self.server.openmetrics_registry), OPENMETRICS_TYPE
+    def _tls_failed(self, peer: str, exc: Exception) -> None:
+        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+        now = time.monotonic()
+        if now - self._tls_warned >= TLS_WARNING_INTERVAL:
+            log.warning(
+                "TLS handshake failed from %s: %s (%d more since the last warning; the next minute's at debug level)",
+                peer,
+                reason,
+                self._tls_failures,
+            )
+            self._tls_warned, self._tls_failures = now, 0
         else:
-            body, content_type = generate_latest(self.server.text_registry), TEXT_TYPE
+            self._tls_failures += 1
+            log.debug("TLS handshake failed from %s: %s", peer, reason)
+
+    async def _respond(self, writer: asyncio.StreamWriter, request: _Request) -> None:
+        web = self.web.current() if self.web is not None else None
+        if self.web is not None and web is None:
+            await self._reply(writer, request, HTTPStatus.INTERNAL_SERVER_ERROR, b"Internal server error\n", PLAIN)
+            return
+        if not await self._authorized(web, request):
+            unauthorized = {"WWW-Authenticate": 'Basic realm="llm-exporter"'}
+            await self._reply(writer, request, HTTPStatus.UNAUTHORIZED, b"Unauthorized\n", PLAIN, unauthorized)
+            return
+        if request.method not in ("GET", "HEAD"):
+            allow = {"Allow": "GET, HEAD"}
+            await self._reply(writer, request, HTTPStatus.METHOD_NOT_ALLOWED, b"Method not allowed\n", PLAIN, allow)
+            return
+        path = request.path.split("?", 1)[0]
+        if path == "/metrics":
+            loop = asyncio.get_running_loop()
+            body, content_type, headers = await loop.run_in_executor(self._render_pool, self._metrics, request)
+            await self._reply(writer, request, HTTPStatus.OK, body, content_type, headers)
+        elif path == "/":
+            await self._reply(writer, request, HTTPStatus.OK, LANDING, "text/html; charset=utf-8")
+        elif path == "/-/healthy":
+            await self._reply(writer, request, HTTPStatus.OK, b"Healthy\n", PLAIN)
+        elif path == "/-/ready":
+            if self.ready.is_set():
+                await self._reply(writer, request, HTTPStatus.OK, b"Ready\n", PLAIN)
+            else:
+                await self._reply(writer, request, HTTPStatus.SERVICE_UNAVAILABLE, b"Reading existing logs\n", PLAIN)
+        else:
+            await self._reply(writer, request, HTTPStatus.NOT_FOUND, b"Not found\n", PLAIN)
+
+    async def _authorized(self, web: WebConfig | None, request: _Request) -> bool:
+        if web is None or not web.auth_required:
+            return True
+        credentials = _basic_credentials(request.headers.get("authorization", ""))
+        if credentials is None:
+            return False
+        if web.remembered(*credentials):
+            return True
+        return await asyncio.get_running_loop().run_in_executor(self._auth_pool, web.check, *credentials)
+
+    def _metrics(self, request: _Request) -> tuple[bytes, str, dict[str, str]]:
+        if wants_openmetrics(request.headers.get("accept", "")):
+            body, content_type = generate_openmetrics(self.openmetrics_registry), OPENMETRICS_TYPE
+        else:
+            body, content_type = generate_latest(self.text_registry), TEXT_TYPE
         headers = {}
-        encodings = {e.split(";")[0].strip() for e in self.headers.get("Accept-Encoding", "").split(",")}
+        encodings = {e.split(";")[0].strip() for e in request.headers.get("accept-encoding", "").split(",")}
         if "gzip" in encodings:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
-        self._send(200, body, content_type, headers, head_only)
+        return body, content_type, headers
+
+    async def _reply(
+        self,
+        writer: asyncio.StreamWriter,
+        request: _Request | None,
+        status: HTTPStatus,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        web = self.web.current() if self.web is not None else None
+        lines = [
+            f"HTTP/1.1 {status.value} {status.phrase}",
+            f"Server: llm-exporter/{__version__}",
+            f"Date: {formatdate(usegmt=True)}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(body)}",
+        ]
+        lines += [f"{name}: {value}" for name, value in {**(web.headers if web else {}), **(headers or {})}.items()]
+        if request is None or not request.keep_alive:
+            lines.append("Connection: close")
+        writer.write("\r\n".join(lines).encode("latin-1") + b"\r\n\r\n")
+        if request is None or request.method != "HEAD":
+            writer.write(body)
+        await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT)
+        if request is not None:  # the path without its query, which may carry anything
+            log.debug("%s %s %d", request.method, request.path.split("?", 1)[0], status.value)
