@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import resource
 import signal
 import threading
 import time
@@ -21,6 +22,24 @@ from llm_exporter.exposition.http import MetricsServer
 from llm_exporter.exposition.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
+
+# Bytes read per source between two looks at signals and the positions save: ~0.1 s of parsing,
+# so SIGTERM is honoured and positions are saved during a long start-up read too.
+READ_SLICE = 4 * 1024 * 1024
+
+
+def raise_fd_limit() -> None:
+    """Raise the soft limit on open files to the hard one (systemd's default soft limit is 1024):
+    followed files, HTTP clients and watches all need descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard or hard == resource.RLIM_INFINITY:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("cannot raise the open files limit from %d to %d: %s", soft, hard, exc)
+    else:
+        log.info("open files limit raised from %d to %d", soft, hard)
 
 
 def _watch_roots(config: Config) -> tuple[list[str], bool]:
@@ -81,12 +100,15 @@ class Daemon:
         server_address: tuple[str, int],
         web: WebConfig | None,
     ) -> None:
+        raise_fd_limit()  # before the exporter sizes its open files from it
         self.exporter = Exporter(config)
         self.load_config = load_config
         self.wake = threading.Event()
         self.ready = threading.Event()
         self.stopping = False
         self.reload_requested = False
+        self._unsaved = 0  # bytes read since positions were last saved
+        self._last_save = time.monotonic()
         self.server = MetricsServer(
             server_address, self.exporter.registry(), self.exporter.registry(openmetrics=True), web, self.ready
         )
@@ -144,6 +166,28 @@ class Daemon:
             self.otlp = OTLPPusher(self.exporter, settings).start()
             log.info("OTLP push to %s (%s)", settings.endpoint or "the OTEL_* endpoint", settings.protocol)
 
+    def _step(self, rescan: bool) -> int:
+        """Read one slice, then save positions if `positions_save_bytes` were read or
+        `positions_save_interval_seconds` passed since the last save; returns bytes read."""
+        exporter = self.exporter
+        try:
+            read = exporter.poll_once(rescan, READ_SLICE)
+        except Exception as exc:  # a bug must not end the daemon: say so, keep serving
+            # The type only: an exception's message may quote log content.
+            log.error("poll failed (%s); retrying at the next interval", type(exc).__name__)
+            log.debug("poll failure", exc_info=True)
+            read = 0
+        self._unsaved += read
+        now = time.monotonic()
+        config = exporter.config
+        if (
+            self._unsaved >= config.positions_save_bytes
+            or now - self._last_save >= config.positions_save_interval_seconds
+        ):
+            exporter.save_positions()
+            self._unsaved, self._last_save = 0, now
+        return read
+
     def _start_watcher(self) -> None:
         if self.watcher is not None:
             self.watcher.close()
@@ -167,12 +211,14 @@ class Daemon:
         self._start_watcher()
         exporter = self.exporter
         try:
-            exporter.drain()
+            rescan = True
+            while not self.stopping and self._step(rescan):  # the start-up read, slice by slice
+                rescan = False
             self.ready.set()
-            last_glob = last_save = time.monotonic()
+            last_glob = time.monotonic()
             while not self.stopping:
                 config = exporter.config
-                woken = self.wake.wait(config.poll_interval_seconds)
+                woken = False if exporter.behind else self.wake.wait(config.poll_interval_seconds)
                 self.wake.clear()
                 if self.stopping:
                     break
@@ -182,16 +228,9 @@ class Daemon:
                 rescan = woken or now - last_glob >= config.glob_interval_seconds
                 if rescan:
                     last_glob = now
-                try:
-                    exporter.poll_once(rescan)
-                except Exception as exc:  # a bug must not end the daemon: say so, keep serving
-                    # The type only: an exception's message may quote log content.
-                    log.error("poll failed (%s); retrying at the next interval", type(exc).__name__)
-                    log.debug("poll failure", exc_info=True)
-                if now - last_save >= config.positions_save_interval_seconds:
-                    exporter.save_positions()
-                    last_save = now
-            exporter.poll_once(rescan=False)  # what was written before the signal still counts
+                self._step(rescan)
+            # What was written before the signal still counts; a backlog waits for the restart.
+            exporter.poll_once(rescan=False, budget=READ_SLICE)
         finally:
             if self.watcher is not None:
                 self.watcher.close()
