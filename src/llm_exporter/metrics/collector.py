@@ -263,8 +263,7 @@ class HealthCollector(Collector):
         yield saves
         loads = _family(
             "llm_exporter_positions_load_errors",
-            "Positions files found unreadable or corrupt at start (sources then start where start_at says), "
-            "and saved offsets found impossible for their file.",
+            "Positions files found unreadable or corrupt at start (sources then start where start_at says).",
             "counter",
         )
         rejected = sum(h.positions_rejected for h in health.sources.values())
