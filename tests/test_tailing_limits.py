@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,38 @@ def test_a_budgeted_poll_reads_a_slice_and_saved_offsets_cover_whole_lines(tmp_p
     assert slices == -(-sum(map(len, data)) // 10_000)
     assert count(exporter) == 1000
     assert tokens(exporter) == sum(range(1000))
+
+
+def test_rotation_storm_with_two_descriptors_counts_every_line_once(tmp_path: Path, clock: FakeClock) -> None:
+    """Rename and copytruncate rotations in turn, three rotated files kept, two descriptors: a
+    closed file that was deleted may have its inode given to the next copy, which must then be
+    told apart by its head, not resumed as the deleted file."""
+    exporter, log = follow(tmp_path, clock, glob="app.log*", rotate_wait_seconds=2, limits={"max_open_files": 2})
+    log.write_bytes(b"")
+    writer = open(log, "ab", buffering=0)  # noqa: SIM115 - reopened on rename rotations
+    written = 0
+    for rotation in range(40):
+        writer.write(b"".join(lines(written, 50)))
+        written += 50
+        exporter.poll_once(rescan=rotation % 2 == 0)
+        clock.advance(0.5)
+        (tmp_path / "app.log.3").unlink(missing_ok=True)
+        for k in (2, 1):
+            if (tmp_path / f"app.log.{k}").exists():
+                os.rename(tmp_path / f"app.log.{k}", tmp_path / f"app.log.{k + 1}")
+        if rotation % 2 == 0:
+            os.rename(log, tmp_path / "app.log.1")
+            writer.close()
+            writer = open(log, "ab", buffering=0)  # noqa: SIM115
+        else:
+            shutil.copyfile(log, tmp_path / "app.log.1")
+            os.truncate(log, 0)
+        writer.write(b"".join(lines(written, 50)))
+        written += 50
+        exporter.poll_once()
+        clock.advance(0.5)
+        exporter.poll_once()
+        clock.advance(0.5)
+        assert count(exporter) == written
+    writer.close()
+    assert tokens(exporter) == sum(range(written))

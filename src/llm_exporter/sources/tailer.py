@@ -107,19 +107,29 @@ def default_max_open_files() -> int:
 
 class OpenFiles:
     """The descriptors of followed files, shared by every source: past `limit` the least recently
-    active file is closed, to be reopened when it changes. Rotated files are not counted: their
-    path no longer leads to them, so they keep their descriptor until rotate_wait closes them."""
+    active file is closed, to be reopened when it changes. Never closed: the file being read
+    (`current`: reading it may open others) and dormant copies (few, and short-lived; their hand-over
+    needs them where they are). Rotated files are not counted: their path no longer leads to
+    them, so they keep their descriptor until rotate_wait closes them."""
 
     def __init__(self, limit: int) -> None:
-        self.limit = max(limit, 2)  # the file being read and the one it is compared with
+        self.limit = limit
+        self.current: _File | None = None
         self._lru: OrderedDict[int, _File] = OrderedDict()
 
     def add(self, f: _File) -> None:
         self._lru[id(f)] = f
         self._lru.move_to_end(id(f))
-        while len(self._lru) > self.limit:
-            _, idle = self._lru.popitem(last=False)
-            idle.close_fd()
+        excess = len(self._lru) - self.limit
+        idle: list[_File] = []
+        for g in self._lru.values():  # oldest first; usually the first one will do
+            if len(idle) >= excess:
+                break
+            if g is not self.current and g.copy_of is None:
+                idle.append(g)
+        for g in idle:
+            del self._lru[id(g)]
+            g.close_fd()
 
     def touch(self, f: _File) -> None:
         if id(f) in self._lru:
@@ -229,11 +239,16 @@ class Tailer:
             key = (st.st_dev, st.st_ino)
             seen.add(key)
             known = self.files.get(key)
+            if known is not None and known.fd < 0 and known.path != path and not self._has_head(known, path):
+                self._drop(key, known)  # deleted while closed: its inode was given to this new file
+                known = None
             if known is not None:
                 if known.path != path:  # renamed, and the new name matches too: keep following
                     if self.by_path.get(known.path) == key:
                         del self.by_path[known.path]
                     known.path = path
+                    if known.rotated and known.fd >= 0:  # renamed back into the glob
+                        self.open_files.add(known)
                     known.rotated = False
                 self.by_path[path] = key
                 continue
@@ -255,6 +270,26 @@ class Tailer:
             self._recover_rotated()
             self._wake_orphaned_copies()
         self._first_scan = False
+
+    def _has_head(self, f: _File, path: str) -> bool:
+        """Whether the file at `path` starts with the bytes `f` started with (True if unreadable:
+        never take a followed file for a new one on a guess)."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return True
+        try:
+            return os.pread(fd, len(f.fingerprint), 0) == f.fingerprint
+        finally:
+            os.close(fd)
+
+    def _drop(self, key: tuple[int, int], f: _File) -> None:
+        self._hand_over(f)
+        self.open_files.discard(f)
+        f.close_fd()
+        del self.files[key]
+        if self.by_path.get(f.path) == key:
+            del self.by_path[f.path]
 
     def _check_root(self, root: str) -> None:
         """A source whose directory does not exist is counted (once, until it appears)."""
@@ -361,6 +396,7 @@ class Tailer:
         f.fingerprint = head[: f.offset]  # the head bytes already read; _read extends it
         self.files[key] = f
         self.by_path[path] = key
+        self.open_files.current = f
         self.open_files.add(f)
         if f.fresh:  # classify now, while the originals still have the heads they had
             self._classify(f, st.st_size)
@@ -527,19 +563,24 @@ class Tailer:
         self.health.truncations += 1
 
     def _read(self, f: _File, limit: int | None = None) -> int:
-        if f.fd < 0 and not self._reopen_if_changed(f):
+        self.open_files.current = f
+        reopened = f.fd < 0
+        if reopened and not self._reopen_if_changed(f):
             return 0
         try:
             st = os.fstat(f.fd)
         except OSError:
             return 0
         size = st.st_size
+        if not f.fresh and (
+            size < f.offset  # truncated
+            or (f.fingerprint and os.pread(f.fd, len(f.fingerprint), 0) != f.fingerprint)  # and regrown
+        ):
+            self._reset(f)
+            # Closed meanwhile, it may as well be a new file on a recycled inode: maybe a copy.
+            f.fresh = reopened
         if f.fresh and not self._classify(f, size):
             return 0
-        if size < f.offset:
-            self._reset(f)
-        elif f.fingerprint and os.pread(f.fd, len(f.fingerprint), 0) != f.fingerprint:
-            self._reset(f)  # truncated and regrown past the old offset between two polls
         f.size = size
         f.mtime = st.st_mtime_ns
         end = size if limit is None else min(size, f.offset + limit)
@@ -602,10 +643,7 @@ class Tailer:
     def _close(self, key: tuple[int, int], f: _File) -> None:
         """Stop following a file. Should it match the glob again (renamed back, its directory
         back), it resumes here rather than at 0."""
-        self._hand_over(f)
-        self.open_files.discard(f)
-        f.close_fd()
-        del self.files[key]
+        self._drop(key, f)
         self._saved[key] = Position(self.source.name, f.path, f.dev, f.ino, f.committed, f.fingerprint)
         while len(self._saved) > MAX_REMEMBERED + self._peak:
             del self._saved[next(iter(self._saved))]
