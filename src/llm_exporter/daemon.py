@@ -229,8 +229,8 @@ class Daemon:
                 if rescan:
                     last_glob = now
                 self._step(rescan)
-            # What was written before the signal still counts; a backlog waits for the restart.
-            exporter.poll_once(rescan=False, budget=READ_SLICE)
+            if not exporter.behind:  # what was written before the signal still counts; a backlog waits
+                exporter.poll_once(rescan=False, budget=READ_SLICE)
         finally:
             if self.watcher is not None:
                 self.watcher.close()
