@@ -1,17 +1,24 @@
-"""Tailing faults against the real process: SIGKILL, and a soak of rotations under load."""
+"""Tailing faults against the real process: SIGKILL and SIGTERM mid-read, thousands of files at a
+low descriptor limit, and a soak of rotations under load."""
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from testkit import Running, value, wait_for
+from llm_exporter.daemon import READ_SLICE
+from testkit import Running, free_port, scrape_port, value, wait_for
 
 LINE = b'{"model":"gpt-4o","latency_ms":100,"prompt_tokens":%d,"completion_tokens":1,"cost_usd":1.0}\n'
 
@@ -109,3 +116,135 @@ def test_soak_rotations_under_load_lose_and_double_nothing(tmp_path: Path) -> No
         assert rotations >= SOAK_SECONDS * 0.5
     finally:
         exporter.stop()
+
+
+# -- issue 9: long start-up reads, thousands of files at a low descriptor limit -------------------
+
+BACKLOG = 500_000  # lines, ~50 MB: a start-up read of a few seconds
+SAVE_BYTES = 4 * 1024 * 1024
+
+
+def backlog(tmp_path: Path) -> tuple[Path, bytes]:
+    cfg = config(tmp_path, "app.log", save_interval=0.5)
+    with open(cfg, "a") as f:
+        f.write(f"positions_save_bytes: {SAVE_BYTES}\n")
+    data = b"".join(LINE % i for i in range(BACKLOG))
+    (tmp_path / "app.log").write_bytes(data)
+    return cfg, data
+
+
+def start(tmp_path: Path, cfg: Path, **popen: Any) -> tuple[subprocess.Popen[bytes], int]:
+    """The daemon, not waited for: its start-up read is what these tests interrupt."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llm_exporter", "--config", str(cfg), "--web.listen-address", f"127.0.0.1:{port}"],
+        cwd=tmp_path,
+        stderr=open(tmp_path / "stderr.log", "ab"),  # noqa: SIM115 - the child holds it
+        **popen,
+    )
+    return proc, port
+
+
+def saved_offset(tmp_path: Path) -> int | None:
+    try:
+        files = json.loads((tmp_path / "pos.json").read_text())["files"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return files[0]["offset"] if files else None
+
+
+def mid_read(tmp_path: Path, size: int) -> bool:
+    """Positions saved part way through the start-up read (never, before issue 9's fix)."""
+    offset = saved_offset(tmp_path)
+    return offset is not None and 0 < offset < size // 2
+
+
+def test_sigkill_during_the_start_up_read_recounts_at_most_one_save_interval(tmp_path: Path) -> None:
+    cfg, data = backlog(tmp_path)
+    first, port = start(tmp_path, cfg)
+    try:
+        wait_for(lambda: mid_read(tmp_path, len(data)), timeout=60)
+        seen = value(scrape_port(port), "llm_exporter_lines_read_total")  # read by then, at least
+    finally:
+        first.kill()
+        first.wait(timeout=10)
+    offset = saved_offset(tmp_path)
+    assert offset is not None and 0 < offset < len(data)
+    saved = data[:offset].count(b"\n")
+    assert data[offset - 1 : offset] == b"\n"  # whole lines only
+    # Saved at most one save interval (plus the slice being read) behind what had been read.
+    assert seen - saved <= (SAVE_BYTES + READ_SLICE) // len(LINE % 0)
+    second = Running(tmp_path, "--config", str(cfg))
+    try:
+        s = second.scrape()
+        assert value(s, "llm_exporter_lines_read_total") == BACKLOG - saved
+        assert value(s, "gen_ai_client_operation_duration_seconds_count") == BACKLOG - saved
+        assert value(s, "llm_exporter_lines_rejected_total") == 0
+    finally:
+        second.stop()
+
+
+def test_sigterm_during_the_start_up_read_stops_at_once_and_the_rest_counts_once(tmp_path: Path) -> None:
+    cfg, data = backlog(tmp_path)
+    first, _ = start(tmp_path, cfg)
+    try:
+        wait_for(lambda: mid_read(tmp_path, len(data)), timeout=60)
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 0
+    finally:
+        first.kill()
+    offset = saved_offset(tmp_path)
+    assert offset is not None and offset < len(data)  # it stopped before the end of the backlog
+    saved = data[:offset].count(b"\n")
+    second = Running(tmp_path, "--config", str(cfg))
+    try:
+        s = second.scrape()
+        assert value(s, "gen_ai_client_operation_duration_seconds_count") == BACKLOG - saved
+        assert value(s, "llm_tokens_total", gen_ai_token_type="input") == sum(range(saved, BACKLOG))
+    finally:
+        second.stop()
+
+
+def _fd_limit(soft: int, hard: int) -> Callable[[], None]:
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_5000_files_at_an_fd_limit_of_1024_count_every_line_once(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for i in range(5000):
+        (logs / f"{i:04}.log").write_bytes(LINE % (2 * i) + LINE % (2 * i + 1))
+    cfg = config(tmp_path, "logs/*.log", save_interval=1)
+    proc, port = start(tmp_path, cfg, preexec_fn=_fd_limit(1024, 1024))
+    try:
+        wait_for(lambda: value(scrape_port(port), "llm_exporter_lines_read_total") == 10_000, timeout=60)
+        for i in range(5000):
+            with open(logs / f"{i:04}.log", "ab") as f:
+                f.write(LINE % (10_000 + i))
+        wait_for(lambda: value(scrape_port(port), "llm_exporter_lines_read_total") >= 15_000, timeout=60)
+        s = scrape_port(port)
+        assert value(s, "llm_exporter_lines_read_total") == 15_000
+        assert value(s, "gen_ai_client_operation_duration_seconds_count") == 15_000
+        assert value(s, "llm_tokens_total", gen_ai_token_type="input") == sum(range(15_000))
+        assert value(s, "llm_exporter_file_errors_total") == 0
+        assert value(s, "llm_exporter_source_files") == 5000
+        assert value(s, "llm_exporter_files_open") == 5000
+        assert len(os.listdir(f"/proc/{proc.pid}/fd")) < 1024
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert len(json.loads((tmp_path / "pos.json").read_text())["files"]) == 5000
+
+
+def test_the_soft_fd_limit_is_raised_to_the_hard_limit(tmp_path: Path) -> None:
+    (tmp_path / "app.log").write_bytes(b"")
+    proc, port = start(tmp_path, config(tmp_path, "app.log"), preexec_fn=_fd_limit(256, 2048))
+    try:
+        wait_for(lambda: scrape_port(port) is not None)
+        limits = Path(f"/proc/{proc.pid}/limits").read_text()
+        assert [line.split()[3:5] for line in limits.splitlines() if line.startswith("Max open files")] == [
+            ["2048", "2048"]
+        ]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -106,6 +106,9 @@ class LimitsConfig(_Strict):
         default=16 * 1024 * 1024, ge=256, description="longer lines are skipped and counted as too_long"
     )
     pending_requests: int = Field(default=10_000, ge=1)
+    # Descriptors of followed files kept open (idle ones are closed and reopened); unset: half
+    # the process's file descriptor limit.
+    max_open_files: int | None = Field(default=None, ge=2)
     pending_ttl_seconds: float = Field(default=600.0, gt=0)
     # How long a request whose last attempt failed waits for a retry or fallback (same
     # trace_id) before it counts as a failed request.
@@ -155,6 +158,8 @@ class Config(_Strict):
     rotate_wait_seconds: float = Field(default=5.0, ge=0)
     force_polling: bool = False
     positions_save_interval_seconds: float = Field(default=5.0, gt=0)
+    # ... or after this many bytes read, whichever comes first (a long start-up read included).
+    positions_save_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import resource
 import signal
 import threading
 import time
@@ -21,6 +22,24 @@ from llm_exporter.exposition.http import MetricsServer
 from llm_exporter.exposition.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
+
+# Bytes read per source between two looks at signals and the positions save: ~0.1 s of parsing,
+# so SIGTERM is honoured and positions are saved during a long start-up read too.
+READ_SLICE = 4 * 1024 * 1024
+
+
+def raise_fd_limit() -> None:
+    """Raise the soft limit on open files to the hard one (systemd's default soft limit is 1024):
+    followed files, HTTP clients and watches all need descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard or hard == resource.RLIM_INFINITY:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("cannot raise the open files limit from %d to %d: %s", soft, hard, exc)
+    else:
+        log.info("open files limit raised from %d to %d", soft, hard)
 
 
 def _watch_roots(config: Config) -> tuple[list[str], bool]:
@@ -81,12 +100,15 @@ class Daemon:
         server_address: tuple[str, int],
         web: WebConfig | None,
     ) -> None:
+        raise_fd_limit()  # before the exporter sizes its open files from it
         self.exporter = Exporter(config)
         self.load_config = load_config
         self.wake = threading.Event()
         self.ready = threading.Event()
         self.stopping = False
         self.reload_requested = False
+        self._unsaved = 0  # bytes read since positions were last saved
+        self._last_save = time.monotonic()
         self.server = MetricsServer(
             server_address, self.exporter.registry(), self.exporter.registry(openmetrics=True), web, self.ready
         )
@@ -151,12 +173,34 @@ class Daemon:
         a source that had files has none (a wrong path, a deleted or unmounted directory)."""
         self.without_files &= set(self.exporter.sources)  # a source removed by a reload
         for name, source in self.exporter.sources.items():
-            if source.tailer.health.files_open:
+            if source.tailer.health.source_files:
                 self.without_files.discard(name)
             elif name not in self.without_files:
                 self.without_files.add(name)
                 why = no_files(source.config) or "no file is open"
                 log.warning("source %s: %s; reading nothing until a file appears", name, why, extra={"source": name})
+
+    def _step(self, rescan: bool) -> int:
+        """Read one slice, then save positions if `positions_save_bytes` were read or
+        `positions_save_interval_seconds` passed since the last save; returns bytes read."""
+        exporter = self.exporter
+        try:
+            read = exporter.poll_once(rescan, READ_SLICE)
+        except Exception as exc:  # a bug must not end the daemon: say so, keep serving
+            # The type only: an exception's message may quote log content.
+            log.error("poll failed (%s); retrying at the next interval", type(exc).__name__)
+            log.debug("poll failure", exc_info=True)
+            read = 0
+        self._unsaved += read
+        now = time.monotonic()
+        config = exporter.config
+        if (
+            self._unsaved >= config.positions_save_bytes
+            or now - self._last_save >= config.positions_save_interval_seconds
+        ):
+            exporter.save_positions()
+            self._unsaved, self._last_save = 0, now
+        return read
 
     def _start_watcher(self) -> None:
         if self.watcher is not None:
@@ -176,13 +220,15 @@ class Daemon:
         self._start_watcher()
         exporter = self.exporter
         try:
-            exporter.drain()
+            rescan = True
+            while not self.stopping and self._step(rescan):  # the start-up read, slice by slice
+                rescan = False
             self._warn_without_files()
             self.ready.set()
-            last_glob = last_save = time.monotonic()
+            last_glob = time.monotonic()
             while not self.stopping:
                 config = exporter.config
-                woken = self.wake.wait(config.poll_interval_seconds)
+                woken = False if exporter.behind else self.wake.wait(config.poll_interval_seconds)
                 self.wake.clear()
                 if self.stopping:
                     break
@@ -192,18 +238,11 @@ class Daemon:
                 rescan = woken or now - last_glob >= config.glob_interval_seconds
                 if rescan:
                     last_glob = now
-                try:
-                    exporter.poll_once(rescan)
-                except Exception as exc:  # a bug must not end the daemon: say so, keep serving
-                    # The type only: an exception's message may quote log content.
-                    log.error("poll failed (%s); retrying at the next interval", type(exc).__name__)
-                    log.debug("poll failure", exc_info=True)
+                self._step(rescan)
                 if rescan:
                     self._warn_without_files()
-                if now - last_save >= config.positions_save_interval_seconds:
-                    exporter.save_positions()
-                    last_save = now
-            exporter.poll_once(rescan=False)  # what was written before the signal still counts
+            if not exporter.behind:  # what was written before the signal still counts; a backlog waits
+                exporter.poll_once(rescan=False, budget=READ_SLICE)
         finally:
             if self.watcher is not None:
                 self.watcher.close()

@@ -22,7 +22,7 @@ from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.pipeline.processor import SourcePipeline
 from llm_exporter.sources.positions import Position, load_positions, save_positions
-from llm_exporter.sources.tailer import Tailer
+from llm_exporter.sources.tailer import OpenFiles, Tailer, default_max_open_files
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class Exporter:
         self.limiter = LabelLimiter(config.limits.max_label_values)
         self.prices = PriceBook(config.pricing.overrides)
         self.sources: dict[str, Source] = {}
+        self.open_files = OpenFiles(config.limits.max_open_files or default_max_open_files())
+        self.behind = False  # the last poll ran out of its budget: more is waiting to be read
         self.use_positions = use_positions and config.positions_file is not None
         saved = self._load_positions() if self.use_positions else []
         self._build_sources(config, saved, initial=True)
@@ -128,6 +130,7 @@ class Exporter:
             self.clock,
             positions,
             initial=initial,
+            open_files=self.open_files,
         )
         return Source(sc, pipeline, tailer)
 
@@ -135,6 +138,7 @@ class Exporter:
         """Apply a new config; counts, in-flight requests and offsets of unchanged sources stay."""
         with self.store.lock:
             self.limiter.max_values = config.limits.max_label_values
+            self.open_files.limit = config.limits.max_open_files or default_max_open_files()
             self.prices = PriceBook(config.pricing.overrides)
             self._build_sources(config, (), initial=False)
             self.config = config
@@ -142,11 +146,16 @@ class Exporter:
 
     # -- work -------------------------------------------------------------------------------------
 
-    def poll_once(self, rescan: bool = True) -> int:
-        """Read every source to its end once; returns bytes read."""
+    def poll_once(self, rescan: bool = True, budget: int | None = None) -> int:
+        """Read every source to its end once, or each to its share of `budget` bytes (then
+        `behind` says a source has more waiting); returns bytes read."""
+        share = None if budget is None else max(budget // max(len(self.sources), 1), 1)
         read = 0
+        self.behind = False
         for source in self.sources.values():
-            read += source.tailer.poll_once(rescan)
+            n = source.tailer.poll_once(rescan, share)
+            self.behind = self.behind or (share is not None and n >= share)
+            read += n
             source.pipeline.expire()
         return read
 

@@ -217,6 +217,12 @@ class HealthCollector(Collector):
         )
         yield self._per_source("llm_exporter_files_open", "Log files being followed.", "gauge", lambda h: h.files_open)
         yield self._per_source(
+            "llm_exporter_source_files",
+            "Files matching the source's glob at its last scan (0: a wrong path, or no logs yet).",
+            "gauge",
+            lambda h: h.source_files,
+        )
+        yield self._per_source(
             "llm_exporter_rotations", "Log files seen rotated (renamed or replaced).", "counter", lambda h: h.rotations
         )
         yield self._per_source(
@@ -267,7 +273,8 @@ class HealthCollector(Collector):
             "Positions files found unreadable or corrupt at start (sources then start where start_at says).",
             "counter",
         )
-        loads.add_sample(f"{loads.name}_total", {}, health.positions_load_errors)
+        rejected = sum(h.positions_rejected for h in health.sources.values())
+        loads.add_sample(f"{loads.name}_total", {}, health.positions_load_errors + rejected)
         yield loads
         if health.positions_last_save is not None:
             last = _family(

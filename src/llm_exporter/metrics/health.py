@@ -15,9 +15,11 @@ class SourceHealth:
         "lag_bytes",
         "lines",
         "orphaned",
+        "positions_rejected",
         "rejected",
         "rotations",
         "series_folded",
+        "source_files",
         "truncations",
         "unpriced",
         "usage_missing",
@@ -31,6 +33,8 @@ class SourceHealth:
         self.ignored: dict[str, int] = {}  # event type -> lines
         self.file_errors: dict[str, int] = {}  # reason (permission_denied, ...) -> times
         self.files_open = 0
+        self.source_files = 0  # files matching the glob at the last scan
+        self.positions_rejected = 0  # saved offsets found impossible (negative, past the end)
         self.rotations = 0
         self.truncations = 0
         self.lag_bytes = 0
