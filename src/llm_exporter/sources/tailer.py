@@ -301,7 +301,8 @@ class Tailer:
             self._fail(root, _reason(exc), "cannot list")
             return
         if missing:
-            self._fail(root, "missing_directory", "no such directory")
+            # The daemon warns of a source without files, naming the directory: no second warning.
+            self._fail(root, "missing_directory", "no such directory", logging.DEBUG)
         else:
             self._failing.pop(root, None)
 
@@ -545,11 +546,13 @@ class Tailer:
             pos = start
         return 0
 
-    def _fail(self, path: str, reason: str, what: str = "cannot open a matching file") -> None:
+    def _fail(
+        self, path: str, reason: str, what: str = "cannot open a matching file", level: int = logging.WARNING
+    ) -> None:
         if self._failing.get(path) != reason:
             self._failing[path] = reason
             self.health.file_errors[reason] = self.health.file_errors.get(reason, 0) + 1
-            log.warning("source %s: %s (%s); will retry", self.source.name, what, reason)
+            log.log(level, "source %s: %s (%s); will retry", self.source.name, what, reason)
 
     # -- reading ------------------------------------------------------------------------------
 
