@@ -135,8 +135,8 @@ class LLMCollector(Collector):
                     for kind, n in (("input", series.saved_input), ("output", series.saved_output)):
                         f.counter(saved_tokens, {**labels, LABEL_TOKEN_TYPE: kind}, n, series.created)
         thresholds = _family(semconv.ALERT_THRESHOLD[2], "Alert thresholds from the exporter's config.", "gauge")
-        for name, value in self.thresholds().model_dump().items():
-            thresholds.add_sample(thresholds.name, {"threshold": name}, float(value))
+        for labels, value in self.thresholds().gauge_samples():
+            thresholds.add_sample(thresholds.name, labels, value)
         yield from (
             duration,
             usage,
