@@ -242,9 +242,11 @@ def alertmanager_source(tmp: Path, slack_url: str) -> Path:
 
 
 @contextmanager
-def alertmanager(tmp: Path, source_config: Path, webhook_url: str, discord_url: str) -> Iterator[str]:
+def alertmanager(
+    tmp: Path, source_config: Path, webhook_url: str, discord_url: str, heartbeat_url: str = ""
+) -> Iterator[str]:
     """The real Alertmanager started through alertmanager/entrypoint.sh (which substitutes the
-    webhook and Discord URLs from the environment); yields its base URL."""
+    webhook, Discord and heartbeat URLs from the environment); yields its base URL."""
     binary = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
     port = free_port()
     env = _child_env()
@@ -254,6 +256,7 @@ def alertmanager(tmp: Path, source_config: Path, webhook_url: str, discord_url: 
         ALERTMANAGER_BIN=binary,
         ALERT_WEBHOOK_URL=webhook_url,
         DISCORD_WEBHOOK_URL=discord_url,
+        HEARTBEAT_URL=heartbeat_url,
     )
     service = Service(
         "alertmanager",
