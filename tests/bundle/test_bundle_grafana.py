@@ -142,4 +142,4 @@ def test_runbook_panels_exist():
             for panel in re.findall(r'"([^"]+)"', rest):
                 assert panel in titles[dashboard], f"no panel {panel!r} in {dashboard}: {line}"
                 named += 1
-    assert named == 21
+    assert named == 23
