@@ -134,23 +134,23 @@ def decode(line: bytes) -> Event | None:
             error_type, status = _failure(obj.error_type, obj.error, obj.status_code)
         usage = fields.typed_usage(obj.token_usage if obj.token_usage is not UNSET else obj.usage)
         ttfc_ms = obj.time_to_first_chunk_ms
+        # Positional (three times faster than by keyword): the fields in their declared order.
         return Completion(
-            model=obj.model,
-            provider=obj.provider,
-            operation=obj.operation,
-            duration=duration_ms / 1000.0,
-            input_tokens=usage[0],
-            output_tokens=usage[1],
-            cache_read_tokens=usage[2],
-            cache_write_tokens=usage[3],
-            reasoning_tokens=usage[4],
-            unsplit_tokens=usage[5],
-            cost=obj.cost_estimate_usd,
-            error_type=error_type,
-            time_to_first_chunk=None if ttfc_ms is None else ttfc_ms / 1000.0,
-            request_id=obj.request_id,
-            http_status=status,
-            time=fields.timestamp(obj.timestamp),
+            obj.model,
+            obj.provider,
+            obj.operation,
+            duration_ms / 1000.0,
+            *usage[:5],
+            obj.cost_estimate_usd,
+            error_type,
+            None if ttfc_ms is None else ttfc_ms / 1000.0,
+            None,  # cache_hit: this format cannot say
+            obj.request_id,
+            usage[5],
+            None,  # saved_cost
+            None,  # trace_id
+            status,
+            fields.timestamp(obj.timestamp),
         )
     if event_type == "completion_request":
         if obj.request_id is None or obj.model is None:

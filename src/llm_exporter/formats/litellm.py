@@ -182,22 +182,25 @@ def decode(line: bytes) -> Completion | None:
     cache_hit = True if obj.cache_hit is True else None
     if obj.model is None:
         return None
+    # Positional (three times faster than by keyword): the fields in their declared order.
     return Completion(
-        model=obj.model,
-        provider=provider,
-        operation=_OPERATIONS.get(call_type, call_type) if call_type else None,
-        duration=end - start,
-        input_tokens=obj.prompt_tokens or 0,
-        output_tokens=obj.completion_tokens or 0,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        reasoning_tokens=reasoning,
-        cost=_cost(obj.response_cost, cache_hit),
-        error_type=error_type,
-        time_to_first_chunk=_time_to_first_chunk(start, end, obj.completionStartTime),
-        cache_hit=cache_hit,
-        saved_cost=obj.saved_cache_cost if cache_hit else None,
-        trace_id=obj.trace_id,
-        http_status=http_status,
-        time=fields.timestamp(end),
+        obj.model,
+        provider,
+        _OPERATIONS.get(call_type, call_type) if call_type else None,
+        end - start,
+        obj.prompt_tokens or 0,
+        obj.completion_tokens or 0,
+        cache_read,
+        cache_write,
+        reasoning,
+        _cost(obj.response_cost, cache_hit),
+        error_type,
+        _time_to_first_chunk(start, end, obj.completionStartTime),
+        cache_hit,
+        None,  # request_id
+        0,  # unsplit_tokens: this format reads prompt and completion tokens only
+        obj.saved_cache_cost if cache_hit else None,
+        obj.trace_id,
+        http_status,
+        fields.timestamp(end),
     )
