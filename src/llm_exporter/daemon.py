@@ -20,6 +20,7 @@ from llm_exporter.config import Config, ConfigError, no_files
 from llm_exporter.exporter import Exporter
 from llm_exporter.exposition.http import MetricsServer
 from llm_exporter.exposition.webconfig import WebConfig
+from llm_exporter.sources.probes import ProbeLoop
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +220,7 @@ class Daemon:
             self.otlp.start()
         self._start_watcher()
         exporter = self.exporter
+        probes = ProbeLoop(exporter.prober)  # on threads of their own: never in the tailing's way
         try:
             rescan = True
             while not self.stopping and self._step(rescan):  # the start-up read, slice by slice
@@ -244,6 +246,7 @@ class Daemon:
             if not exporter.behind:  # what was written before the signal still counts; a backlog waits
                 exporter.poll_once(rescan=False, budget=READ_SLICE)
         finally:
+            probes.close()
             if self.watcher is not None:
                 self.watcher.close()
             exporter.save_positions()
