@@ -9,9 +9,9 @@ from pathlib import Path
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from fakes.models_server import FakeModelServer
 from llm_exporter.config import parse_config
 from llm_exporter.exporter import Exporter
-from fakes.models_server import FakeModelServer
 from testkit import ROOT, TESTDATA, write_lines
 
 SHARED = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model")
