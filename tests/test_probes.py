@@ -11,7 +11,7 @@ import pytest
 from fakes.models_server import FakeModelServer
 from llm_exporter.config import parse_config
 from llm_exporter.exporter import Exporter
-from testkit import FakeClock, Running, scrape, value, wait_for
+from testkit import FakeClock, Running, parse_samples, scrape, value, wait_for
 
 
 def exporter_for(tmp_path: Path, *probes: dict, clock: FakeClock | None = None) -> Exporter:
@@ -131,5 +131,31 @@ def test_the_daemon_probes_on_its_own_thread(tmp_path: Path) -> None:
         try:
             wait_for(lambda: value(running.scrape(), "llm_probe_up") == 1)
             assert value(running.scrape(), "llm_model_available", gen_ai_request_model="gpt-4o") == 1
+        finally:
+            assert running.stop()[0] == 0
+
+
+def test_probe_endpoint_blackbox_style(tmp_path: Path) -> None:
+    """/probe?target=URL&module=TYPE probes one server now, as Prometheus' blackbox exporter does."""
+    import urllib.error
+    import urllib.request
+
+    (tmp_path / "app.log").write_text("")
+    with FakeModelServer("ollama", ["llama3:8b"], loaded=["llama3:8b"]) as server:
+        running = Running(tmp_path, "--log-path", str(tmp_path / "app.log"))
+        try:
+            base = f"http://127.0.0.1:{running.port}/probe"
+            with urllib.request.urlopen(f"{base}?target={server.url}&module=ollama", timeout=10) as resp:
+                s = parse_samples(resp.read().decode())
+            assert value(s, "llm_probe_up", server_address=server.address, gen_ai_provider_name="ollama") == 1
+            assert value(s, "llm_model_loaded", gen_ai_request_model="llama3:8b") == 1
+            for query, why in (("module=ollama", b"target"), (f"target={server.url}&module=gopher", b"module")):
+                with pytest.raises(urllib.error.HTTPError) as exc:
+                    urllib.request.urlopen(f"{base}?{query}", timeout=10)
+                assert exc.value.code == 400 and why in exc.value.read()
+            # A target that does not answer is a successful probe saying "down".
+            server.stop()
+            with urllib.request.urlopen(f"{base}?target={server.url}&module=ollama", timeout=10) as resp:
+                assert value(parse_samples(resp.read().decode()), "llm_probe_up") == 0
         finally:
             assert running.stop()[0] == 0

@@ -20,6 +20,7 @@ from llm_exporter.config import Config, ConfigError, no_files
 from llm_exporter.exporter import Exporter
 from llm_exporter.exposition.http import MetricsServer
 from llm_exporter.exposition.webconfig import WebConfig
+from llm_exporter.metrics.probes import probe_target
 from llm_exporter.sources.probes import ProbeLoop
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,12 @@ class Daemon:
         self._unsaved = 0  # bytes read since positions were last saved
         self._last_save = time.monotonic()
         self.server = MetricsServer(
-            server_address, self.exporter.registry(), self.exporter.registry(openmetrics=True), web, self.ready
+            server_address,
+            self.exporter.registry(),
+            self.exporter.registry(openmetrics=True),
+            web,
+            self.ready,
+            probe=probe_target,
         )
         self.watcher: Watcher | None = None
         self.without_files: set[str] = set()  # sources last seen with no file, already warned of

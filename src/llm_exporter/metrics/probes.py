@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from pydantic import ValidationError
 
+from llm_exporter.config import ProbeConfig
+from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.semconv import LABEL_MODEL, LABEL_PROVIDER
 from llm_exporter.sources.probes import Prober
+
+MAX_PROBE_MODELS = 1000  # model names one /probe answer may carry
 
 
 class ProbeCollector(Collector):
@@ -40,3 +46,22 @@ class ProbeCollector(Collector):
                     if m.size_bytes is not None and m.available:
                         size.add_sample(size.name, labels, m.size_bytes)
         yield from (family for family in (up, duration, available, loaded, size) if family.samples)
+
+
+def probe_target(target: str, module: str, timeout: float) -> bytes:
+    """`/probe?target=URL&module=TYPE`, blackbox-exporter style: probe one server now and return
+    its gauges. Raises ValueError (a message for the caller) for a target or module it refuses."""
+    try:
+        probe = ProbeConfig(url=target, type=module, timeout_seconds=timeout)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        names = {"url": "target", "type": "module"}  # the query's names, not the config's
+        problems = (f"{names.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
+        raise ValueError("; ".join(problems)) from None
+    prober = Prober([probe], LabelLimiter(MAX_PROBE_MODELS))
+    try:
+        prober.poll_once()
+    finally:
+        prober.close()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ProbeCollector(prober))
+    return generate_latest(registry)
