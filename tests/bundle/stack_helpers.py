@@ -596,6 +596,8 @@ class PanelTraffic:
     never gets an answer (orphaned after pending_ttl_seconds), a success without token usage,
     and, from wait_until_rules_fire(), a sixth model past max_label_values (folded)."""
 
+    FOLDED_MODEL = "my-finetune-v2"
+
     def __init__(self, tmp: Path, **config: Any) -> None:
         logs = tmp / "logs"
         logs.mkdir(parents=True)
@@ -624,4 +626,4 @@ class PanelTraffic:
             firing = f'ALERTS{{alertname="{alertname}", alertstate="firing"}}'
             prom.wait(lambda q=firing: bool(prom.query(q)), f"{alertname} firing")
         prom.wait(lambda: bool(prom.query('llm_cost_usd_total{gen_ai_request_model="gpt-4o"}')), "the LiteLLM source")
-        self.completion.call("my-finetune-v2", cost=0.001)
+        self.completion.call(self.FOLDED_MODEL, cost=0.001)
