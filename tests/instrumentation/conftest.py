@@ -95,3 +95,11 @@ def one(points: list[Point], name: str, **attributes: Any) -> Point:
     found = by_name(points, name, **attributes)
     assert len(found) == 1, f"{name} {attributes}: {len(found)} points"
     return found[0]
+
+
+def total(points: list[Point], name: str, **attributes: Any) -> tuple[int, float]:
+    """(count, sum) of a histogram over every series with these attributes (they differ in the
+    ones not given, such as gen_ai.response.model)."""
+    found = by_name(points, name, **attributes)
+    assert found, f"{name} {attributes}: no points"
+    return sum(p.count for p in found), sum(p.value for p in found)
