@@ -39,6 +39,7 @@ RESPONSES_USAGE = {
     "output_tokens_details": {"reasoning_tokens": 40},
     "total_tokens": 1050,
 }
+EMBEDDING_USAGE = {"prompt_tokens": 8, "total_tokens": 8}
 OLLAMA_COUNTS = {"prompt_eval_count": 26, "eval_count": 298}
 # What Ollama tells of a model (LiteLLM asks for it to learn the context window).
 OLLAMA_SHOW = {
@@ -112,6 +113,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._openai_chat(body)
         elif self.path.endswith("/responses"):
             self._openai_responses(body)
+        elif self.path.endswith("/embeddings"):
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}],
+                    "model": body["model"],
+                    "usage": EMBEDDING_USAGE,
+                },
+            )
         elif self.path.endswith("/messages"):
             self._anthropic(body)
         elif self.path == "/api/chat":

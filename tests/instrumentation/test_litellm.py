@@ -113,3 +113,34 @@ def test_uninstrument_restores_litellm(otel: OTel) -> None:
     assert litellm.completion is not original and litellm.completion.__wrapped__ is original
     uninstrument("litellm")
     assert litellm.completion is original
+
+
+def test_embedding_and_router(otel: OTel, llm_server: FakeLLMServer) -> None:
+    """litellm.embedding, and a Router's calls (it calls the module functions for its deployment,
+    so the series is the deployment's model, not the group's alias), each recorded once."""
+    assert instrument("litellm", "openai") == ["litellm", "openai"]
+    api = {"api_base": llm_server.url + "/v1", "api_key": "test"}
+    assert litellm.embedding(model="openai/text-embedding-3-small", input=["hi"], **api).usage.prompt_tokens == 8
+    router = litellm.Router(
+        model_list=[{"model_name": "fast", "litellm_params": {"model": "openai/gpt-4o-mini", **api}}]
+    )
+    assert router.completion(model="fast", messages=MESSAGES).choices[0].message.content == "Hello world"
+
+    async def run_async() -> None:
+        await router.acompletion(model="fast", messages=MESSAGES)
+        await router.aembedding(model="fast", input=["hi"])
+
+    asyncio.run(run_async())
+    points = otel.flush()
+    server = {"server.address": "127.0.0.1", "server.port": llm_server.httpd.server_address[1]}
+    embeddings = {**ATTRS, "gen_ai.operation.name": "embeddings"}
+    assert total(points, semconv.DURATION[0], **embeddings, **server)[0] == 1  # the Router's embedding
+    small = {**embeddings, "gen_ai.request.model": "text-embedding-3-small"}
+    assert total(points, semconv.TOKEN_USAGE[0], **small, **server, **{"gen_ai.token.type": "input"}) == (1, 8)
+    assert total(points, semconv.DURATION[0], **ATTRS, **server) == (
+        2,
+        pytest.approx(total(points, semconv.DURATION[0], **ATTRS)[1]),
+    )
+    assert total(points, semconv.TOKEN_USAGE[0], **ATTRS, **{"gen_ai.token.type": "input"}) == (2, 2 * 1200)
+    assert not by_name(points, semconv.DURATION[0], **{"gen_ai.request.model": "fast"})
+    assert len(by_name(points, semconv.DURATION[0])) == 3  # chat, and the two embedding models
