@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from time import perf_counter
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_exporter import semconv
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from llm_exporter.instrumentation.telemetry import Telemetry, _Series
 
 F = TypeVar("F", bound=Callable[..., Any])
+_NONE: Mapping[str, Any] = MappingProxyType({})
 
 # The last call finished in this context: what record_decision() answers by default.
 _last_call: ContextVar[Call | None] = ContextVar("llm_exporter_last_call", default=None)
@@ -132,7 +133,7 @@ class Call:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(
-        self, request: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None, kwargs: Mapping[str, Any] = {}
+        self, request: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None, kwargs: Mapping[str, Any] = _NONE
     ) -> Call:
         """Start the call; `request(kwargs)` gives the span's request attributes (only called when
         spans are on)."""
