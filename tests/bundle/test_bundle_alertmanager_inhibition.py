@@ -44,7 +44,7 @@ def am(tmp_path: Path) -> Iterator[tuple[str, Receiver]]:
     with Receiver() as receiver:
         source = alertmanager_source(tmp_path, receiver.url + "/slack")
         with alertmanager(
-            tmp_path, source, receiver.url + "/alerts", receiver.url + "/discord", receiver.url + "/ping"
+            tmp_path, source, receiver.url + "/alerts", receiver.url + "/discord", heartbeat_url=receiver.url + "/ping"
         ) as url:
             yield url, receiver
 
