@@ -76,6 +76,7 @@ def exposed(tmp_path: Path) -> Families:
         "sources": [{"name": n, "path": str(p), "format": f} for n, p, f in sources],
         "positions_file": str(tmp_path / "positions.json"),
         "probes": [{"url": ollama.url, "type": "ollama"}],
+        "thresholds": {"logs_stalled_after_seconds_by_source": {"extra": 90000}},
     }
     exporter = Exporter(parse_config(raw, "test", {}))
     exporter.drain()
