@@ -41,6 +41,7 @@ EXPORTER_ALERTS = {
     "LLMExporterConfigReloadFailed",
     "LLMExporterSourceNoFiles",
 }
+PROBE_ALERTS = {"LLMModelServerDown", "LLMModelUnavailable"}
 # Per-instance thresholds (joined on job, instance) and fleet-wide ones (strictest wins).
 PER_INSTANCE = {"max_response_time_seconds", "min_success_ratio", "max_consecutive_failures", "min_ratio_volume"}
 FLEET = {"max_cost_per_hour_usd", "monthly_budget_usd"}
@@ -65,6 +66,7 @@ def test_promtool_check_rules(promtool):
         "llm_alerts.yml": 9,
         "llm_budget.yml": 6,
         "llm_exporter_alerts.yml": 9,
+        "llm_probe_alerts.yml": 2,
         "llm_recording.yml": 62,
     }
     for n in counts.values():
@@ -108,7 +110,7 @@ def test_every_alert_is_tested_firing_and_quiet():
                 else:
                     quiet.add(case["alertname"])
     names = {a["alert"] for a in alerts()}
-    assert names == LLM_ALERTS | EXPORTER_ALERTS
+    assert names == LLM_ALERTS | EXPORTER_ALERTS | PROBE_ALERTS
     assert set(fired) == names
     assert quiet == names - {"Watchdog"}  # it never is
     for a in alerts():
