@@ -123,6 +123,12 @@ class ThresholdsConfig(_Strict):
     monthly_budget_usd: float = Field(default=500.0, ge=0)
 
 
+class HistogramsConfig(_Strict):
+    # The semconv duration boundaries end at 81.92 s; this adds 163.84, 327.68 and 655.36 for
+    # reasoning models. Other instrumentations' series of the same family then differ in `le`.
+    extended_duration_buckets: bool = False
+
+
 class OTLPConfig(_Strict):
     """The daemon's OTLP push; unset keys fall back to the standard OTEL_EXPORTER_OTLP_* variables."""
 
@@ -163,6 +169,7 @@ class Config(_Strict):
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
+    histograms: HistogramsConfig = Field(default_factory=HistogramsConfig)
     otlp: OTLPConfig | None = None
 
     @model_validator(mode="after")

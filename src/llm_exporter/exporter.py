@@ -21,10 +21,15 @@ from llm_exporter.metrics.store import MetricsStore
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.pipeline.processor import SourcePipeline
+from llm_exporter.semconv import DURATION_BUCKETS, EXTENDED_DURATION_BUCKETS
 from llm_exporter.sources.positions import Position, load_positions, save_positions
 from llm_exporter.sources.tailer import OpenFiles, Tailer, default_max_open_files
 
 log = logging.getLogger(__name__)
+
+
+def _duration_buckets(config: Config) -> tuple[float, ...]:
+    return EXTENDED_DURATION_BUCKETS if config.histograms.extended_duration_buckets else DURATION_BUCKETS
 
 
 class Source:
@@ -39,7 +44,7 @@ class Source:
 class Exporter:
     def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic, use_positions: bool = True) -> None:
         self.clock = clock
-        self.store = MetricsStore()
+        self.store = MetricsStore(duration_buckets=_duration_buckets(config))
         self.health = Health()
         self.config = config
         self.limiter = LabelLimiter(config.limits.max_label_values)
@@ -142,6 +147,8 @@ class Exporter:
             self.prices = PriceBook(config.pricing.overrides)
             self._build_sources(config, (), initial=False)
             self.config = config
+        if _duration_buckets(config) != self.store.duration_buckets:  # one family, one set of `le` values
+            log.warning("histograms.extended_duration_buckets changed: it takes effect at the next start")
         self.use_positions = config.positions_file is not None
 
     # -- work -------------------------------------------------------------------------------------

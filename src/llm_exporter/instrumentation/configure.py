@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from llm_exporter.instrumentation.telemetry import DEFAULT_MAX_LABEL_VALUES, Telemetry, _is_sdk_provider
+from llm_exporter.semconv import DURATION_BUCKETS, EXTENDED_DURATION_BUCKETS
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -152,6 +153,7 @@ def configure(
     price_overrides: Mapping[str, Any] | None = None,
     completion_logger: CompletionLogger | None = None,
     max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
+    extended_duration_buckets: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> Telemetry:
     """Set where metrics and spans go; returns the telemetry every instrumented call then uses.
@@ -163,7 +165,10 @@ def configure(
     `completion_logger` also writes every call to a seed-001 JSONL log for the daemon to tail.
     `max_label_values` caps the distinct values of each label (model, provider, error type,
     decision fields): past it new values fold into "_overflow", as the daemon's
-    `limits.max_label_values` does.
+    `limits.max_label_values` does. The duration and time-to-first-chunk histograms have the
+    semconv boundaries (0.01 ... 81.92 s); `extended_duration_buckets=True` adds 163.84, 327.68 and
+    655.36 for reasoning models, as the daemon's `histograms.extended_duration_buckets` does (other
+    instrumentations' series of the same families then have other `le` values).
     """
     global _telemetry
     env = os.environ if environ is None else environ
@@ -218,6 +223,7 @@ def configure(
             completion_logger=completion_logger,
             spans=spans,
             max_label_values=max_label_values,
+            duration_buckets=EXTENDED_DURATION_BUCKETS if extended_duration_buckets else DURATION_BUCKETS,
         )
         return _telemetry
 
