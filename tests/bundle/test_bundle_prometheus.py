@@ -69,7 +69,7 @@ def test_promtool_check_rules(promtool):
 
 def test_promtool_unit_tests(promtool):
     tests = sorted(str(p) for p in (ROOT / "prometheus" / "tests").glob("*.yml"))
-    assert len(tests) == 3
+    assert len(tests) == 4
     res = run(promtool, "test", "rules", *tests)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
