@@ -136,7 +136,8 @@ class OTLPConfig(_Strict):
     protocol: Literal["grpc", "http/protobuf"] | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     interval_seconds: float = Field(default=60.0, gt=0)
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    # One push, retries included; also bounds the last push when the daemon stops.
+    timeout_seconds: float = Field(default=5.0, gt=0)
     insecure: bool | None = None
     resource_attributes: dict[str, str] = Field(default_factory=dict)
 

@@ -82,6 +82,7 @@ def test_decorator_sync_and_async_and_decisions(otel: OTel) -> None:
     @track(model="gpt-4o-mini", provider="openai")
     def ask() -> dict:
         assert current_call() is not None
+        record_decision(action="long", symbol="BTC-USD", validation_result="passed")  # answers this call
         return {"model": "gpt-4o-mini", "usage": {"prompt_tokens": 100, "completion_tokens": 20}}
 
     @track(model="gpt-4o-mini", provider="openai")
@@ -92,10 +93,9 @@ def test_decorator_sync_and_async_and_decisions(otel: OTel) -> None:
         return {}
 
     ask()
-    record_decision(action="long", symbol="BTC-USD", validation_result="passed")  # answers the last call
     asyncio.run(ask_async())
     record_decision(action="HOLD", symbol="ETH-USD", validation_result="PASSED", model="gpt-4o-mini")
-    record_decision(action="CLOSE", symbol="BTC-USD")  # answers the last call finished in this context: ask()
+    record_decision(action="CLOSE", symbol="BTC-USD")  # no call in progress: unknown, never ask()
     points = otel.flush()
     usage_in = one(points, semconv.TOKEN_USAGE[0], **BASE, **{"gen_ai.token.type": "input"})
     assert (usage_in.count, usage_in.value) == (2, 107)
@@ -108,8 +108,9 @@ def test_decorator_sync_and_async_and_decisions(otel: OTel) -> None:
     assert decisions == {
         ("LONG", "BTC-USD", "PASSED"): 1,
         ("HOLD", "ETH-USD", "PASSED"): 1,
-        ("CLOSE", "BTC-USD", ""): 1,
     }
+    [close] = by_name(points, semconv.DECISIONS[0], action="CLOSE")
+    assert (close.attributes["gen_ai.request.model"], close.value) == ("unknown", 1)
 
 
 def test_async_context_manager_and_first_chunk(otel: OTel) -> None:

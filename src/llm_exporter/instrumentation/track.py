@@ -6,6 +6,7 @@
 
 An exception inside marks the call failed with its class name as `error.type` (and the provider's
 HTTP status as `http.response.status_code` where the client's error has one) and propagates.
+Without the OpenTelemetry SDK installed a call records nothing (one warning says what to install).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import functools
 import inspect
 import json
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_exporter import semconv
-from llm_exporter.instrumentation.configure import get_telemetry
+from llm_exporter.instrumentation.configure import telemetry_or_none
 from llm_exporter.instrumentation.responses import Usage, extract
 from llm_exporter.metrics.store import add_tokens
 
@@ -32,9 +33,8 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The last call finished in this context: what record_decision() answers by default.
-_last_call: ContextVar[Call | None] = ContextVar("llm_exporter_last_call", default=None)
-# The call a decorated function runs in (for current_call()).
+# The call a `with track()` block or a decorated function runs in: current_call(), and what
+# record_decision() answers by default.
 _current: ContextVar[Call | None] = ContextVar("llm_exporter_current_call", default=None)
 
 
@@ -73,6 +73,7 @@ class Call:
         "_span",
         "_start",
         "_telemetry",
+        "_token",
         "cache_hit",
         "cost",
         "error_type",
@@ -97,6 +98,7 @@ class Call:
         self._provider = provider
         self._operation = operation
         self._telemetry = telemetry
+        self._token: Token[Call | None] | None = None  # of _current, set by `with`
         self._series: _Series | None = None
         self._span: Span | None = None
         self._start = 0.0
@@ -117,7 +119,9 @@ class Call:
     def start(self) -> Call:
         t = self._telemetry
         if t is None:
-            t = self._telemetry = get_telemetry()
+            t = self._telemetry = telemetry_or_none()
+            if t is None:  # no OpenTelemetry SDK: record nothing
+                return self
         series = self._series = t.get_series(self.model, self._provider, self._operation)
         with t.lock:
             series.in_flight += 1
@@ -137,20 +141,23 @@ class Call:
         return self
 
     def __enter__(self) -> Call:
+        self._token = _current.set(self)
         return self.start()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
         self.finish(exc)
 
     async def __aenter__(self) -> Call:
-        return self.start()
+        return self.__enter__()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.finish(exc)
+        self.__exit__(exc_type, exc, tb)
 
     def __call__(self, fn: F) -> F:
         """Use as a decorator: every call of `fn` is tracked as a call of its own; a return value of
@@ -321,7 +328,6 @@ class Call:
                     s.cache_hits += 1
                 else:
                     s.cache_misses += 1
-        _last_call.set(self)
         if self._span is not None:
             self._end_span(error_type, exc, status)
         if self._logger is not None:
@@ -366,7 +372,8 @@ def track(model: str | None = None, provider: str | None = None, operation: str 
 
 
 def current_call() -> Call | None:
-    """The call a `@track(...)`-decorated function runs in, or None."""
+    """The call a `with track(...)` block (or `async with`) or a `@track(...)`-decorated function
+    runs in, or None."""
     return _current.get()
 
 
@@ -382,10 +389,14 @@ def record_decision(
     """A decision an answer led to (`llm.decisions`, upper-cased action and validation result).
 
     Its shared attributes come from `model`/`provider` when given, else from `call`, else from the
-    last call finished in this context, else `unknown`."""
-    t = get_telemetry()
+    call in progress in this context (inside `with track(...)` or a `@track` function), else
+    `unknown`: a call that has finished, or an instrumented client's call, is never guessed at;
+    pass it as `call=` (a `with` block's call stays usable after the block)."""
+    t = telemetry_or_none()
+    if t is None:
+        return
     if model is None and call is None:
-        call = _last_call.get()
+        call = _current.get()
     series = None
     if model is None and call is not None and call._telemetry is t:
         series = call.series
