@@ -140,33 +140,22 @@ def test_not_ready_until_logs_read(tmp_path: Path) -> None:
         srv.server_close()
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _self_signed(d: Path, name: str, subject: str, *extra: str) -> Path:
+    """A self-signed certificate and its key, d/name.crt and d/name.key."""
     openssl = require_binary("openssl", "openssl")
-    d = tmp_path_factory.mktemp("certs")
+    files = ["-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.crt")]
     subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(d / "server.key"),
-            "-out",
-            str(d / "server.crt"),
-        ],
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", subject, *extra, *files],
         check=True,
         capture_output=True,
     )
     return d
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("certs")
+    return _self_signed(d, "server", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1")
 
 
 def test_tls_and_basic_auth(tmp_path: Path, certs: Path) -> None:
@@ -515,29 +504,7 @@ def test_broken_web_config_refuses_every_request(tmp_path: Path, caplog: pytest.
 @pytest.fixture(scope="module")
 def client_cert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A self-signed client certificate (client.crt, client.key), no CA behind it."""
-    openssl = require_binary("openssl", "openssl")
-    d = tmp_path_factory.mktemp("client")
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=scraper",
-            "-keyout",
-            str(d / "client.key"),
-            "-out",
-            str(d / "client.crt"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return d
+    return _self_signed(tmp_path_factory.mktemp("client"), "client", "/CN=scraper")
 
 
 def _tls_web(tmp_path: Path, certs: Path, client_auth: str, ca: Path | None = None) -> Path:

@@ -9,6 +9,7 @@ from pathlib import Path
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from fakes.models_server import FakeModelServer
 from llm_exporter.config import parse_config
 from llm_exporter.exporter import Exporter
 from testkit import ROOT, TESTDATA, write_lines
@@ -70,13 +71,17 @@ def exposed(tmp_path: Path) -> Families:
         ("proxy", TESTDATA / "litellm_recorded" / "proxy.jsonl", "litellm"),
         ("extra", extra / "*.log", "event"),
     ]
+    ollama = FakeModelServer("ollama", ["llama3:8b"], loaded=["llama3:8b"]).__enter__()
     raw = {
         "sources": [{"name": n, "path": str(p), "format": f} for n, p, f in sources],
         "positions_file": str(tmp_path / "positions.json"),
+        "probes": [{"url": ollama.url, "type": "ollama"}],
     }
     exporter = Exporter(parse_config(raw, "test", {}))
     exporter.drain()
     exporter.settle()
+    exporter.prober.poll_once()
+    ollama.stop()
     assert exporter.save_positions()
 
     class Collector:

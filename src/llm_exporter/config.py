@@ -157,6 +157,28 @@ class OTLPConfig(_Strict):
         return endpoint
 
 
+class ProbeConfig(_Strict):
+    """A model server asked for its models (never a completion) every `interval_seconds`."""
+
+    url: str = Field(description="base URL: OpenAI-compatible as clients use it (…/v1), Ollama's, Anthropic's")
+    type: Literal["openai", "ollama", "anthropic"] = "openai"
+    provider: str | None = Field(default=None, description="gen_ai_provider_name; default: the type")
+    interval_seconds: float = Field(default=30.0, gt=0)
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    api_key_env: str | None = None  # the key is read from this variable, or from api_key_file
+    api_key_file: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an http(s) URL with a host")
+        if parts.username or parts.password:
+            raise ValueError("credentials in the URL would show in logs; use api_key_env or api_key_file")
+        return url
+
+
 class Config(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     positions_file: str | None = None
@@ -172,6 +194,7 @@ class Config(_Strict):
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
     histograms: HistogramsConfig = Field(default_factory=HistogramsConfig)
     otlp: OTLPConfig | None = None
+    probes: list[ProbeConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

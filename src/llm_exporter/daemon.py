@@ -20,6 +20,8 @@ from llm_exporter.config import Config, ConfigError, no_files
 from llm_exporter.exporter import Exporter
 from llm_exporter.exposition.http import MetricsServer
 from llm_exporter.exposition.webconfig import WebConfig
+from llm_exporter.metrics.probes import probe_target
+from llm_exporter.sources.probes import ProbeLoop
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,12 @@ class Daemon:
         self._unsaved = 0  # bytes read since positions were last saved
         self._last_save = time.monotonic()
         self.server = MetricsServer(
-            server_address, self.exporter.registry(), self.exporter.registry(openmetrics=True), web, self.ready
+            server_address,
+            self.exporter.registry(),
+            self.exporter.registry(openmetrics=True),
+            web,
+            self.ready,
+            probe=probe_target,
         )
         self.watcher: Watcher | None = None
         self.without_files: set[str] = set()  # sources last seen with no file, already warned of
@@ -219,6 +226,7 @@ class Daemon:
             self.otlp.start()
         self._start_watcher()
         exporter = self.exporter
+        probes = ProbeLoop(exporter.prober)  # on threads of their own: never in the tailing's way
         try:
             rescan = True
             while not self.stopping and self._step(rescan):  # the start-up read, slice by slice
@@ -244,6 +252,7 @@ class Daemon:
             if not exporter.behind:  # what was written before the signal still counts; a backlog waits
                 exporter.poll_once(rescan=False, budget=READ_SLICE)
         finally:
+            probes.close()
             if self.watcher is not None:
                 self.watcher.close()
             exporter.save_positions()

@@ -17,12 +17,14 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from llm_exporter.config import Config, SourceConfig
 from llm_exporter.metrics.collector import HealthCollector, LLMCollector
 from llm_exporter.metrics.health import Health
+from llm_exporter.metrics.probes import ProbeCollector
 from llm_exporter.metrics.store import MetricsStore
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.pipeline.processor import SourcePipeline
 from llm_exporter.semconv import DURATION_BUCKETS, EXTENDED_DURATION_BUCKETS
 from llm_exporter.sources.positions import Position, load_positions, save_positions
+from llm_exporter.sources.probes import Prober
 from llm_exporter.sources.tailer import OpenFiles, Tailer, default_max_open_files
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class Exporter:
         self.limiter = LabelLimiter(config.limits.max_label_values)
         self.prices = PriceBook(config.pricing.overrides)
         self.sources: dict[str, Source] = {}
+        self.prober = Prober(config.probes, self.limiter)
         self.open_files = OpenFiles(config.limits.max_open_files or default_max_open_files())
         self.behind = False  # the last poll ran out of its budget: more is waiting to be read
         self.use_positions = use_positions and config.positions_file is not None
@@ -149,6 +152,7 @@ class Exporter:
             self.config = config
         if _duration_buckets(config) != self.store.duration_buckets:  # one family, one set of `le` values
             log.warning("histograms.extended_duration_buckets changed: it takes effect at the next start")
+        self.prober.configure(config.probes)
         self.use_positions = config.positions_file is not None
 
     # -- work -------------------------------------------------------------------------------------
@@ -194,6 +198,7 @@ class Exporter:
     def close(self) -> None:
         for source in self.sources.values():
             source.tailer.close()
+        self.prober.close()
 
     # -- exposition -----------------------------------------------------------------------------
 
@@ -202,6 +207,7 @@ class Exporter:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(LLMCollector(self.store, lambda: self.config.thresholds, created=openmetrics))
         registry.register(HealthCollector(self.health, lambda: self.limiter, created=openmetrics))
+        registry.register(ProbeCollector(self.prober))
         if process:
             ProcessCollector(registry=registry)
             PlatformCollector(registry=registry)

@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
-from bundle_helpers import ROOT, rule_files
+from bundle_helpers import ROOT, dashboards, panels, promql_for_prometheus, rule_files
 
 from testkit import Running, free_port, require_binary
 
@@ -156,17 +156,19 @@ def prometheus_config(tmp: Path, exporter_port: int, rules_dir: Path, alertmanag
 
 
 @contextmanager
-def prometheus(tmp: Path, config: Path) -> Iterator[Prometheus]:
+def prometheus(tmp: Path, config: Path, *, agent: bool = False, args: Sequence[str] = ()) -> Iterator[Prometheus]:
+    """Prometheus on config with its data in tmp; agent=True runs it in agent mode (scrape and
+    remote-write only), args are further flags."""
     binary = require_binary("prometheus", "prometheus")
     port = free_port()
+    storage = (
+        ["--enable-feature=agent", f"--storage.agent.path={tmp / 'wal'}"]
+        if agent
+        else [f"--storage.tsdb.path={tmp / 'tsdb'}"]
+    )
     service = Service(
         "prometheus",
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
+        [binary, f"--config.file={config}", *storage, f"--web.listen-address=127.0.0.1:{port}", *args],
         tmp,
     )
     try:
@@ -213,6 +215,83 @@ class Prometheus:
             time.sleep(0.1)
 
 
+# --- dashboard queries against a live Prometheus ---------------------------------------------------
+
+
+def panel_queries(rate_interval: str) -> list[tuple[str, str, str, bool]]:
+    """(dashboard, panel title, PromQL as Prometheus gets it, instant?) for every panel target."""
+    out = []
+    for name, dashboard in dashboards().items():
+        for panel in panels(dashboard):
+            for target in panel.get("targets", []):
+                expr = promql_for_prometheus(target["expr"], rate_interval=rate_interval)
+                out.append((name, panel["title"], expr, bool(target.get("instant"))))
+    return out
+
+
+def _range_query(prom: Prometheus, expr: str) -> list[dict]:
+    end = time.time()
+    return prom.api("query_range", query=expr, start=f"{end - 30:.3f}", end=f"{end:.3f}", step="1")["result"]
+
+
+# `<expr> or vector(0)` always has data: the part before `or` must have data too.
+_FALLBACK = re.compile(r"(?s)(.*\S)\s+or\s+(?:on\s*\(\s*\)\s*)?vector\([^()]*\)\s*")
+
+
+def has_data(prom: Prometheus, expr: str, instant: bool) -> bool:
+    m = _FALLBACK.fullmatch(expr)
+    if m and not has_data(prom, m.group(1), instant):
+        return False
+    # Instant queries at "now", as a stat / table panel asks; the queries of range panels must
+    # also answer a range query over the last 30 s.
+    return bool(prom.query(expr)) and (instant or bool(_range_query(prom, expr)))
+
+
+def panels_without_data(
+    prom: Prometheus, rate_interval: str, exempt: Sequence[str] = (), timeout: float = 20.0
+) -> list[str]:
+    """The panel queries (outside the exempt titles) still without data after up to timeout s."""
+    queries = panel_queries(rate_interval)
+    assert len(queries) > 100
+    assert set(exempt) <= {title for _, title, _, _ in queries}, "exemptions for panels that no longer exist"
+    pending = [q for q in queries if q[1] not in exempt]
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = [q for q in pending if not has_data(prom, q[2], q[3])]
+        if not pending or time.monotonic() > deadline:
+            return [f"{n} / {t}: {e}" for n, t, e, _ in pending]
+        time.sleep(0.5)
+
+
+def _label_values_request(query: str) -> tuple[str, list[str]]:
+    """label_values(selector, label) or label_values(label), with every variable at "All":
+    the label and the match[] for /api/v1/label/<label>/values."""
+    m = re.fullmatch(r"\s*label_values\(\s*(?:(.+?)\s*,\s*)?([A-Za-z_]\w*)\s*\)\s*", query)
+    assert m, f"not a label_values() query: {query}"
+    selector, label = m.groups()
+    return label, [promql_for_prometheus(selector)] if selector else []
+
+
+def variable_values(prom: Prometheus) -> dict[str, set[str]]:
+    """The values of every dashboard template variable (a query variable), by variable name;
+    fails when a variable has none."""
+    start = f"{time.time() - 3600:.3f}"
+    values: dict[str, set[str]] = {}
+    for name, dashboard in dashboards().items():
+        for var in dashboard.get("templating", {}).get("list", []):
+            if var["type"] != "query":
+                continue
+            query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+            label, match = _label_values_request(query)
+            params: dict = {"start": start}
+            if match:
+                params["match[]"] = match
+            got = prom.api(f"label/{label}/values", **params)
+            assert got, f"{name}: variable {var['name']} ({query}) has no values"
+            values.setdefault(var["name"], set()).update(got)
+    return values
+
+
 def rfc3339(text: str) -> float:
     m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text)
     assert m, text
@@ -242,9 +321,16 @@ def alertmanager_source(tmp: Path, slack_url: str) -> Path:
 
 
 @contextmanager
-def alertmanager(tmp: Path, source_config: Path, webhook_url: str, discord_url: str) -> Iterator[str]:
+def alertmanager(
+    tmp: Path,
+    source_config: Path,
+    webhook_url: str,
+    discord_url: str,
+    cluster: Sequence[str] = ("--cluster.listen-address=",),
+) -> Iterator[str]:
     """The real Alertmanager started through alertmanager/entrypoint.sh (which substitutes the
-    webhook and Discord URLs from the environment); yields its base URL."""
+    webhook and Discord URLs from the environment); yields its base URL. cluster: the --cluster.*
+    flags (by default none: clustering off)."""
     binary = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
     port = free_port()
     env = _child_env()
@@ -262,7 +348,7 @@ def alertmanager(tmp: Path, source_config: Path, webhook_url: str, discord_url: 
             str(ROOT / "alertmanager" / "entrypoint.sh"),
             f"--storage.path={tmp / 'alertmanager-data'}",
             f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
+            *cluster,
         ],
         tmp,
         env=env,
@@ -483,3 +569,61 @@ def exporter_config(tmp: Path, sources: list[dict], **extra: Any) -> Path:
     path = tmp / "exporter.yml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     return path
+
+
+def demo_sources(logs: Path) -> list[dict]:
+    """A completion-format source (the file and its rotated siblings) and a LiteLLM one in logs/."""
+    return [
+        {
+            "name": "trading-bot",
+            "path": str(logs / "llm_completions.log*"),
+            "format": "completion",
+            "labels": {"app": "trading-bot"},
+        },
+        {
+            "name": "litellm-proxy",
+            "path": str(logs / "litellm.jsonl"),
+            "format": "litellm",
+            "labels": {"app": "litellm"},
+        },
+    ]
+
+
+class PanelTraffic:
+    """Logs in tmp/logs and an exporter config (tmp/exporter.yml) that give every dashboard panel
+    data while the traffic runs (`with traffic:` runs a TrafficWriter): besides the writer's
+    calls, a performance summary (ignored), a line that is not JSON (rejected), a request that
+    never gets an answer (orphaned after pending_ttl_seconds), a success without token usage,
+    and, from wait_until_rules_fire(), a sixth model past max_label_values (folded)."""
+
+    FOLDED_MODEL = "my-finetune-v2"
+
+    def __init__(self, tmp: Path, **config: Any) -> None:
+        logs = tmp / "logs"
+        logs.mkdir(parents=True)
+        self.completion = CompletionLog(logs / "llm_completions.log")
+        self.completion.write({"event_type": "performance_metrics", "total_completions": 0}, "Traceback (not JSON)")
+        self.completion.request("gpt-4o-mini")
+        self.completion.call("gpt-4o-mini", tokens=(0, 0))
+        self.litellm = logs / "litellm.jsonl"
+        self.litellm.touch()
+        # five models fit under max_label_values; the sixth is folded
+        limits = {"pending_ttl_seconds": 2, "max_label_values": 5, **config.pop("limits", {})}
+        self.config = exporter_config(tmp, demo_sources(logs), limits=limits, **config)
+        self.writer = TrafficWriter(self.completion, self.litellm)
+
+    def __enter__(self) -> PanelTraffic:
+        self.writer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.writer.stop()
+
+    def wait_until_rules_fire(self, prom: Prometheus) -> None:
+        """Scraped, rules evaluated (recording rules over recording rules too) and the alerts the
+        "Firing alerts" panels show firing; then the sixth model is written."""
+        for alertname in ("LLMUnpricedCompletions", "LLMConsecutiveFailures"):
+            firing = f'ALERTS{{alertname="{alertname}", alertstate="firing"}}'
+            prom.wait(lambda q=firing: bool(prom.query(q)), f"{alertname} firing")
+        prom.wait(lambda: bool(prom.query('llm_cost_usd_total{gen_ai_request_model="gpt-4o"}')), "the LiteLLM source")
+        self.completion.call(self.FOLDED_MODEL, cost=0.001)

@@ -64,6 +64,7 @@ def test_compose_ports_on_loopback(docker_compose):
         "otel-collector": [("127.0.0.1", "4317"), ("127.0.0.1", "4318")],
         "prometheus": [("127.0.0.1", "9090")],
         "alertmanager": [("127.0.0.1", "9093")],
+        "alertmanager-2": [],
         "grafana": [("127.0.0.1", "3000")],
     }
 
@@ -71,12 +72,21 @@ def test_compose_ports_on_loopback(docker_compose):
 def test_docker_compose_resolved(docker_compose):
     cfg = _resolved(docker_compose)
     services = cfg["services"]
-    assert set(services) == {"llm-exporter", "demo-writer", "otel-collector", "prometheus", "alertmanager", "grafana"}
+    assert set(services) == {
+        "llm-exporter",
+        "demo-writer",
+        "otel-collector",
+        "prometheus",
+        "alertmanager",
+        "alertmanager-2",
+        "grafana",
+    }
     assert set(cfg["volumes"]) == {
         "llm-logs",
         "llm-exporter-data",
         "prometheus-data",
         "alertmanager-data",
+        "alertmanager-2-data",
         "grafana-data",
     }
     for name, svc in services.items():
@@ -97,6 +107,21 @@ def test_docker_compose_resolved(docker_compose):
     assert prom["environment"] == {"RUNBOOK_BASE_URL": ""}
     assert services["otel-collector"]["image"].startswith("otel/opentelemetry-collector-contrib:")
     assert services["alertmanager"]["entrypoint"] == ["/bin/sh", "/etc/alertmanager/entrypoint.sh"]
+
+
+def test_alertmanager_pair_is_a_cluster(docker_compose):
+    services = _resolved(docker_compose)["services"]
+    first, second = services["alertmanager"], services["alertmanager-2"]
+    pairs = ((first, "alertmanager-2", "alertmanager-data"), (second, "alertmanager", "alertmanager-2-data"))
+    for svc, peer, data in pairs:
+        assert svc["entrypoint"] == ["/bin/sh", "/etc/alertmanager/entrypoint.sh"]
+        assert "--cluster.listen-address=0.0.0.0:9094" in svc["command"]
+        assert f"--cluster.peer={peer}:9094" in svc["command"]
+        assert (data, "/alertmanager", False) in [_volume(v) for v in svc["volumes"]]  # state of its own
+    assert {k: v for k, v in first.items() if k not in ("command", "volumes", "ports")} == {
+        k: v for k, v in second.items() if k not in ("command", "volumes", "ports")
+    }
+    assert {"alertmanager", "alertmanager-2"} <= set(services["prometheus"]["depends_on"])
 
 
 def test_dockerfile():

@@ -83,7 +83,12 @@ def test_scrape_and_alerting_config():
     assert jobs["otel-collector"] == ["otel-collector:8889"]
     assert jobs["prometheus"] == ["localhost:9090"]
     assert cfg["rule_files"] == ["rules/*.yml"]
-    assert cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    # both members of the Alertmanager cluster
+    assert cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "alertmanager:9093",
+        "alertmanager-2:9093",
+    ]
+    assert jobs["alertmanager"] == ["alertmanager:9093", "alertmanager-2:9093"]
 
 
 def test_every_alert_is_tested_firing_and_quiet():

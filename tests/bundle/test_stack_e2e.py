@@ -17,21 +17,24 @@ import time
 from pathlib import Path
 
 import pytest
-from bundle_helpers import dashboards, panels, promql_for_prometheus, recording_names
+from bundle_helpers import recording_names
 from stack_helpers import (
     RUNBOOK_BASE_URL,
     CompletionLog,
+    PanelTraffic,
     Prometheus,
     Receiver,
-    TrafficWriter,
     alertmanager,
     alertmanager_source,
     copy_rules,
+    demo_sources,
     exporter,
     exporter_config,
     http_json,
+    panels_without_data,
     prometheus,
     prometheus_config,
+    variable_values,
 )
 
 from testkit import require_binary, wait_for
@@ -48,139 +51,26 @@ RATE_INTERVAL = "10s"
 EXEMPT: dict[str, str] = {}
 
 
-def _sources(logs: Path) -> list[dict]:
-    return [
-        {
-            "name": "trading-bot",
-            "path": str(logs / "llm_completions.log*"),
-            "format": "completion",
-            "labels": {"app": "trading-bot"},
-        },
-        {
-            "name": "litellm-proxy",
-            "path": str(logs / "litellm.jsonl"),
-            "format": "litellm",
-            "labels": {"app": "litellm"},
-        },
-    ]
-
-
-def _label_values_request(query: str) -> tuple[str, list[str]]:
-    """label_values(selector, label) or label_values(label), with every variable at "All":
-    the label and the match[] for /api/v1/label/<label>/values."""
-    m = re.fullmatch(r"\s*label_values\(\s*(?:(.+?)\s*,\s*)?([A-Za-z_]\w*)\s*\)\s*", query)
-    assert m, f"not a label_values() query: {query}"
-    selector, label = m.groups()
-    return label, [promql_for_prometheus(selector)] if selector else []
-
-
-def _variable_queries() -> list[tuple[str, str, str]]:
-    out = []
-    for name, dashboard in dashboards().items():
-        for var in dashboard.get("templating", {}).get("list", []):
-            if var["type"] != "query":
-                continue
-            query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
-            out.append((name, var["name"], query))
-    return out
-
-
-def _panel_queries() -> list[tuple[str, str, str, bool]]:
-    """(dashboard, panel title, PromQL as Prometheus gets it, instant?) for every panel target."""
-    out = []
-    for name, dashboard in dashboards().items():
-        for panel in panels(dashboard):
-            for target in panel.get("targets", []):
-                expr = promql_for_prometheus(target["expr"], rate_interval=RATE_INTERVAL)
-                out.append((name, panel["title"], expr, bool(target.get("instant"))))
-    return out
-
-
-def _range_query(prom: Prometheus, expr: str) -> list[dict]:
-    end = time.time()
-    return prom.api("query_range", query=expr, start=f"{end - 30:.3f}", end=f"{end:.3f}", step="1")["result"]
-
-
 def test_every_dashboard_and_variable_query_returns_data(tmp_path: Path) -> None:
     require_binary("prometheus", "prometheus")
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    completion = CompletionLog(logs / "llm_completions.log")
-    # Lines the exporter panels count: a performance summary (ignored), a line that is not JSON
-    # (rejected), a request that never gets an answer (orphaned after pending_ttl_seconds).
-    completion.write({"event_type": "performance_metrics", "total_completions": 0}, "Traceback (not JSON)")
-    completion.request("gpt-4o-mini")
-    completion.call("gpt-4o-mini", tokens=(0, 0))  # a success without token usage
-    (logs / "litellm.jsonl").touch()
-    # five models fit under max_label_values; the sixth, written later, is folded
-    config = exporter_config(tmp_path, _sources(logs), limits={"pending_ttl_seconds": 2, "max_label_values": 5})
-
-    with exporter(config) as running:
+    traffic = PanelTraffic(tmp_path)
+    with exporter(traffic.config) as running:
         prom_config = prometheus_config(tmp_path, running.port, copy_rules(tmp_path / "rules"))
-        writer = TrafficWriter(completion, logs / "litellm.jsonl")
-        writer.start()
-        try:
-            with prometheus(tmp_path, prom_config) as prom:
-                _check_dashboards(prom, completion)
-        finally:
-            writer.stop()
+        with traffic, prometheus(tmp_path, prom_config) as prom:
+            traffic.wait_until_rules_fire(prom)
+            _check_dashboards(prom)
 
 
-# `<expr> or vector(0)` always has data: the part before `or` must have data too.
-_FALLBACK = re.compile(r"(?s)(.*\S)\s+or\s+(?:on\s*\(\s*\)\s*)?vector\([^()]*\)\s*")
-
-
-def _has_data(prom: Prometheus, expr: str, instant: bool) -> bool:
-    m = _FALLBACK.fullmatch(expr)
-    if m and not _has_data(prom, m.group(1), instant):
-        return False
-    # Instant queries at "now", as a stat / table panel asks; the queries of range panels must
-    # also answer a range query over the last 30 s.
-    return bool(prom.query(expr)) and (instant or bool(_range_query(prom, expr)))
-
-
-def _check_dashboards(prom: Prometheus, completion: CompletionLog) -> None:
-    # Scraped, rules evaluated (recording rules over recording rules too) and alerts firing.
-    prom.wait(
-        lambda: bool(prom.query('ALERTS{alertname="LLMUnpricedCompletions", alertstate="firing"}')),
-        "LLMUnpricedCompletions firing",
-    )
-    prom.wait(
-        lambda: bool(prom.query('ALERTS{alertname="LLMConsecutiveFailures", alertstate="firing"}')),
-        "LLMConsecutiveFailures firing",
-    )
-    prom.wait(lambda: bool(prom.query('llm_cost_usd_total{gen_ai_request_model="gpt-4o"}')), "the LiteLLM source")
-    completion.call("my-finetune-v2", cost=0.001)  # a sixth model: folded into "_overflow"
-
-    queries = _panel_queries()
-    assert len(queries) > 100
-    titles = {title for _, title, _, _ in queries}
-    assert set(EXEMPT) <= titles, "exemptions for panels that no longer exist"
-    pending = [q for q in queries if q[1] not in EXEMPT]
-    deadline = time.monotonic() + 20
-    while True:
-        pending = [q for q in pending if not _has_data(prom, q[2], q[3])]
-        if not pending or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert not pending, "panel queries without data:\n" + "\n".join(f"{n} / {t}: {e}" for n, t, e, _ in pending)
+def _check_dashboards(prom: Prometheus) -> None:
+    empty = panels_without_data(prom, RATE_INTERVAL, EXEMPT)
+    assert not empty, "panel queries without data:\n" + "\n".join(empty)
 
     # Every recording rule has a series (also those no panel reads, e.g. the cache hit ratio).
     empty_rules = sorted(name for name in recording_names() if not prom.query(name))
     assert not empty_rules, f"recording rules without data: {empty_rules}"
 
-    variables = _variable_queries()
-    assert {v for _, v, _ in variables} >= {"job", "instance", "provider", "model", "symbol", "source"}
-    start = f"{time.time() - 3600:.3f}"
-    values: dict[str, set[str]] = {}
-    for name, var, query in variables:
-        label, match = _label_values_request(query)
-        params: dict = {"start": start}
-        if match:
-            params["match[]"] = match
-        got = prom.api(f"label/{label}/values", **params)
-        assert got, f"{name}: variable {var} ({query}) has no values"
-        values.setdefault(var, set()).update(got)
+    values = variable_values(prom)
+    assert set(values) >= {"job", "instance", "provider", "model", "symbol", "source"}
     assert values["job"] == {"llm-exporter"}
     assert values["source"] == {"trading-bot", "litellm-proxy"}
     assert {"openai", "anthropic", "ollama"} <= values["provider"]
@@ -197,7 +87,7 @@ def test_cost_spike_reaches_the_webhook_through_alertmanager(tmp_path: Path) -> 
     # The model's cost series exists before the spike: Prometheus 2.42 has no created-timestamp
     # ingestion, so a series first scraped at $50 would have rate 0 (see README, Monitoring stack).
     log.call("gpt-4o-mini", cost=0.01)
-    config = exporter_config(tmp_path, _sources(logs)[:1], thresholds={"max_cost_per_hour_usd": 10})
+    config = exporter_config(tmp_path, demo_sources(logs)[:1], thresholds={"max_cost_per_hour_usd": 10})
     rules = copy_rules(tmp_path / "rules", {"LLMCostPerHourHigh": "2s"})
 
     with (
@@ -284,7 +174,7 @@ def test_threshold_reload_changes_whether_the_alert_fires(tmp_path: Path) -> Non
     logs.mkdir()
     log = CompletionLog(logs / "llm_completions.log")
     log.call("o3-mini", cost=0.01)
-    sources = _sources(logs)[:1]
+    sources = demo_sources(logs)[:1]
     config = exporter_config(tmp_path, sources, thresholds={"max_consecutive_failures": 10})
     model = {"gen_ai_request_model": "o3-mini"}
 

@@ -1,5 +1,6 @@
 """The HTTP(S) endpoint: /metrics (Prometheus text, or OpenMetrics when asked; gzip when asked),
-/ (a landing page), /-/healthy and /-/ready. TLS and basic auth come from the web config.
+/probe (one model server probed now, blackbox-exporter style), / (a landing page), /-/healthy
+and /-/ready. TLS and basic auth come from the web config.
 
 An asyncio server, so an idle or slow connection costs a file descriptor and no thread: request
 headers must arrive within a read timeout, idle keep-alive connections close, and past a cap
@@ -22,9 +23,11 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from http import HTTPStatus
+from urllib.parse import parse_qs
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
@@ -46,6 +49,7 @@ LANDING = f"""<!doctype html>
 <li><a href="-/ready">Readiness</a></li></ul></body></html>
 """.encode()
 
+PROBE_TIMEOUT = 10.0  # /probe's longest wait on the target, below Prometheus' default scrape timeout
 READ_TIMEOUT = 10.0  # a TLS handshake, and a new connection's request headers, must arrive within this
 IDLE_TIMEOUT = 60.0  # a keep-alive connection's next request headers must arrive within this
 WRITE_TIMEOUT = 30.0  # a client that does not read its response is dropped
@@ -152,7 +156,9 @@ class MetricsServer:
         read_timeout: float = READ_TIMEOUT,
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int | None = None,
+        probe: Callable[[str, str, float], bytes] | None = None,
     ) -> None:
+        self.probe = probe  # /probe?target=&module=: (target, module, timeout) -> exposition
         self.text_registry = text
         self.openmetrics_registry = openmetrics
         self.web = LiveWebConfig(web) if web is not None else None
@@ -342,6 +348,10 @@ class MetricsServer:
             loop = asyncio.get_running_loop()
             body, content_type, headers = await loop.run_in_executor(self._render_pool, self._metrics, request)
             await self._reply(writer, request, HTTPStatus.OK, body, content_type, headers)
+        elif path == "/probe" and self.probe is not None:
+            loop = asyncio.get_running_loop()
+            status, body = await loop.run_in_executor(self._render_pool, self._probe, request)
+            await self._reply(writer, request, status, body, TEXT_TYPE if status == HTTPStatus.OK else PLAIN)
         elif path == "/":
             await self._reply(writer, request, HTTPStatus.OK, LANDING, "text/html; charset=utf-8")
         elif path == "/-/healthy":
@@ -363,6 +373,23 @@ class MetricsServer:
         if web.remembered(*credentials):
             return True
         return await asyncio.get_running_loop().run_in_executor(self._auth_pool, web.check, *credentials)
+
+    def _probe(self, request: _Request) -> tuple[HTTPStatus, bytes]:
+        assert self.probe is not None
+        query = parse_qs(request.path.partition("?")[2])
+        target, module = query.get("target", [""])[0], query.get("module", ["openai"])[0]
+        if not target:
+            return HTTPStatus.BAD_REQUEST, b"target parameter is missing\n"
+        # Answer within Prometheus' scrape timeout, as the blackbox exporter does.
+        try:
+            scrape_timeout = float(request.headers.get("x-prometheus-scrape-timeout-seconds", "10"))
+        except ValueError:
+            scrape_timeout = 10.0
+        timeout = max(min(scrape_timeout - 0.5, PROBE_TIMEOUT), 0.1)
+        try:
+            return HTTPStatus.OK, self.probe(target, module, timeout)
+        except ValueError as exc:
+            return HTTPStatus.BAD_REQUEST, f"{exc}\n".encode()
 
     def _metrics(self, request: _Request) -> tuple[bytes, str, dict[str, str]]:
         if wants_openmetrics(request.headers.get("accept", "")):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+from msgspec import UNSET, Struct, UnsetType
+
 from llm_exporter.formats import fields
 from llm_exporter.formats.events import Completion, Decision, Event, Ignored, Rejected, Request
 
@@ -15,7 +18,15 @@ def _request(obj: dict[str, Any]) -> Request:
         model=fields.text(obj, "model", required=True),  # type: ignore[arg-type]
         provider=fields.text(obj, "provider"),
         operation=fields.text(obj, "operation"),
+        time=fields.timestamp(obj.get("timestamp")),
     )
+
+
+def _failure(error_type: Any, error: Any, status_code: Any) -> tuple[str, str | None]:
+    """(error class, HTTP status) of a failed response; `status_code` is UNSET when the line has none."""
+    error = error if type(error) is dict else {"type": error}
+    status = error.get("status_code") if status_code is UNSET else status_code
+    return fields.error_class(error_type or error.get("type")), fields.http_status(status)
 
 
 def _response(obj: dict[str, Any]) -> Completion:
@@ -27,10 +38,7 @@ def _response(obj: dict[str, Any]) -> Completion:
         raise Rejected("wrong_shape", "success must be true or false")
     error_type = status = None
     if not success:
-        error = obj.get("error")
-        error = error if type(error) is dict else {"type": error}
-        error_type = fields.error_class(obj.get("error_type") or error.get("type"))
-        status = fields.http_status(obj.get("status_code", error.get("status_code")))
+        error_type, status = _failure(obj.get("error_type"), obj.get("error"), obj.get("status_code", UNSET))
     usage = fields.token_usage(fields.mapping(obj, "token_usage" if "token_usage" in obj else "usage"))
     ttfc_ms = fields.milliseconds(obj, "time_to_first_chunk_ms")
     return Completion(
@@ -49,6 +57,7 @@ def _response(obj: dict[str, Any]) -> Completion:
         time_to_first_chunk=None if ttfc_ms is None else ttfc_ms / 1000.0,
         request_id=fields.text(obj, "request_id"),
         http_status=status,
+        time=fields.timestamp(obj.get("timestamp")),
     )
 
 
@@ -59,6 +68,7 @@ def _decision(obj: dict[str, Any]) -> Decision:
         symbol=fields.text(obj, "symbol") or "",
         validation_result=(fields.text(obj, "validation_result") or "").upper(),
         model=fields.text(obj, "model"),
+        time=fields.timestamp(obj.get("timestamp")),
     )
 
 
@@ -77,3 +87,84 @@ def parse(obj: dict[str, Any]) -> Event:
     if handler is None:  # performance_metrics: Prometheus derives those figures itself
         return Ignored(event_type)
     return handler(obj)
+
+
+# -- typed decoding (see fields: what it leaves to `parse`) -------------------------------------
+
+
+class _Line(Struct):
+    """Every field any event type reads; the others are skipped undecoded."""
+
+    event_type: str
+    timestamp: fields.Time = None
+    request_id: fields.Text | None = None
+    model: fields.Text | None = None
+    provider: fields.Text | None = None
+    operation: fields.Text | None = None
+    response_time_ms: fields.Milliseconds | None = None
+    success: bool = True
+    error: Any = None
+    error_type: Any = None
+    status_code: Any = UNSET
+    token_usage: fields.Usage | UnsetType = UNSET  # present as null is not absent
+    usage: fields.Usage | None = None
+    time_to_first_chunk_ms: fields.Milliseconds | None = None
+    cost_estimate_usd: fields.Cost | None = None
+    action: fields.Text | None = None
+    symbol: fields.Text | None = None
+    validation_result: fields.Text | None = None
+
+
+_decode = msgspec.json.Decoder(_Line).decode
+
+
+def decode(line: bytes) -> Event | None:
+    """`parse(orjson.loads(line))` for the lines of the usual shape, None for the others."""
+    try:
+        obj = _decode(line)
+    except fields.UNDECODABLE:
+        return None
+    event_type = obj.event_type
+    if event_type == "completion_response":
+        duration_ms = obj.response_time_ms
+        if duration_ms is None:
+            return None
+        error_type = status = None
+        if not obj.success:
+            error_type, status = _failure(obj.error_type, obj.error, obj.status_code)
+        usage = fields.typed_usage(obj.token_usage if obj.token_usage is not UNSET else obj.usage)
+        ttfc_ms = obj.time_to_first_chunk_ms
+        # Positional (three times faster than by keyword): the fields in their declared order.
+        return Completion(
+            obj.model,
+            obj.provider,
+            obj.operation,
+            duration_ms / 1000.0,
+            *usage[:5],
+            obj.cost_estimate_usd,
+            error_type,
+            None if ttfc_ms is None else ttfc_ms / 1000.0,
+            None,  # cache_hit: this format cannot say
+            obj.request_id,
+            usage[5],
+            None,  # saved_cost
+            None,  # trace_id
+            status,
+            fields.timestamp(obj.timestamp),
+        )
+    if event_type == "completion_request":
+        if obj.request_id is None or obj.model is None:
+            return None
+        return Request(obj.request_id, obj.model, obj.provider, obj.operation, fields.timestamp(obj.timestamp))
+    if event_type == "trading_decision":
+        if obj.action is None:
+            return None
+        return Decision(
+            obj.request_id,
+            obj.action.upper(),
+            obj.symbol or "",
+            (obj.validation_result or "").upper(),
+            obj.model,
+            fields.timestamp(obj.timestamp),
+        )
+    return Ignored(event_type)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Rejected(Exception):
@@ -23,6 +23,7 @@ class Request:
     model: str
     provider: str | None
     operation: str | None
+    time: float | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -36,7 +37,10 @@ class Completion:
     is True for an answer from a response cache, False only where the log shows a cache was
     asked and missed, None where it cannot say. `trace_id` groups the attempts of one client
     request (LiteLLM's retries and fallbacks); None makes the line a request of its own.
-    `unsplit_tokens` are tokens the log gives only as a total."""
+    `unsplit_tokens` are tokens the log gives only as a total.
+
+    `time` (in every event) is when the line says it happened, in epoch seconds (None when it
+    does not say, or not legibly: see fields.timestamp); events compare by what happened, not when."""
 
     model: str | None
     provider: str | None
@@ -56,6 +60,7 @@ class Completion:
     saved_cost: float | None = None
     trace_id: str | None = None
     http_status: str | None = None
+    time: float | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -67,6 +72,7 @@ class Decision:
     symbol: str
     validation_result: str
     model: str | None = None
+    time: float | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from llm_exporter.formats.events import Rejected
 from llm_exporter.semconv import OTHER_ERROR
@@ -134,4 +137,86 @@ def token_usage(usage: dict[str, Any]) -> tuple[int, int, int, int, int, int]:
     else:  # Anthropic counts cache reads and writes apart from input_tokens
         input_tokens = count(usage, "input_tokens") + cache_read + cache_write
     output = count(usage, "completion_tokens") if "completion_tokens" in usage else count(usage, "output_tokens")
+    return input_tokens, output, cache_read, cache_write, reasoning, 0
+
+
+# Epoch numbers at least this large are milliseconds: as seconds they would be past the year 5000,
+# as milliseconds they are after March 1973.
+EPOCH_MS_FROM = 1e11
+_EPOCH_MAX_MS = 1e14  # past this (the year 5138 in milliseconds) a number is no time at all
+
+
+def timestamp(value: Any) -> float | None:
+    """A line's time as epoch seconds, else None (never a rejection: live tailing does not need
+    it). ISO 8601 strings with or without a zone (no zone means UTC), or epoch seconds or
+    milliseconds (told apart by magnitude) as numbers or decimal strings."""
+    if type(value) is str:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            value = _numeric(value)
+        else:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            return moment.timestamp()
+    if (type(value) is not int and type(value) is not float) or not 0 <= value < _EPOCH_MAX_MS:
+        return None
+    return value / 1000.0 if value >= EPOCH_MS_FROM else float(value)
+
+
+# -- typed decoding ----------------------------------------------------------------------------
+# The formats' msgspec shapes accept a subset of what the functions above accept, and only where
+# they would give the same result: a line outside them (a wrong type, a decimal string, a null
+# where presence matters, an empty string, a bound passed) goes the generic way, which rejects it
+# with its reason or reads it leniently.
+
+# What a typed decoder raises for a line it cannot take: msgspec's errors (a ValueError), invalid
+# UTF-8 in a string, nesting past its depth limit.
+UNDECODABLE = (ValueError, RecursionError)
+
+Text = Annotated[str, Meta(min_length=1)]  # "" means missing: the generic way says so
+Tokens = Annotated[int, Meta(ge=0, le=MAX_TOKENS)]
+Cost = Annotated[float, Meta(ge=0, le=MAX_COST_USD)]
+Milliseconds = Annotated[float, Meta(ge=0, le=MAX_DURATION_MS)]
+Number = Annotated[float, Meta(ge=0)]
+Time = str | float | None  # anything else: the generic way reads it as no time
+
+
+class TokenDetails(Struct):
+    cached_tokens: Tokens | None = None
+    reasoning_tokens: Tokens | None = None
+
+
+class Usage(Struct):
+    """An OpenAI- or Anthropic-style usage object (see `token_usage`)."""
+
+    prompt_tokens: Tokens | None = None
+    completion_tokens: Tokens | UnsetType | None = UNSET  # present as null is not absent
+    input_tokens: Tokens | None = None
+    output_tokens: Tokens | None = None
+    total_tokens: Tokens | None = None
+    cache_read_input_tokens: Tokens | None = None
+    cache_creation_input_tokens: Tokens | None = None
+    prompt_tokens_details: TokenDetails | None = None
+    completion_tokens_details: TokenDetails | None = None
+
+
+def typed_usage(usage: Usage | None) -> tuple[int, int, int, int, int, int]:
+    """`token_usage` of a decoded Usage."""
+    if usage is None:
+        return 0, 0, 0, 0, 0, 0
+    cache_read = usage.cache_read_input_tokens or 0
+    cache_write = usage.cache_creation_input_tokens or 0
+    details = usage.prompt_tokens_details
+    if details is not None and not cache_read:
+        cache_read = details.cached_tokens or 0
+    details = usage.completion_tokens_details
+    reasoning = (details.reasoning_tokens or 0) if details is not None else 0
+    prompt = usage.prompt_tokens
+    completion = usage.completion_tokens
+    no_completion = completion is None or completion is UNSET
+    if prompt is None and no_completion and usage.input_tokens is None and usage.output_tokens is None:
+        return 0, 0, cache_read, cache_write, reasoning, usage.total_tokens or 0
+    input_tokens = prompt if prompt is not None else (usage.input_tokens or 0) + cache_read + cache_write
+    output = (completion or 0) if completion is not UNSET else (usage.output_tokens or 0)
     return input_tokens, output, cache_read, cache_write, reasoning, 0

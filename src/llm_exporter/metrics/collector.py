@@ -7,6 +7,7 @@ with it Prometheus can count the first calls of a model it has never seen before
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from functools import cache
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -23,6 +24,12 @@ def _le(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
+@cache
+def _les(bounds: tuple[float, ...]) -> tuple[str, ...]:
+    """The `le` label values of a histogram's buckets, formatted once per bucket layout."""
+    return tuple(_le(bound) for bound in bounds)
+
+
 def _family(name: str, doc: str, typ: str, unit: str = "") -> Metric:
     return Metric(name, doc, typ, unit)
 
@@ -36,9 +43,10 @@ class _Families:
     def histogram(self, family: Metric, labels: dict[str, str], hist: Histogram) -> None:
         name = family.name
         total = 0
-        for bound, n in zip(hist.bounds, hist.counts, strict=False):
+        bucket = f"{name}_bucket"
+        for le, n in zip(_les(hist.bounds), hist.counts, strict=False):
             total += n
-            family.add_sample(f"{name}_bucket", {**labels, "le": _le(bound)}, total)
+            family.add_sample(bucket, {**labels, "le": le}, total)
         total += hist.counts[-1]
         family.add_sample(f"{name}_bucket", {**labels, "le": "+Inf"}, total)
         family.add_sample(f"{name}_count", labels, total)

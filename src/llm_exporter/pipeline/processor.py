@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 
 import orjson
 
-from llm_exporter.formats import PARSERS
-from llm_exporter.formats.events import Completion, Decision, Ignored, Rejected, Request
+from llm_exporter.formats import DECODERS, PARSERS
+from llm_exporter.formats.events import Completion, Decision, Event, Ignored, Rejected, Request
 from llm_exporter.metrics.health import SourceHealth
 from llm_exporter.metrics.store import MetricsStore, Series, StaticLabels, add_tokens
 from llm_exporter.pipeline.join import BoundedTable
@@ -81,6 +81,8 @@ class SourcePipeline:
         self.parse = PARSERS[fmt]
         self.static: StaticLabels = tuple(sorted(static_labels.items()))
         self.label_fields = tuple((name, tuple(path.split("."))) for name, path in sorted((label_fields or {}).items()))
+        # label_fields may name any field: those lines are read whole, the generic way.
+        self.decode = None if self.label_fields else DECODERS.get(fmt)
         self._labels = self.static  # the static labels plus the current line's label_fields
         self._calls: dict[tuple[object, ...], _Call] = {}
         self.store = store
@@ -106,28 +108,19 @@ class SourcePipeline:
     def process(self, lines: Iterable[bytes]) -> None:
         """Whole lines, without their newline; takes the store lock once for the batch."""
         handlers = self._handlers
-        parse = self.parse
+        decode = self.decode
         health = self.health
-        loads = orjson.loads
         with self.store.lock:
             for line in lines:
                 health.lines += 1
                 if line[-1:] == b"\r":
                     line = line[:-1]
-                if not line or line.isspace():
-                    continue
+                event = decode(line) if decode is not None else None
                 try:
-                    obj = loads(line)
-                except orjson.JSONDecodeError:
-                    self.reject(classify_undecodable(line), "not a JSON line")
-                    continue
-                if type(obj) is not dict:
-                    self.reject("not_object", f"a JSON {type(obj).__name__}, not an object")
-                    continue
-                try:
-                    if self.label_fields:
-                        self._labels = self._line_labels(obj)
-                    event = parse(obj)
+                    if event is None:
+                        event = self._parse(line)
+                        if event is None:
+                            continue
                     handlers[type(event)](event)
                 except Rejected as exc:
                     self.reject(exc.reason, exc.detail)
@@ -136,6 +129,23 @@ class SourcePipeline:
             self.pending.expire()
             self.answered.expire()
             self.failing.expire()
+
+    def _parse(self, line: bytes) -> Event | None:
+        """The generic way: any JSON, each field checked as the format says; None for a blank
+        line or one rejected (and counted) here."""
+        if not line or line.isspace():
+            return None
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            self.reject(classify_undecodable(line), "not a JSON line")
+            return None
+        if type(obj) is not dict:
+            self.reject("not_object", f"a JSON {type(obj).__name__}, not an object")
+            return None
+        if self.label_fields:
+            self._labels = self._line_labels(obj)
+        return self.parse(obj)
 
     def reject(self, reason: str, detail: str) -> None:
         self.health.reject(reason)

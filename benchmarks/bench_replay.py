@@ -1,0 +1,120 @@
+"""Replay against a bare parse loop and mtail: one run, the same file, the same core (issue 11).
+
+    PYTHONPATH=src python3 benchmarks/bench_replay.py [--rounds 3] [--completion-lines 300000]
+        [--litellm-lines 20000]
+
+Two workloads: completion-format lines (benchmarks/generate.py, about 510 bytes each) and real
+LiteLLM payloads (tests/testdata/litellm_recorded/*.jsonl repeated, about 13 KB each). Every
+contender is a whole process (start-up and imports included), pinned to core 0, timed wall-clock;
+the best of `--rounds` interleaved rounds is kept:
+- replay: `python -m llm_exporter replay --format F FILE` (output to /dev/null);
+- bare orjson: `for line in open(FILE, 'rb')`, `orjson.loads(line)` and one dict lookup;
+- bare msgspec: the same loop with `msgspec.json.decode` (untyped);
+- mtail --one_shot with benchmarks/mtail/completions.mtail (completion workload only; Debian's
+  `mtail` package), if installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from generate import lines as completion_lines
+
+HERE = Path(__file__).resolve().parent
+RECORDED = HERE.parent / "tests" / "testdata" / "litellm_recorded"
+WORK = Path(os.environ.get("BENCH_DIR", "/tmp/llm-exporter-bench"))
+PY = sys.executable
+BARE = """import sys, {module}
+decode = {decode}
+seen = {{}}
+for line in open(sys.argv[1], "rb"):
+    seen.get(decode(line).get("{key}"))
+"""
+
+
+def pin() -> None:
+    os.sched_setaffinity(0, {0})
+
+
+def completion_file(n: int) -> Path:
+    path = WORK / f"completions-{n}.log"
+    if not path.exists():
+        WORK.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as out:
+            for k, line in enumerate(completion_lines(n)):
+                if k >= n:
+                    break
+                out.write(line + b"\n")
+    return path
+
+
+def litellm_file(n: int) -> Path:
+    path = WORK / f"litellm-{n}.log"
+    if not path.exists():
+        WORK.mkdir(parents=True, exist_ok=True)
+        recorded = b"".join(p.read_bytes() for p in sorted(RECORDED.glob("*.jsonl")))
+        per_copy = recorded.count(b"\n")
+        path.write_bytes(recorded * -(-n // per_copy))
+    return path
+
+
+def timed(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pin)
+    return time.perf_counter() - start
+
+
+def contenders(path: Path, fmt: str, key: str) -> dict[str, list[str]]:
+    runs = {
+        "replay": [PY, "-m", "llm_exporter", "replay", "--format", fmt, str(path)],
+        "bare orjson loop": [PY, "-c", BARE.format(module="orjson", decode="orjson.loads", key=key), str(path)],
+        "bare msgspec loop": [
+            PY,
+            "-c",
+            BARE.format(module="msgspec", decode="msgspec.json.decode", key=key),
+            str(path),
+        ],
+    }
+    mtail = shutil.which("mtail")
+    if fmt == "completion" and mtail is not None:
+        program = HERE / "mtail" / "completions.mtail"
+        runs["mtail"] = [mtail, "--one_shot", "--one_shot_format=prometheus", "--progs", str(program)]
+        runs["mtail"] += ["--logs", str(path)]
+    return runs
+
+
+def workload(name: str, path: Path, fmt: str, key: str, rounds: int) -> None:
+    n = path.read_bytes().count(b"\n")
+    runs = contenders(path, fmt, key)
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(rounds):
+        for contender, argv in runs.items():
+            best[contender] = min(best[contender], timed(argv))
+    size = path.stat().st_size
+    print(f"\n{name}: {path} ({n:,} lines, {size / 1e6:,.0f} MB, {size / n:,.0f} bytes a line), best of {rounds}")
+    for contender, seconds in best.items():
+        ratio = "" if contender == "replay" else f"  replay is {seconds / best['replay']:.2f}x this"
+        print(f"  {contender:<18} {seconds:6.2f} s  {n / seconds:>10,.0f} lines/s{ratio}")
+    if "mtail" not in runs and fmt == "completion":
+        print("  mtail: not installed (apt-get install mtail): no mtail comparison")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--completion-lines", type=int, default=300_000)
+    p.add_argument("--litellm-lines", type=int, default=20_000)
+    args = p.parse_args()
+    print(f"Python {sys.version.split()[0]}, core 0 of {os.cpu_count()}")
+    workload("completion", completion_file(args.completion_lines), "completion", "event_type", args.rounds)
+    workload("litellm", litellm_file(args.litellm_lines), "litellm", "call_type", args.rounds)
+
+
+if __name__ == "__main__":
+    main()
