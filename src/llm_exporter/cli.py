@@ -33,7 +33,6 @@ from llm_exporter.config import (
 )
 from llm_exporter.logs import FORMATS as LOG_FORMATS
 from llm_exporter.logs import LEVELS, configure_logging
-from llm_exporter.semconv import DURATION_BUCKETS
 
 DEFAULT_PORT = 8464  # outside 9100-9999, where the exporters Prometheus lists crowd
 DEFAULT_LISTEN = f":{DEFAULT_PORT}"
@@ -130,7 +129,7 @@ def _check_config(argv: Sequence[str]) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     # Valid for the daemon, yet an alert that silently can never fire.
-    if problem := unreachable_latency_threshold(config.thresholds, DURATION_BUCKETS):
+    if problem := unreachable_latency_threshold(config.thresholds, config.histograms.duration_buckets):
         return _fail(f"{args.file}: {problem}")
     # Valid, yet it would read nothing: the daemon would start, serve and stay idle.
     warnings = [f"source {s.name}: {problem}" for s in config.sources if (problem := no_files(s))]

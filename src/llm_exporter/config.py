@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llm_exporter.semconv import SHARED_LABELS
+from llm_exporter.semconv import DURATION_BUCKETS, EXTENDED_DURATION_BUCKETS, SHARED_LABELS
 
 ENV_PREFIX = "LLM_EXPORTER__"
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -162,6 +162,16 @@ def unreachable_latency_threshold(thresholds: ThresholdsConfig, buckets: Sequenc
     return None
 
 
+class HistogramsConfig(_Strict):
+    # The semconv duration boundaries end at 81.92 s; this adds 163.84, 327.68 and 655.36 for
+    # reasoning models. Other instrumentations' series of the same family then differ in `le`.
+    extended_duration_buckets: bool = False
+
+    @property
+    def duration_buckets(self) -> tuple[float, ...]:
+        return EXTENDED_DURATION_BUCKETS if self.extended_duration_buckets else DURATION_BUCKETS
+
+
 class OTLPConfig(_Strict):
     """The daemon's OTLP push; unset keys fall back to the standard OTEL_EXPORTER_OTLP_* variables."""
 
@@ -169,7 +179,8 @@ class OTLPConfig(_Strict):
     protocol: Literal["grpc", "http/protobuf"] | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     interval_seconds: float = Field(default=60.0, gt=0)
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    # One push, retries included; also bounds the last push when the daemon stops.
+    timeout_seconds: float = Field(default=5.0, gt=0)
     insecure: bool | None = None
     resource_attributes: dict[str, str] = Field(default_factory=dict)
 
@@ -224,6 +235,7 @@ class Config(_Strict):
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
+    histograms: HistogramsConfig = Field(default_factory=HistogramsConfig)
     otlp: OTLPConfig | None = None
     probes: list[ProbeConfig] = Field(default_factory=list)
 

@@ -41,7 +41,7 @@ class Source:
 class Exporter:
     def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic, use_positions: bool = True) -> None:
         self.clock = clock
-        self.store = MetricsStore()
+        self.store = MetricsStore(duration_buckets=config.histograms.duration_buckets)
         self.health = Health()
         self.config = config
         self.limiter = LabelLimiter(config.limits.max_label_values)
@@ -145,6 +145,8 @@ class Exporter:
             self.prices = PriceBook(config.pricing.overrides)
             self._build_sources(config, (), initial=False)
             self.config = config
+        if config.histograms.duration_buckets != self.store.duration_buckets:  # one family, one set of `le` values
+            log.warning("histograms.extended_duration_buckets changed: it takes effect at the next start")
         self.prober.configure(config.probes)
         self.use_positions = config.positions_file is not None
 

@@ -61,8 +61,14 @@ REQUEST_RETRIES = ("llm.request.retries", "{retry}", "llm_request_retries_total"
 CACHE_SAVED_COST = ("llm.cache.saved_cost.usd", "{USD}", "llm_cache_saved_cost_usd_total")
 CACHE_SAVED_TOKENS = ("llm.cache.saved_tokens", "{token}", "llm_cache_saved_tokens_total")
 
-# semconv boundaries 0.01 ... 81.92 (x2), extended for slow reasoning calls.
-DURATION_BUCKETS: tuple[float, ...] = (*(0.01 * 2**i for i in range(14)), 163.84, 327.68)
+# The semconv boundaries 0.01 ... 81.92 s (x2), exactly: series of one Prometheus family from
+# several instrumentations then share their `le` values and sum into correct quantiles.
+DURATION_BUCKETS: tuple[float, ...] = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92
+)  # fmt: skip
+# Opt-in (`histograms.extended_duration_buckets`, `configure(extended_duration_buckets=True)`) for
+# reasoning models that run past 82 s: the same boundaries continued to 655.36 s.
+EXTENDED_DURATION_BUCKETS: tuple[float, ...] = (*DURATION_BUCKETS, 163.84, 327.68, 655.36)
 # semconv boundaries 1, 4, 16 ... 67108864 (x4).
 TOKEN_BUCKETS: tuple[float, ...] = tuple(float(4**i) for i in range(14))
 

@@ -71,7 +71,7 @@ class OTLPSettings:
     endpoint: str | None = None  # None: the exporter's env vars or its default
     headers: dict[str, str] = field(default_factory=dict)
     interval: float = 60.0
-    timeout: float = 10.0
+    timeout: float = 5.0
     insecure: bool | None = None
     resource_attributes: dict[str, str] = field(default_factory=dict)
 
@@ -246,6 +246,7 @@ class OTLPPusher:
     def _run(self) -> None:
         while not self._stop.wait(self.settings.interval):
             self.push()
+        self.push()  # the last one, for close()
 
     def start(self) -> OTLPPusher:
         self._thread = threading.Thread(target=self._run, name="otlp-push", daemon=True)
@@ -253,9 +254,14 @@ class OTLPPusher:
         return self
 
     def close(self) -> None:
-        """Stop the thread, push what is there one last time, shut the exporter down."""
+        """Push what is there one last time and shut the exporter down, within `settings.timeout`
+        seconds in all: an endpoint that does not answer must not hold the daemon's exit (the
+        exporter's shutdown ends a push still waiting to retry; the thread is a daemon)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.settings.timeout + 1)
-        self.push()
+        if self._thread is None:
+            self.push()  # never started
+        else:
+            self._thread.join(self.settings.timeout)
+            if self._thread.is_alive():
+                log.warning("OTLP push did not finish within %ss; stopping without it", self.settings.timeout)
         self.otlp.shutdown()

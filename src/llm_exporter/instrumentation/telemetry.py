@@ -136,6 +136,7 @@ class Telemetry:
         completion_logger: CompletionLogger | None = None,
         spans: bool | None = None,
         max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
+        duration_buckets: tuple[float, ...] = semconv.DURATION_BUCKETS,
     ) -> None:
         from opentelemetry import metrics, trace
 
@@ -156,7 +157,7 @@ class Telemetry:
             semconv.DURATION[0],
             unit=semconv.DURATION[1],
             description="Duration of GenAI client operations.",
-            explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS,
+            explicit_bucket_boundaries_advisory=duration_buckets,
         )
         self.token_usage = meter.create_histogram(
             semconv.TOKEN_USAGE[0],
@@ -168,7 +169,7 @@ class Telemetry:
             semconv.TIME_TO_FIRST_CHUNK[0],
             unit=semconv.TIME_TO_FIRST_CHUNK[1],
             description="Time to the first chunk of streamed GenAI calls.",
-            explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS,
+            explicit_bucket_boundaries_advisory=duration_buckets,
         )
         self.time_per_output_chunk = meter.create_histogram(
             semconv.TIME_PER_OUTPUT_CHUNK[0],

@@ -6,6 +6,7 @@
 
 An exception inside marks the call failed with its class name as `error.type` (and the provider's
 HTTP status as `http.response.status_code` where the client's error has one) and propagates.
+Without the OpenTelemetry SDK installed a call records nothing (one warning says what to install).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import functools
 import inspect
 import json
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from time import perf_counter
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_exporter import semconv
-from llm_exporter.instrumentation.configure import get_telemetry
+from llm_exporter.instrumentation.configure import telemetry_or_none
 from llm_exporter.instrumentation.content import to_parts
 from llm_exporter.instrumentation.responses import Usage, extract
 from llm_exporter.metrics.store import add_tokens
@@ -34,9 +35,8 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 _NONE: Mapping[str, Any] = MappingProxyType({})
 
-# The last call finished in this context: what record_decision() answers by default.
-_last_call: ContextVar[Call | None] = ContextVar("llm_exporter_last_call", default=None)
-# The call a decorated function runs in (for current_call()).
+# The call a `with track()` block or a decorated function runs in: current_call(), and what
+# record_decision() answers by default.
 _current: ContextVar[Call | None] = ContextVar("llm_exporter_current_call", default=None)
 
 
@@ -66,6 +66,7 @@ class Call:
 
     __slots__ = (
         "_chunk_gaps",
+        "_current_token",
         "_done",
         "_first_chunk",
         "_last_chunk",
@@ -106,6 +107,7 @@ class Call:
         self._provider = provider
         self._operation = operation
         self._telemetry = telemetry
+        self._current_token: Token[Call | None] | None = None  # of _current, set by `with`
         self._series: _Series | None = None
         self._span: Span | None = None
         self._start = 0.0
@@ -139,7 +141,9 @@ class Call:
         spans are on)."""
         t = self._telemetry
         if t is None:
-            t = self._telemetry = get_telemetry()
+            t = self._telemetry = telemetry_or_none()
+            if t is None:  # no OpenTelemetry SDK: record nothing
+                return self
         series = self._series = t.get_series(self.model, self._provider, self._operation)
         with t.lock:
             series.in_flight += 1
@@ -182,6 +186,7 @@ class Call:
             context.detach(token)  # type: ignore[arg-type]
 
     def __enter__(self) -> Call:
+        self._current_token = _current.set(self)
         self.start()
         self._token = self.activate()
         return self
@@ -190,6 +195,8 @@ class Call:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.deactivate(self._token)
+        if self._current_token is not None:
+            _current.reset(self._current_token)
         self.finish(exc)
 
     async def __aenter__(self) -> Call:
@@ -402,7 +409,6 @@ class Call:
                     s.cache_hits += 1
                 else:
                     s.cache_misses += 1
-        _last_call.set(self)
         if self._span is not None:
             self._end_span(error_type, exc, status, ttfc)
         if self._logger is not None:
@@ -465,7 +471,8 @@ def track(model: str | None = None, provider: str | None = None, operation: str 
 
 
 def current_call() -> Call | None:
-    """The call a `@track(...)`-decorated function runs in, or None."""
+    """The call a `with track(...)` block (or `async with`) or a `@track(...)`-decorated function
+    runs in, or None."""
     return _current.get()
 
 
@@ -481,10 +488,14 @@ def record_decision(
     """A decision an answer led to (`llm.decisions`, upper-cased action and validation result).
 
     Its shared attributes come from `model`/`provider` when given, else from `call`, else from the
-    last call finished in this context, else `unknown`."""
-    t = get_telemetry()
+    call in progress in this context (inside `with track(...)` or a `@track` function), else
+    `unknown`: a call that has finished, or an instrumented client's call, is never guessed at;
+    pass it as `call=` (a `with` block's call stays usable after the block)."""
+    t = telemetry_or_none()
+    if t is None:
+        return
     if model is None and call is None:
-        call = _last_call.get()
+        call = _current.get()
     series = None
     if model is None and call is not None and call._telemetry is t:
         series = call.series

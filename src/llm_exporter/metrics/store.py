@@ -60,6 +60,7 @@ class Series:
         "created",
         "decisions",
         "duration",
+        "duration_buckets",
         "errors",
         "failed_calls",
         "in_flight",
@@ -77,10 +78,11 @@ class Series:
         "usage_output",
     )
 
-    def __init__(self, labels: dict[str, str], created: float) -> None:
+    def __init__(self, labels: dict[str, str], created: float, duration_buckets: tuple[float, ...]) -> None:
         self.labels = labels
         self.created = created
-        self.duration = Histogram(DURATION_BUCKETS, created)
+        self.duration_buckets = duration_buckets  # of the duration and time-to-first-chunk histograms
+        self.duration = Histogram(duration_buckets, created)
         self.errors: dict[str, Histogram] = {}  # error_type -> durations of failed calls
         self.usage_input = Histogram(TOKEN_BUCKETS, created)
         self.usage_output = Histogram(TOKEN_BUCKETS, created)
@@ -104,19 +106,22 @@ class Series:
     def failure_histogram(self, error_type: str, now: float) -> Histogram:
         hist = self.errors.get(error_type)
         if hist is None:
-            hist = self.errors[error_type] = Histogram(DURATION_BUCKETS, now)
+            hist = self.errors[error_type] = Histogram(self.duration_buckets, now)
         return hist
 
     def first_chunk_histogram(self, now: float) -> Histogram:
         if self.time_to_first_chunk is None:
-            self.time_to_first_chunk = Histogram(DURATION_BUCKETS, now)
+            self.time_to_first_chunk = Histogram(self.duration_buckets, now)
         return self.time_to_first_chunk
 
 
 class MetricsStore:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, duration_buckets: tuple[float, ...] = DURATION_BUCKETS
+    ) -> None:
         self.lock = threading.Lock()
         self.clock = clock
+        self.duration_buckets = duration_buckets
         self.series: dict[tuple[StaticLabels, str, str, str], Series] = {}
 
     def get(self, static: StaticLabels, operation: str, provider: str, model: str) -> Series:
@@ -125,5 +130,5 @@ class MetricsStore:
         if series is None:
             labels = dict(static)
             labels.update(gen_ai_operation_name=operation, gen_ai_provider_name=provider, gen_ai_request_model=model)
-            series = self.series[key] = Series(labels, self.clock())
+            series = self.series[key] = Series(labels, self.clock(), self.duration_buckets)
         return series
