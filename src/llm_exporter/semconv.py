@@ -65,3 +65,16 @@ CACHE_SAVED_TOKENS = ("llm.cache.saved_tokens", "{token}", "llm_cache_saved_toke
 DURATION_BUCKETS: tuple[float, ...] = (*(0.01 * 2**i for i in range(14)), 163.84, 327.68)
 # semconv boundaries 1, 4, 16 ... 67108864 (x4).
 TOKEN_BUCKETS: tuple[float, ...] = tuple(float(4**i) for i in range(14))
+
+# Span vocabulary, shared by the in-app spans and the daemon's spans of logged calls.
+ATTR_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+ATTR_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+ATTR_COST = COST[0]  # llm.cost.usd: the call's cost in US dollars
+ATTR_CACHE_HIT = "llm.cache.hit"
+ATTR_SESSION = "session.id"
+# A trading decision: an event on its call's span while that is open, else a child span of it
+# (always in the daemon: the decision line comes after the call's span has been sent).
+DECISION_EVENT = "llm.decision"
+ATTR_DECISION_ACTION = "llm.decision.action"
+ATTR_DECISION_SYMBOL = "llm.decision.symbol"
+ATTR_DECISION_VALIDATION = "llm.decision.validation_result"

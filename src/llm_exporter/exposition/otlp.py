@@ -101,6 +101,13 @@ def settings_from(config: OTLPConfig | None, environ: Mapping[str, str] | None =
     )
 
 
+def resource(attributes: Mapping[str, str]) -> Any:
+    """The daemon's OpenTelemetry resource (its metrics' and its spans')."""
+    from opentelemetry.sdk.resources import Resource
+
+    return Resource.create({"service.name": "llm-exporter", "service.version": __version__, **attributes})
+
+
 def _attributes(labels: Mapping[str, str]) -> dict[str, str]:
     return {_ATTRIBUTES.get(k, k): v for k, v in labels.items() if k != "le"}
 
@@ -197,16 +204,12 @@ class OTLPPusher:
     and once more on close()."""
 
     def __init__(self, exporter: Exporter, settings: OTLPSettings, otlp_exporter: Any = None) -> None:
-        from opentelemetry.sdk.resources import Resource
-
         from llm_exporter.instrumentation.configure import metric_exporter
 
         self.exporter = exporter
         self.settings = settings
         self.start_ns = time.time_ns()
-        self.resource = Resource.create(
-            {"service.name": "llm-exporter", "service.version": __version__, **settings.resource_attributes}
-        )
+        self.resource = resource(settings.resource_attributes)
         if otlp_exporter is None:
             extra: dict[str, Any] = {}
             if settings.insecure is not None and settings.protocol == "grpc":
