@@ -323,7 +323,7 @@ class Call:
                     s.cache_misses += 1
         _last_call.set(self)
         if self._span is not None:
-            self._end_span(error_type, exc, status)
+            self._end_span(error_type, exc, status, cost)
         if self._logger is not None:
             self._logger.log_completion_response(
                 request_id=self._request_id,
@@ -335,14 +335,20 @@ class Call:
                 time_to_first_chunk=ttfc,
             )
 
-    def _end_span(self, error_type: str | None, exc: BaseException | None, status: int | None) -> None:
+    def _end_span(
+        self, error_type: str | None, exc: BaseException | None, status: int | None, cost: float | None
+    ) -> None:
         from opentelemetry.trace import Status, StatusCode
 
         span = self._span
         assert span is not None
         if self.usage is not None:
-            span.set_attribute("gen_ai.usage.input_tokens", self.usage.input_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", self.usage.output_tokens)
+            span.set_attribute(semconv.ATTR_USAGE_INPUT_TOKENS, self.usage.input_tokens)
+            span.set_attribute(semconv.ATTR_USAGE_OUTPUT_TOKENS, self.usage.output_tokens)
+        if cost is not None:
+            span.set_attribute(semconv.ATTR_COST, cost)
+        if self.cache_hit is not None:
+            span.set_attribute(semconv.ATTR_CACHE_HIT, self.cache_hit)
         if self.response_model:
             span.set_attribute("gen_ai.response.model", self.response_model)
         if self.response_id:
@@ -394,6 +400,8 @@ def record_decision(
     if series is None:
         series = t.get_series(model, provider, operation)
     t.decision(series, action, symbol, validation_result)
+    if call is not None and call._span is not None:
+        _decision_span(call._span, t, action.upper(), symbol, validation_result.upper())
     logger = call._logger if call is not None and call._logger is not None else t.completion_logger
     if logger is not None:
         logger.log_trading_decision(
@@ -403,3 +411,19 @@ def record_decision(
             model=series.model,
             request_id=call._request_id if call is not None else None,
         )
+
+
+def _decision_span(span: Span, t: Telemetry, action: str, symbol: str, validation_result: str) -> None:
+    """The decision on its call's span while that is open, else as a child span of it (as the
+    daemon records decisions)."""
+    attributes = {
+        semconv.ATTR_DECISION_ACTION: action,
+        semconv.ATTR_DECISION_SYMBOL: symbol,
+        semconv.ATTR_DECISION_VALIDATION: validation_result,
+    }
+    if span.is_recording():
+        span.add_event(semconv.DECISION_EVENT, attributes)
+    elif t.tracer is not None and span.get_span_context().is_valid:
+        from opentelemetry.trace import set_span_in_context
+
+        t.tracer.start_span(semconv.DECISION_EVENT, set_span_in_context(span), attributes=attributes).end()
