@@ -314,3 +314,17 @@ def test_reload_turns_traces_off(tmp_path: Path) -> None:
     exporter.reload(parse_config({"sources": [source], "otlp": {"interval_seconds": 3600}}, "test", {}))
     assert exporter.spans is None and exporter.sources["bot"].pipeline.spans is None
     exporter.close()
+
+
+def test_settings_spans_only() -> None:
+    """`metrics: false`: spans without the metrics push; http/protobuf spans go to /v1/traces."""
+    from llm_exporter.exposition.otlp import settings_from
+    from llm_exporter.exposition.traces import trace_settings
+
+    source = {"name": "bot", "path": "/tmp/app.log"}
+    otlp = {"endpoint": "http://c:4318/v1/metrics", "protocol": "http/protobuf", "metrics": False, "traces": True}
+    config = parse_config({"sources": [source], "otlp": otlp}, "test", {})
+    assert settings_from(config.otlp, {}) is None
+    settings = trace_settings(config.otlp, {})
+    assert settings is not None and settings.endpoint == "http://c:4318/v1/traces"
+    assert trace_settings(parse_config({"sources": [source], "otlp": {}}, "test", {}).otlp, {}) is None

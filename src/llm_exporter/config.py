@@ -133,6 +133,8 @@ class OTLPConfig(_Strict):
     timeout_seconds: float = Field(default=10.0, gt=0)
     insecure: bool | None = None
     resource_attributes: dict[str, str] = Field(default_factory=dict)
+    # Push the metrics; off where Prometheus scrapes /metrics already and only spans should go.
+    metrics: bool = True
     # Each completion read as a span (exposition/traces.py): the share of sessions (or calls,
     # where the log has no session) sent, and the spans that may wait for the exporter.
     traces: bool = False

@@ -77,7 +77,10 @@ class OTLPSettings:
 
 
 def settings_from(config: OTLPConfig | None, environ: Mapping[str, str] | None = None) -> OTLPSettings | None:
-    """The push settings, or None when neither the config nor the environment asks for a push."""
+    """The push settings, or None when neither the config nor the environment asks for a push
+    (or the config says `metrics: false`)."""
+    if config is not None and not config.metrics:
+        return None
     env = os.environ if environ is None else environ
     env_endpoint = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if config is None and not env_endpoint:
