@@ -9,7 +9,7 @@ import pytest
 from llm_exporter import semconv
 from llm_exporter.instrumentation import current_call, record_decision, track
 
-from .conftest import OTel, by_name, one
+from .conftest import OTel, by_name, one, total
 
 BASE = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini"}
 # genai-prices, as the daemon's PriceBook reads it: gpt-4o-mini $0.15 in, $0.60 out, $0.075 cached.
@@ -97,8 +97,12 @@ def test_decorator_sync_and_async_and_decisions(otel: OTel) -> None:
     record_decision(action="HOLD", symbol="ETH-USD", validation_result="PASSED", model="gpt-4o-mini")
     record_decision(action="CLOSE", symbol="BTC-USD")  # answers the last call finished in this context: ask()
     points = otel.flush()
-    usage_in = one(points, semconv.TOKEN_USAGE[0], **BASE, **{"gen_ai.token.type": "input"})
-    assert (usage_in.count, usage_in.value) == (2, 107)
+    # The returned answer names its model (gen_ai.response.model); the async one does not.
+    usage_in = one(
+        points, semconv.TOKEN_USAGE[0], **BASE, **{"gen_ai.token.type": "input", "gen_ai.response.model": "gpt-4o-mini"}
+    )
+    assert (usage_in.count, usage_in.value) == (1, 100)
+    assert total(points, semconv.TOKEN_USAGE[0], **BASE, **{"gen_ai.token.type": "input"}) == (2, 107)
     cost = one(points, semconv.COST[0], **BASE)
     assert cost.value == pytest.approx(100 * PRICE_IN + 20 * PRICE_OUT + 0.5, rel=1e-12)
     decisions = {

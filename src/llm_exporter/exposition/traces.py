@@ -233,8 +233,8 @@ class SourceSpans:
         if session:
             attributes[semconv.ATTR_SESSION] = session
         if event.input_tokens or event.output_tokens:
-            attributes[semconv.ATTR_USAGE_INPUT_TOKENS] = event.input_tokens
-            attributes[semconv.ATTR_USAGE_OUTPUT_TOKENS] = event.output_tokens
+            attributes[semconv.ATTR_USAGE_INPUT] = event.input_tokens
+            attributes[semconv.ATTR_USAGE_OUTPUT] = event.output_tokens
         if cost is not None:
             attributes[semconv.ATTR_COST] = cost
         if event.cache_hit is not None:

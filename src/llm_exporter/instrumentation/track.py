@@ -13,14 +13,15 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from time import perf_counter
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_exporter import semconv
 from llm_exporter.instrumentation.configure import get_telemetry
+from llm_exporter.instrumentation.content import to_parts
 from llm_exporter.instrumentation.responses import Usage, extract
 from llm_exporter.metrics.store import add_tokens
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from llm_exporter.instrumentation.telemetry import Telemetry, _Series
 
 F = TypeVar("F", bound=Callable[..., Any])
+_NONE: Mapping[str, Any] = MappingProxyType({})
 
 # The last call finished in this context: what record_decision() answers by default.
 _last_call: ContextVar[Call | None] = ContextVar("llm_exporter_last_call", default=None)
@@ -63,8 +65,10 @@ class Call:
     """One call: started by `with`/`start()`, finished once by `__exit__`/`finish()`."""
 
     __slots__ = (
+        "_chunk_gaps",
         "_done",
         "_first_chunk",
+        "_last_chunk",
         "_logger",
         "_operation",
         "_provider",
@@ -73,6 +77,7 @@ class Call:
         "_span",
         "_start",
         "_telemetry",
+        "_token",
         "cache_hit",
         "cost",
         "error_type",
@@ -81,6 +86,10 @@ class Call:
         "model",
         "response_id",
         "response_model",
+        "server_address",
+        "server_port",
+        "service_tier",
+        "system_fingerprint",
         "usage",
     )
 
@@ -101,7 +110,10 @@ class Call:
         self._span: Span | None = None
         self._start = 0.0
         self._first_chunk: float | None = None
+        self._last_chunk: float | None = None
+        self._chunk_gaps: list[float] | None = None
         self._done = False
+        self._token: object | None = None
         self._request_id: str | None = None
         self.usage: Usage | None = None
         self.cost: float | None = None
@@ -111,10 +123,20 @@ class Call:
         self.response_model: str | None = None
         self.response_id: str | None = None
         self.finish_reasons: list[str] | None = None
+        # Where the call went (server.address / server.port), set before start() where known.
+        self.server_address: str | None = None
+        self.server_port: int | None = None
+        # OpenAI's answer facts, for the span.
+        self.service_tier: str | None = None
+        self.system_fingerprint: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self) -> Call:
+    def start(
+        self, request: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None, kwargs: Mapping[str, Any] = _NONE
+    ) -> Call:
+        """Start the call; `request(kwargs)` gives the span's request attributes (only called when
+        spans are on)."""
         t = self._telemetry
         if t is None:
             t = self._telemetry = get_telemetry()
@@ -124,8 +146,15 @@ class Call:
         if t.tracer is not None:
             from opentelemetry.trace import SpanKind
 
+            attrs: dict[str, Any] = dict(series.attrs)
+            if self.server_address is not None:
+                attrs[semconv.ATTR_SERVER_ADDRESS] = self.server_address
+                if self.server_port is not None:
+                    attrs[semconv.ATTR_SERVER_PORT] = self.server_port
+            if request is not None:
+                attrs.update(request(kwargs))
             self._span = t.tracer.start_span(
-                f"{series.operation} {series.model}", kind=SpanKind.CLIENT, attributes=series.attrs
+                f"{series.operation} {series.model}", kind=SpanKind.CLIENT, attributes=attrs
             )
         if self._logger is None:
             self._logger = t.completion_logger
@@ -136,21 +165,40 @@ class Call:
         self._start = perf_counter()
         return self
 
+    def activate(self) -> object | None:
+        """Make the call's span the current one (so client spans nest under it and trace context
+        goes out with the request); returns the token for deactivate(), None without a span."""
+        if self._span is None:
+            return None
+        from opentelemetry import context, trace
+
+        return context.attach(trace.set_span_in_context(self._span))
+
+    @staticmethod
+    def deactivate(token: object | None) -> None:
+        if token is not None:
+            from opentelemetry import context
+
+            context.detach(token)  # type: ignore[arg-type]
+
     def __enter__(self) -> Call:
-        return self.start()
+        self.start()
+        self._token = self.activate()
+        return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.deactivate(self._token)
         self.finish(exc)
 
     async def __aenter__(self) -> Call:
-        return self.start()
+        return self.__enter__()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.finish(exc)
+        self.__exit__(exc_type, exc, tb)
 
     def __call__(self, fn: F) -> F:
         """Use as a decorator: every call of `fn` is tracked as a call of its own; a return value of
@@ -164,12 +212,14 @@ class Call:
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 call = Call(model, provider, operation, telemetry, logger).start()
                 token = _current.set(call)
+                span_token = call.activate()
                 try:
                     result = await fn(*args, **kwargs)
                 except BaseException as exc:
                     call.finish(exc)
                     raise
                 finally:
+                    call.deactivate(span_token)
                     _current.reset(token)
                 if call.usage is None:
                     call.record_response(result)
@@ -182,12 +232,14 @@ class Call:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             call = Call(model, provider, operation, telemetry, logger).start()
             token = _current.set(call)
+            span_token = call.activate()
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
             finally:
+                call.deactivate(span_token)
                 _current.reset(token)
             if call.usage is None:
                 call.record_response(result)
@@ -228,11 +280,28 @@ class Call:
             self.response_id = info.id
         if info.finish_reasons:
             self.finish_reasons = info.finish_reasons
+        if info.service_tier:
+            self.service_tier = info.service_tier
+        if info.system_fingerprint:
+            self.system_fingerprint = info.system_fingerprint
 
     def record_first_chunk(self) -> None:
         """The first chunk of a streamed response arrived (only the first call counts)."""
         if self._first_chunk is None:
-            self._first_chunk = perf_counter()
+            self._first_chunk = self._last_chunk = perf_counter()
+
+    def record_chunk(self) -> None:
+        """A chunk of a streamed response arrived: the first sets the time to first chunk, each
+        later one adds its gap since the previous one (time per output chunk)."""
+        now = perf_counter()
+        last = self._last_chunk
+        if last is None:
+            self._first_chunk = now
+        elif self._chunk_gaps is None:
+            self._chunk_gaps = [now - last]
+        else:
+            self._chunk_gaps.append(now - last)
+        self._last_chunk = now
 
     def fail(self, error_type: str, http_status: int | None = None) -> None:
         """Mark the call failed without an exception (for example an error status in a response),
@@ -240,16 +309,22 @@ class Call:
         self.error_type = error_type
         self.http_status = http_status
 
-    def record_content(self, input_messages: Any = None, output_messages: Any = None) -> None:
-        """Prompt and response text on the span, only when content capture is on."""
+    def record_content(
+        self, input_messages: Any = None, output_messages: Any = None, system_instructions: Any = None
+    ) -> None:
+        """Prompt and response text on the span, only when content capture is on: messages as
+        `{"role", "content"}` (text or OpenAI-style content parts) or already in the convention's
+        `{"role", "parts"}` schema; system instructions as a list of parts."""
         span = self._span
         t = self._telemetry
         if span is None or t is None or not t.capture_content:
             return
         if input_messages is not None:
-            span.set_attribute("gen_ai.input.messages", json.dumps(input_messages, default=str))
+            span.set_attribute(semconv.ATTR_INPUT_MESSAGES, json.dumps(to_parts(input_messages), default=str))
         if output_messages is not None:
-            span.set_attribute("gen_ai.output.messages", json.dumps(output_messages, default=str))
+            span.set_attribute(semconv.ATTR_OUTPUT_MESSAGES, json.dumps(to_parts(output_messages), default=str))
+        if system_instructions is not None:
+            span.set_attribute(semconv.ATTR_SYSTEM_INSTRUCTIONS, json.dumps(system_instructions, default=str))
 
     @property
     def capture_content(self) -> bool:
@@ -272,8 +347,10 @@ class Call:
         s = self._series
         error_type = self.error_type if exc is None else error_type_of(exc)
         duration = end - self._start
-        failure_attrs = None if error_type is None else t.failure_attrs(s, error_type)
-        t.duration.record(duration, s.attrs if failure_attrs is None else failure_attrs)
+        where = (self.response_model, self.server_address, self.server_port)
+        h = s.where.get(where) or t.histogram_attrs(s, where)
+        failure_attrs = None if error_type is None else t.failure_attrs(h, error_type)
+        t.duration.record(duration, h.attrs if failure_attrs is None else failure_attrs)
         status = self.http_status if exc is None else http_status_of(exc)  # read on failures only
         usage = self.usage
         cost = self.cost
@@ -281,8 +358,8 @@ class Call:
         # no 0-token observations, and a success without tokens is counted as usage missing.
         has_tokens = usage is not None and (usage.input_tokens > 0 or usage.output_tokens > 0)
         if usage is not None and has_tokens:
-            t.token_usage.record(usage.input_tokens, s.attrs_input)
-            t.token_usage.record(usage.output_tokens, s.attrs_output)
+            t.token_usage.record(usage.input_tokens, h.input)
+            t.token_usage.record(usage.output_tokens, h.output)
             price = s.price if not s.folded else t.price_of(self.model, self._provider)
             if cost is None and price is not None:
                 cost = price.cost(
@@ -290,7 +367,11 @@ class Call:
                 )
         ttfc = None if self._first_chunk is None else self._first_chunk - self._start
         if ttfc is not None:
-            t.time_to_first_chunk.record(ttfc, s.attrs)
+            t.time_to_first_chunk.record(ttfc, h.attrs)
+            if self._chunk_gaps is not None:
+                record_gap = t.time_per_output_chunk.record
+                for gap in self._chunk_gaps:
+                    record_gap(gap, h.attrs)
         with t.lock:
             s.in_flight -= 1
             if failure_attrs is None:
@@ -323,7 +404,7 @@ class Call:
                     s.cache_misses += 1
         _last_call.set(self)
         if self._span is not None:
-            self._end_span(error_type, exc, status, cost)
+            self._end_span(error_type, exc, status, ttfc, cost)
         if self._logger is not None:
             self._logger.log_completion_response(
                 request_id=self._request_id,
@@ -336,32 +417,53 @@ class Call:
             )
 
     def _end_span(
-        self, error_type: str | None, exc: BaseException | None, status: int | None, cost: float | None
+        self,
+        error_type: str | None,
+        exc: BaseException | None,
+        status: int | None,
+        ttfc: float | None,
+        cost: float | None,
     ) -> None:
         from opentelemetry.trace import Status, StatusCode
 
         span = self._span
         assert span is not None
-        if self.usage is not None:
-            span.set_attribute(semconv.ATTR_USAGE_INPUT_TOKENS, self.usage.input_tokens)
-            span.set_attribute(semconv.ATTR_USAGE_OUTPUT_TOKENS, self.usage.output_tokens)
+        attrs: dict[str, Any] = {}
+        usage = self.usage
+        if usage is not None:
+            attrs[semconv.ATTR_USAGE_INPUT] = usage.input_tokens
+            attrs[semconv.ATTR_USAGE_OUTPUT] = usage.output_tokens
+            if usage.cache_read_tokens:
+                attrs[semconv.ATTR_USAGE_CACHE_READ] = usage.cache_read_tokens
+            if usage.cache_write_tokens:
+                attrs[semconv.ATTR_USAGE_CACHE_CREATION] = usage.cache_write_tokens
+            if usage.reasoning_tokens:
+                attrs[semconv.ATTR_USAGE_REASONING] = usage.reasoning_tokens
         if cost is not None:
-            span.set_attribute(semconv.ATTR_COST, cost)
+            attrs[semconv.ATTR_COST] = cost
         if self.cache_hit is not None:
-            span.set_attribute(semconv.ATTR_CACHE_HIT, self.cache_hit)
+            attrs[semconv.ATTR_CACHE_HIT] = self.cache_hit
         if self.response_model:
-            span.set_attribute("gen_ai.response.model", self.response_model)
+            attrs[semconv.ATTR_RESPONSE_MODEL] = self.response_model
         if self.response_id:
-            span.set_attribute("gen_ai.response.id", self.response_id)
+            attrs[semconv.ATTR_RESPONSE_ID] = self.response_id
         if self.finish_reasons:
-            span.set_attribute("gen_ai.response.finish_reasons", self.finish_reasons)
+            attrs[semconv.ATTR_FINISH_REASONS] = self.finish_reasons
+        if ttfc is not None:
+            attrs[semconv.ATTR_RESPONSE_TTFC] = ttfc
+        if self._series is not None and self._series.provider == "openai":  # openai.* only on OpenAI's spans
+            if self.service_tier:
+                attrs[semconv.ATTR_OPENAI_RESPONSE_SERVICE_TIER] = self.service_tier
+            if self.system_fingerprint:
+                attrs[semconv.ATTR_OPENAI_SYSTEM_FINGERPRINT] = self.system_fingerprint
         if error_type is not None:
-            span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type)
+            attrs[semconv.ATTR_ERROR_TYPE] = error_type
             if status is not None:
-                span.set_attribute(semconv.ATTR_HTTP_STATUS, status)
+                attrs[semconv.ATTR_HTTP_STATUS] = status
             span.set_status(Status(StatusCode.ERROR, error_type))
             if exc is not None and isinstance(exc, Exception):
                 span.record_exception(exc)
+        span.set_attributes(attrs)
         span.end()
 
 
