@@ -183,6 +183,13 @@ class OTLPConfig(_Strict):
     timeout_seconds: float = Field(default=5.0, gt=0)
     insecure: bool | None = None
     resource_attributes: dict[str, str] = Field(default_factory=dict)
+    # Push the metrics; off where Prometheus scrapes /metrics already and only spans should go.
+    metrics: bool = True
+    # Each completion read as a span (exposition/traces.py): the share of sessions (or calls,
+    # where the log has no session) sent, and the spans that may wait for the exporter.
+    traces: bool = False
+    traces_sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    traces_max_queue_size: int = Field(default=2048, ge=1)
 
     @field_validator("endpoint")
     @classmethod

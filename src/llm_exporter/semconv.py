@@ -113,3 +113,15 @@ ATTR_OPENAI_API_TYPE = "openai.api.type"
 ATTR_OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
 ATTR_OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
 ATTR_OPENAI_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
+
+# Span vocabulary of the daemon's spans of logged calls, shared with the in-app spans (with the
+# GenAI attributes above).
+ATTR_COST = COST[0]  # llm.cost.usd: the call's cost in US dollars
+ATTR_CACHE_HIT = "llm.cache.hit"
+ATTR_SESSION = "session.id"
+# A trading decision: an event on its call's span while that is open, else a child span of it
+# (always in the daemon: the decision line comes after the call's span has been sent).
+DECISION_EVENT = "llm.decision"
+ATTR_DECISION_ACTION = "llm.decision.action"
+ATTR_DECISION_SYMBOL = "llm.decision.symbol"
+ATTR_DECISION_VALIDATION = "llm.decision.validation_result"

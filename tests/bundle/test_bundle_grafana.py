@@ -121,6 +121,9 @@ def test_provisioning():
     assert ds["alertmanager"]["type"] == "alertmanager"
     assert ds["alertmanager"]["url"] == "http://alertmanager:9093"
     assert ds["alertmanager"]["jsonData"]["implementation"] == "prometheus"
+    assert ds["tempo"]["type"] == "tempo" and ds["tempo"]["url"] == "http://tempo:3200"
+    exemplars = ds["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert exemplars == [{"name": "trace_id", "datasourceUid": "tempo"}]
     (provider,) = load_yaml("grafana/provisioning/dashboards/dashboards.yml")["providers"]
     assert provider["type"] == "file"
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards"

@@ -139,3 +139,29 @@ def test_cache_requests_only_when_told(otel: OTel) -> None:
     points = otel.flush()
     results = {p.attributes["result"]: p.value for p in by_name(points, semconv.CACHE_REQUESTS[0], **BASE)}
     assert results == {"hit": 2, "miss": 1}
+
+
+def test_decisions_and_cost_on_spans(otel: OTel) -> None:
+    """The daemon's span vocabulary: the cost on the call's span, a decision as an event of the
+    open call's span, or as a child span of the finished one."""
+    with track(model="gpt-4o-mini", provider="openai") as inside:
+        inside.record_usage(input_tokens=1000, output_tokens=100)
+        record_decision("long", "BTCUSDT", "valid", call=inside)
+    with track(model="gpt-4o-mini", provider="openai") as after:
+        after.record_usage(input_tokens=10, output_tokens=5)
+    record_decision("close", "ETHUSDT", "rejected")  # the last call, finished
+    otel.flush()
+    spans = otel.spans()
+    first, second = [s for s in spans if s.name == "chat gpt-4o-mini"][-2:]
+    attrs = {kv.key: kv.value for kv in first.attributes}
+    assert attrs[semconv.ATTR_COST].double_value == pytest.approx(1000 * PRICE_IN + 100 * PRICE_OUT, rel=1e-12)
+    [event] = first.events
+    assert event.name == semconv.DECISION_EVENT
+    assert {kv.key: kv.value.string_value for kv in event.attributes} == {
+        semconv.ATTR_DECISION_ACTION: "LONG",
+        semconv.ATTR_DECISION_SYMBOL: "BTCUSDT",
+        semconv.ATTR_DECISION_VALIDATION: "VALID",
+    }
+    [child] = [s for s in spans if s.name == semconv.DECISION_EVENT and s.parent_span_id == second.span_id]
+    assert child.trace_id == second.trace_id
+    assert {kv.key: kv.value.string_value for kv in child.attributes}[semconv.ATTR_DECISION_ACTION] == "CLOSE"

@@ -77,7 +77,10 @@ class OTLPSettings:
 
 
 def settings_from(config: OTLPConfig | None, environ: Mapping[str, str] | None = None) -> OTLPSettings | None:
-    """The push settings, or None when neither the config nor the environment asks for a push."""
+    """The push settings, or None when neither the config nor the environment asks for a push
+    (or the config says `metrics: false`)."""
+    if config is not None and not config.metrics:
+        return None
     env = os.environ if environ is None else environ
     env_endpoint = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if config is None and not env_endpoint:
@@ -99,6 +102,13 @@ def settings_from(config: OTLPConfig | None, environ: Mapping[str, str] | None =
         insecure=config.insecure,
         resource_attributes=dict(config.resource_attributes),
     )
+
+
+def resource(attributes: Mapping[str, str]) -> Any:
+    """The daemon's OpenTelemetry resource (its metrics' and its spans')."""
+    from opentelemetry.sdk.resources import Resource
+
+    return Resource.create({"service.name": "llm-exporter", "service.version": __version__, **attributes})
 
 
 def _attributes(labels: Mapping[str, str]) -> dict[str, str]:
@@ -197,16 +207,12 @@ class OTLPPusher:
     and once more on close()."""
 
     def __init__(self, exporter: Exporter, settings: OTLPSettings, otlp_exporter: Any = None) -> None:
-        from opentelemetry.sdk.resources import Resource
-
         from llm_exporter.instrumentation.configure import metric_exporter
 
         self.exporter = exporter
         self.settings = settings
         self.start_ns = time.time_ns()
-        self.resource = Resource.create(
-            {"service.name": "llm-exporter", "service.version": __version__, **settings.resource_attributes}
-        )
+        self.resource = resource(settings.resource_attributes)
         if otlp_exporter is None:
             extra: dict[str, Any] = {}
             if settings.insecure is not None and settings.protocol == "grpc":

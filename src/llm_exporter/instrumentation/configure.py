@@ -147,16 +147,24 @@ def metric_exporter(
     return _quiet(OTLPMetricExporter(**args))
 
 
-def span_exporter(protocol: str, endpoint: str | None, headers: Mapping[str, str] | None) -> Any:
+def span_exporter(
+    protocol: str,
+    endpoint: str | None,
+    headers: Mapping[str, str] | None,
+    timeout: float | None = None,
+    **kwargs: Any,
+) -> Any:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
-    args: dict[str, Any] = {}
+    args: dict[str, Any] = dict(kwargs)
     if endpoint is not None:
         args["endpoint"] = endpoint
     if headers:
         args["headers"] = dict(headers)
+    if timeout is not None:
+        args["timeout"] = timeout
     return _quiet(OTLPSpanExporter(**args))
 
 

@@ -410,7 +410,7 @@ class Call:
                 else:
                     s.cache_misses += 1
         if self._span is not None:
-            self._end_span(error_type, exc, status, ttfc)
+            self._end_span(error_type, exc, status, ttfc, cost)
         if self._logger is not None:
             self._logger.log_completion_response(
                 request_id=self._request_id,
@@ -423,7 +423,12 @@ class Call:
             )
 
     def _end_span(
-        self, error_type: str | None, exc: BaseException | None, status: int | None, ttfc: float | None
+        self,
+        error_type: str | None,
+        exc: BaseException | None,
+        status: int | None,
+        ttfc: float | None,
+        cost: float | None,
     ) -> None:
         from opentelemetry.trace import Status, StatusCode
 
@@ -440,6 +445,10 @@ class Call:
                 attrs[semconv.ATTR_USAGE_CACHE_CREATION] = usage.cache_write_tokens
             if usage.reasoning_tokens:
                 attrs[semconv.ATTR_USAGE_REASONING] = usage.reasoning_tokens
+        if cost is not None:
+            attrs[semconv.ATTR_COST] = cost
+        if self.cache_hit is not None:
+            attrs[semconv.ATTR_CACHE_HIT] = self.cache_hit
         if self.response_model:
             attrs[semconv.ATTR_RESPONSE_MODEL] = self.response_model
         if self.response_id:
@@ -504,6 +513,8 @@ def record_decision(
     if series is None:
         series = t.get_series(model, provider, operation)
     t.decision(series, action, symbol, validation_result)
+    if call is not None and call._span is not None:
+        _decision_span(call._span, t, action.upper(), symbol, validation_result.upper())
     logger = call._logger if call is not None and call._logger is not None else t.completion_logger
     if logger is not None:
         logger.log_trading_decision(
@@ -513,3 +524,19 @@ def record_decision(
             model=series.model,
             request_id=call._request_id if call is not None else None,
         )
+
+
+def _decision_span(span: Span, t: Telemetry, action: str, symbol: str, validation_result: str) -> None:
+    """The decision on its call's span while that is open, else as a child span of it (as the
+    daemon records decisions)."""
+    attributes = {
+        semconv.ATTR_DECISION_ACTION: action,
+        semconv.ATTR_DECISION_SYMBOL: symbol,
+        semconv.ATTR_DECISION_VALIDATION: validation_result,
+    }
+    if span.is_recording():
+        span.add_event(semconv.DECISION_EVENT, attributes)
+    elif t.tracer is not None and span.get_span_context().is_valid:
+        from opentelemetry.trace import set_span_in_context
+
+        t.tracer.start_span(semconv.DECISION_EVENT, set_span_in_context(span), attributes=attributes).end()

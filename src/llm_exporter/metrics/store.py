@@ -15,23 +15,32 @@ from collections.abc import Callable
 from llm_exporter.semconv import DURATION_BUCKETS, TOKEN_BUCKETS, TOKEN_TYPES
 
 StaticLabels = tuple[tuple[str, str], ...]
+# The last call with a span, for OpenMetrics exemplars: (trace id in hex, value, its time or None).
+Exemplar = tuple[str, float, float | None]
 
 
 class Histogram:
     """Bucket counts (not cumulative; index i counts values in (bounds[i-1], bounds[i]], the last
-    index counts values past every bound), their sum, and when the series was created."""
+    index counts values past every bound), their sum, and when the series was created.
+    `exemplars` (bucket index -> the last call in it with a span) only while spans are sent."""
 
-    __slots__ = ("bounds", "counts", "created", "sum")
+    __slots__ = ("bounds", "counts", "created", "exemplars", "sum")
 
     def __init__(self, bounds: tuple[float, ...], created: float) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
         self.created = created
+        self.exemplars: dict[int, Exemplar] | None = None
 
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.sum += value
+
+    def exemplar(self, value: float, trace_id: str, when: float | None) -> None:
+        if self.exemplars is None:
+            self.exemplars = {}
+        self.exemplars[bisect_left(self.bounds, value)] = (trace_id, value, when)
 
 
 def add_tokens(
@@ -57,6 +66,7 @@ class Series:
         "cache_misses",
         "consecutive_failures",
         "cost",
+        "cost_exemplar",
         "created",
         "decisions",
         "duration",
@@ -89,6 +99,7 @@ class Series:
         self.time_to_first_chunk: Histogram | None = None
         self.tokens = dict.fromkeys(TOKEN_TYPES, 0)
         self.cost = 0.0
+        self.cost_exemplar: Exemplar | None = None  # the last priced call with a span
         self.in_flight = 0
         self.consecutive_failures = 0
         self.cache_hits = 0
