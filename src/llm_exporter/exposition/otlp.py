@@ -207,7 +207,7 @@ class OTLPPusher:
     and once more on close()."""
 
     def __init__(self, exporter: Exporter, settings: OTLPSettings, otlp_exporter: Any = None) -> None:
-        from llm_exporter.instrumentation.configure import metric_exporter
+        from llm_exporter.instrumentation.configure import metric_exporter, signal_endpoint
 
         self.exporter = exporter
         self.settings = settings
@@ -217,9 +217,8 @@ class OTLPPusher:
             extra: dict[str, Any] = {}
             if settings.insecure is not None and settings.protocol == "grpc":
                 extra["insecure"] = settings.insecure
-            otlp_exporter = metric_exporter(
-                settings.protocol, settings.endpoint, settings.headers, settings.timeout, **extra
-            )
+            endpoint = signal_endpoint("METRICS", settings.endpoint, settings.protocol)
+            otlp_exporter = metric_exporter(settings.protocol, endpoint, settings.headers, settings.timeout, **extra)
         self.otlp = otlp_exporter
         self.registry = exporter.registry(openmetrics=True, process=False)
         self.health = exporter.health

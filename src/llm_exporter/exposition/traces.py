@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, set_span_in_context
 
 from llm_exporter import __version__, semconv
+from llm_exporter.instrumentation.configure import signal_endpoint
 from llm_exporter.pipeline.join import BoundedTable
 
 if TYPE_CHECKING:
@@ -65,12 +66,9 @@ def trace_settings(config: OTLPConfig | None, environ: Mapping[str, str] | None 
         or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
         or "grpc"
     )
-    endpoint = config.endpoint
-    if endpoint is not None and protocol != "grpc":  # the metrics' base URL, or their /v1/metrics
-        endpoint = endpoint.rstrip("/").removesuffix("/v1/metrics") + "/v1/traces"
     return TraceSettings(
         protocol=protocol,
-        endpoint=endpoint,
+        endpoint=signal_endpoint("TRACES", config.endpoint, protocol),
         headers=dict(config.headers),
         timeout=config.timeout_seconds,
         insecure=config.insecure,

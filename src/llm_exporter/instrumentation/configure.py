@@ -119,14 +119,14 @@ def _protocol(signal: str, protocol: str | None, environ: Mapping[str, str]) -> 
     return value
 
 
-def _endpoint(signal: str, endpoint: str | None, protocol: str) -> str | None:
-    """The per-signal URL for http/protobuf (`/v1/metrics` appended to a base endpoint given as an
-    argument, as the OTLP spec does for OTEL_EXPORTER_OTLP_ENDPOINT); None leaves it to the env."""
-    if endpoint is None:
-        return None
-    if protocol == "grpc":
+def signal_endpoint(signal: str, endpoint: str | None, protocol: str) -> str | None:
+    """The per-signal URL for http/protobuf: `/v1/metrics` or `/v1/traces` on a base endpoint, as
+    the OTLP spec does for OTEL_EXPORTER_OTLP_ENDPOINT (an endpoint already naming one signal's
+    path is taken as the base too); None leaves it to the env."""
+    if endpoint is None or protocol == "grpc":
         return endpoint
-    return endpoint.rstrip("/") + f"/v1/{signal.lower()}"
+    base = endpoint.rstrip("/").removesuffix("/v1/metrics").removesuffix("/v1/traces")
+    return f"{base}/v1/{signal.lower()}"
 
 
 def metric_exporter(
@@ -186,7 +186,7 @@ def _build_meter_provider(
         exporter: Any = ConsoleMetricExporter()
     else:
         proto = _protocol("METRICS", protocol, environ)
-        exporter = metric_exporter(proto, _endpoint("METRICS", endpoint, proto), headers, None)
+        exporter = metric_exporter(proto, signal_endpoint("METRICS", endpoint, proto), headers, None)
     interval_ms = None if export_interval is None else export_interval * 1000.0
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
     return SdkMeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
@@ -210,7 +210,7 @@ def _build_tracer_provider(
         exporter: Any = ConsoleSpanExporter()
     else:
         proto = _protocol("TRACES", protocol, environ)
-        exporter = span_exporter(proto, _endpoint("TRACES", endpoint, proto), headers)
+        exporter = span_exporter(proto, signal_endpoint("TRACES", endpoint, proto), headers)
     provider = SdkTracerProvider(resource=resource, shutdown_on_exit=False)
     processor = BatchSpanProcessor(exporter)
     provider.add_span_processor(processor)
