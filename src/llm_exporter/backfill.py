@@ -290,6 +290,10 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+def _float(v: float) -> str:
+    return repr(v) if math.isfinite(v) else floatToGoString(v)
+
+
 def _ts(t: float) -> str:
     ms = round(t * 1000)
     return f"{ms // 1000}.{ms % 1000:03d}"
@@ -383,7 +387,8 @@ class Sampler:
                     if counting:
                         new.append(prefix + "0 ")
                         self.counters.append(prefix)
-                lines.append(f"{prefix}{floatToGoString(s.value)} ")
+                v = s.value
+                lines.append(f"{prefix}{v if type(v) is int else _float(v)} ")
         if new:
             self.blocks.write(self.last if self.last is not None else t - self.step, new)
         self.blocks.write(t, lines)
