@@ -6,6 +6,7 @@
 # This script copies the mounted config, replaces the placeholder URLs with
 #   ALERT_WEBHOOK_URL   (or the content of the file $ALERT_WEBHOOK_URL_FILE)
 #   DISCORD_WEBHOOK_URL (or the content of the file $DISCORD_WEBHOOK_URL_FILE)
+#   HEARTBEAT_URL       (or the content of the file $HEARTBEAT_URL_FILE)
 # and execs Alertmanager on the copy with any arguments given to this script.
 set -eu
 
@@ -19,6 +20,7 @@ BIN=${ALERTMANAGER_BIN:-/bin/alertmanager}
 
 WEBHOOK_PLACEHOLDER='http://alert-webhook.invalid/alerts'
 DISCORD_PLACEHOLDER='https://discord.invalid/api/webhooks/replace-me'
+HEARTBEAT_PLACEHOLDER='http://heartbeat.invalid/ping'
 
 value() {
 	# $1: variable name; prints its value or the first line of the file named by ${1}_FILE
@@ -37,6 +39,7 @@ escape() {
 
 webhook=$(value ALERT_WEBHOOK_URL)
 discord=$(value DISCORD_WEBHOOK_URL)
+heartbeat=$(value HEARTBEAT_URL)
 
 mkdir -p "$DST_DIR"
 cp "$SRC" "$DST"
@@ -49,6 +52,9 @@ if [ -n "$webhook" ]; then
 fi
 if [ -n "$discord" ]; then
 	sed -i "s|$DISCORD_PLACEHOLDER|$(escape "$discord")|g" "$DST"
+fi
+if [ -n "$heartbeat" ]; then
+	sed -i "s|$HEARTBEAT_PLACEHOLDER|$(escape "$heartbeat")|g" "$DST"
 fi
 
 exec "$BIN" --config.file="$DST" "$@"

@@ -128,15 +128,28 @@ def timeseries(
 
 
 def stat(
-    title, tgts, unit="short", thr=None, desc="", decimals=None, color_mode="value", graph=True, vmin=None, vmax=None
+    title,
+    tgts,
+    unit="short",
+    thr=None,
+    desc="",
+    decimals=None,
+    color_mode="value",
+    graph=True,
+    vmin=None,
+    vmax=None,
+    no_value=None,
 ):
+    defaults = _field_defaults(unit, thr, decimals, vmin, vmax)
+    if no_value is not None:
+        defaults["noValue"] = no_value
     return {
         "type": "stat",
         "title": title,
         "description": desc,
         "datasource": DS,
         "targets": tgts,
-        "fieldConfig": {"defaults": _field_defaults(unit, thr, decimals, vmin, vmax), "overrides": []},
+        "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": {
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
             "colorMode": color_mode,
@@ -388,8 +401,28 @@ DAILY_THR = thresholds((None, "green"), (400 / 30, "orange"), (500 / 30, "red"))
 ZERO_BAD = thresholds((None, "green"), (1, "red"))
 
 SUCCESS_ALL = (
-    f"1 - (sum(model:llm_request_failures:rate5m{{{SEL}}}) or vector(0)) / sum(model:llm_requests:rate5m{{{SEL}}})"
+    f"1 - (sum(model:llm_request_failures:rate5m{{{SEL}}}) or vector(0))"
+    f" / (sum(model:llm_requests:rate5m{{{SEL}}}) > 0)"
 )
+# The Models table, one row per model over every selected instance: a ratio of the summed counts
+# and a quantile of the summed buckets (an average of per-instance ratios or the slowest
+# instance's quantile would not be the model's).
+MODELS_SUCCESS = (
+    f'(sum by ({PM}) (model_outcome:llm_requests:increase1h{{{SEL}, outcome="success"}})'
+    f" or 0 * sum by ({PM}) (model_outcome:llm_requests:increase1h{{{SEL}}}))"
+    f" / (sum by ({PM}) (model_outcome:llm_requests:increase1h{{{SEL}}}) > 0)"
+)
+MODELS_ATTEMPT_FAILURES = (
+    f'(sum by ({PM}) (model_error:gen_ai_client_operation_duration_seconds_count:increase1h{{{SEL}, error_type!=""}})'
+    f" or 0 * sum by ({PM}) (model_error:gen_ai_client_operation_duration_seconds_count:increase1h{{{SEL}}}))"
+    f" / (sum by ({PM}) (model_error:gen_ai_client_operation_duration_seconds_count:increase1h{{{SEL}}}) > 0)"
+)
+
+
+def models_quantile(q):
+    return f"histogram_quantile({q}, sum by (le, {PM}) (rate(gen_ai_client_operation_duration_seconds_bucket{{{SEL}}}[1h])))"
+
+
 REQUESTS_DESC = "End-to-end requests as the application saw them: LiteLLM retries and fallbacks of one call count once."
 LATENCY_DESC = (
     "Quantiles from the duration histogram: one observation per attempt (provider call), failed attempts"
@@ -423,6 +456,7 @@ def overview():
                 thr=SUCCESS_THR,
                 decimals=1,
                 color_mode="background",
+                no_value="no traffic",
                 desc="Share of end-to-end requests whose last attempt succeeded, over the last 5 minutes"
                 " (a failure recovered by a retry or fallback is a success). Alert threshold: min_success_ratio.",
             ),
@@ -719,17 +753,17 @@ def models():
                 "Models",
                 targets(
                     (f"sum by ({PM}) (model:llm_requests:rate1h{{{SEL}}})", ""),
-                    (f"avg by ({PM}) (model:llm_requests:success_ratio_rate1h{{{SEL}}})", ""),
-                    (f"max by ({PM}) (model:gen_ai_client_operation_duration_seconds:p50_1h{{{SEL}}})", ""),
-                    (f"max by ({PM}) (model:gen_ai_client_operation_duration_seconds:p95_1h{{{SEL}}})", ""),
-                    (f"max by ({PM}) (model:gen_ai_client_operation_duration_seconds:p99_1h{{{SEL}}})", ""),
+                    (MODELS_SUCCESS, ""),
+                    (models_quantile(0.5), ""),
+                    (models_quantile(0.95), ""),
+                    (models_quantile(0.99), ""),
                     (f"sum by ({PM}) (model:llm_requests:increase24h{{{SEL}}})", ""),
                     (f"sum by ({PM}) (model:llm_cost_usd:increase24h{{{SEL}}})", ""),
                     (
                         f'sum by ({PM}) (model:gen_ai_client_token_usage_sum:rate1h{{{SEL}, gen_ai_token_type="output"}})',
                         "",
                     ),
-                    (f"max by ({PM}) (model:gen_ai_client_operation_failures:ratio_rate1h{{{SEL}}})", ""),
+                    (MODELS_ATTEMPT_FAILURES, ""),
                 ),
                 rename={
                     "gen_ai_provider_name": "Provider",
@@ -756,7 +790,8 @@ def models():
                     col("Value #I", "percentunit", decimals=1),
                 ],
                 desc="Requests and success: end-to-end requests (retries and fallbacks count once). Latency and"
-                " attempt failures: provider calls, each retry and fallback included.",
+                " attempt failures: provider calls, each retry and fallback included. One row per model over every"
+                " selected instance: ratios of the summed counts, quantiles of the summed buckets.",
             ),
             24,
             8,
@@ -1207,12 +1242,13 @@ def cost():
         ),
         sized(
             timeseries(
-                "Unpriced completions by model",
+                "Unpriced completions by model (per hour)",
                 targets(
                     (
-                        f'sum by ({PM}) (increase(llm_exporter_unpriced_completions_total{{{JI}, gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model"}}[$__rate_interval]))',
+                        f'sum by ({PM}) (source_model:llm_exporter_unpriced_completions:increase1h{{{JI}, gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model"}})',
                         MODEL_LEGEND,
-                    )
+                    ),
+                    interval="1h",
                 ),
                 unit="short",
                 bars=True,
@@ -1253,8 +1289,8 @@ def decisions():
                 "Validation passed (range)",
                 targets(
                     (
-                        f'sum(increase(llm_decisions_total{{{dsel}, validation_result=~"(?i)passed"}}[$__range]))'
-                        f" / sum(increase(llm_decisions_total{{{dsel}}}[$__range]))",
+                        f'(sum(increase(llm_decisions_total{{{dsel}, validation_result=~"(?i)passed"}}[$__range])) or vector(0))'
+                        f" / (sum(increase(llm_decisions_total{{{dsel}}}[$__range])) > 0)",
                         "passed",
                     )
                 ),
@@ -1262,6 +1298,7 @@ def decisions():
                 decimals=1,
                 graph=False,
                 color_mode="background",
+                no_value="no decisions",
                 thr=thresholds((None, "red"), (0.8, "orange"), (0.95, "green")),
             ),
             6,
@@ -1605,16 +1642,17 @@ def exporter():
         ),
         sized(
             timeseries(
-                "Rotations and truncations",
+                "Rotations and truncations (per hour)",
                 targets(
                     (
-                        f"sum by (source) (increase(llm_exporter_rotations_total{{{XSEL}}}[$__rate_interval]))",
+                        f"sum by (source) (increase(llm_exporter_rotations_total{{{XSEL}}}[1h]))",
                         "{{source}} rotations",
                     ),
                     (
-                        f"sum by (source) (increase(llm_exporter_truncations_total{{{XSEL}}}[$__rate_interval]))",
+                        f"sum by (source) (increase(llm_exporter_truncations_total{{{XSEL}}}[1h]))",
                         "{{source}} truncations",
                     ),
+                    interval="1h",
                 ),
                 unit="short",
                 bars=True,
@@ -1625,12 +1663,13 @@ def exporter():
         ),
         sized(
             timeseries(
-                "Orphaned requests",
+                "Orphaned requests (per hour)",
                 targets(
                     (
-                        f"sum by (source) (increase(llm_exporter_orphaned_requests_total{{{XSEL}}}[$__rate_interval]))",
+                        f"sum by (source) (increase(llm_exporter_orphaned_requests_total{{{XSEL}}}[1h]))",
                         "{{source}}",
-                    )
+                    ),
+                    interval="1h",
                 ),
                 unit="short",
                 bars=True,
@@ -1642,12 +1681,13 @@ def exporter():
         row("Completeness"),
         sized(
             timeseries(
-                "Unpriced completions by model",
+                "Unpriced completions by model (per hour)",
                 targets(
                     (
-                        f"sum by (job, source, {PM}) (increase(llm_exporter_unpriced_completions_total{{{XSEL}}}[$__rate_interval]))",
+                        f"sum by (job, source, {PM}) (source_model:llm_exporter_unpriced_completions:increase1h{{{XSEL}}})",
                         "{{job}} {{source}} " + MODEL_LEGEND,
-                    )
+                    ),
+                    interval="1h",
                 ),
                 unit="short",
                 bars=True,
@@ -1661,12 +1701,13 @@ def exporter():
         ),
         sized(
             timeseries(
-                "Calls without token usage",
+                "Calls without token usage (per hour)",
                 targets(
                     (
-                        f"sum by (job, source, {PM}) (increase(llm_exporter_usage_missing_total{{{XSEL}}}[$__rate_interval]))",
+                        f"sum by (job, source, {PM}) (increase(llm_exporter_usage_missing_total{{{XSEL}}}[1h]))",
                         "{{job}} {{source}} " + MODEL_LEGEND,
-                    )
+                    ),
+                    interval="1h",
                 ),
                 unit="short",
                 bars=True,

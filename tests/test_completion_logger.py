@@ -73,7 +73,7 @@ def test_write_rotate_tail_same_totals_as_otel(tmp_path: Path) -> None:
         for i in range(120):
             with track(model="gpt-4o-mini", provider="openai") as call:
                 call.record_usage(input_tokens=100 + i, output_tokens=10, cache_read_tokens=i % 7)
-            record_decision(action="long" if i % 3 else "short", symbol="BTC-USD", validation_result="passed")
+                record_decision(action="long" if i % 3 else "short", symbol="BTC-USD", validation_result="passed")
             if i % 10 == 9:  # tail while the log rotates, several times between two polls
                 exporter.poll_once()
         exporter.drain()

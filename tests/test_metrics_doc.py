@@ -56,6 +56,7 @@ def exposed(tmp_path: Path) -> Families:
     with what they lack (a rejected line, a call without usage, a file that cannot be opened), a
     positions save and an OTLP push; and that log again under limits that fold values and series."""
     from opentelemetry.sdk.metrics.export import MetricExportResult
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
     from llm_exporter.exposition.otlp import OTLPPusher, OTLPSettings
 
@@ -76,8 +77,15 @@ def exposed(tmp_path: Path) -> Families:
         "sources": [{"name": n, "path": str(p), "format": f} for n, p, f in sources],
         "positions_file": str(tmp_path / "positions.json"),
         "probes": [{"url": ollama.url, "type": "ollama"}],
+        "thresholds": {"logs_stalled_after_seconds_by_source": {"extra": 90000}},
+        "otlp": {"traces": True},
     }
-    exporter = Exporter(parse_config(raw, "test", {}))
+
+    class Receiver(SpanExporter):
+        def export(self, _spans: object) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    exporter = Exporter(parse_config(raw, "test", {}), span_exporter=Receiver())
     exporter.drain()
     exporter.settle()
     exporter.prober.poll_once()

@@ -31,11 +31,11 @@ def make_calls() -> None:
     for _ in range(3):
         with track(model="gpt-4o-mini", provider="openai") as call:
             call.record_usage(input_tokens=1200, output_tokens=300, cache_read_tokens=200, reasoning_tokens=50)
-        record_decision(action="long", symbol="BTC-USD", validation_result="passed")
+            record_decision(action="long", symbol="BTC-USD", validation_result="passed")
     with track(model="claude-sonnet-4-5", provider="anthropic") as call:
         call.record_first_chunk()
         call.record_usage(input_tokens=1400, output_tokens=250, cache_read_tokens=300, cache_write_tokens=100)
-    record_decision(action="HOLD", symbol="ETH-USD", validation_result="REJECTED")
+    record_decision(action="HOLD", symbol="ETH-USD", validation_result="REJECTED", call=call)
     for _ in range(2):
         with pytest.raises(Boom), track(model="gpt-4o-mini", provider="openai"):
             raise Boom()

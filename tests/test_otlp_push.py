@@ -29,7 +29,7 @@ LINES = [
 ]
 
 
-@pytest.mark.parametrize("transport", ["grpc", "http"])
+@pytest.mark.parametrize("transport", ["grpc", "http", "http-base"])
 def test_push_matches_metrics(tmp_path: Path, transport: str) -> None:
     exporter, log = make_exporter(tmp_path, "completion")
     write_lines(log, LINES)
@@ -38,8 +38,10 @@ def test_push_matches_metrics(tmp_path: Path, transport: str) -> None:
     with OTLPReceiver() as receiver:
         if transport == "grpc":
             settings = OTLPSettings(protocol="grpc", endpoint=receiver.grpc_endpoint, insecure=True)
-        else:
+        elif transport == "http":
             settings = OTLPSettings(protocol="http/protobuf", endpoint=receiver.http_endpoint + "/v1/metrics")
+        else:  # the collector's base URL, as the README's example gives it: /v1/metrics is added
+            settings = OTLPSettings(protocol="http/protobuf", endpoint=receiver.http_endpoint)
         settings.resource_attributes = {"deployment.environment": "test"}
         pusher = OTLPPusher(exporter, settings)
         assert pusher.push()

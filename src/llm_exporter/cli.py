@@ -23,7 +23,15 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from llm_exporter import __version__
-from llm_exporter.config import Config, ConfigError, config_for_glob, load_config, no_files, parse_config
+from llm_exporter.config import (
+    Config,
+    ConfigError,
+    config_for_glob,
+    load_config,
+    no_files,
+    parse_config,
+    unreachable_latency_threshold,
+)
 from llm_exporter.logs import FORMATS as LOG_FORMATS
 from llm_exporter.logs import LEVELS, configure_logging
 
@@ -121,6 +129,9 @@ def _check_config(argv: Sequence[str]) -> int:
             load_web_config(args.web_config)
     except ConfigError as exc:
         return _fail(str(exc))
+    # Valid for the daemon, yet an alert that silently can never fire.
+    if problem := unreachable_latency_threshold(config.thresholds, config.histograms.duration_buckets):
+        return _fail(f"{args.file}: {problem}")
     # Valid, yet it would read nothing: the daemon would start, serve and stay idle.
     warnings = [f"source {s.name}: {problem}" for s in config.sources if (problem := no_files(s))]
     for warning in warnings:

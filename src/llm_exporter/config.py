@@ -6,7 +6,7 @@ import fnmatch
 import glob
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llm_exporter.semconv import SHARED_LABELS
+from llm_exporter.semconv import DURATION_BUCKETS, EXTENDED_DURATION_BUCKETS, SHARED_LABELS
 
 ENV_PREFIX = "LLM_EXPORTER__"
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -121,6 +121,55 @@ class ThresholdsConfig(_Strict):
     min_success_ratio: float = Field(default=0.9, ge=0, le=1)
     max_consecutive_failures: int = Field(default=3, ge=1)
     monthly_budget_usd: float = Field(default=500.0, ge=0)
+    # Fewest events in a ratio alert's window (requests in an hour for LLMSuccessRatioLow, lines
+    # in 15 minutes for LLMExporterLinesRejected): one failed call of a quiet model is no page.
+    min_ratio_volume: int = Field(default=20, ge=1)
+    # LLMLogsStalled: how long a source may read nothing (its expected activity window); 0 never.
+    logs_stalled_after_seconds: float = Field(default=1800.0, ge=0)
+    logs_stalled_after_seconds_by_source: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("logs_stalled_after_seconds_by_source")
+    @classmethod
+    def _windows(cls, windows: dict[str, float]) -> dict[str, float]:
+        for source, seconds in windows.items():
+            if seconds < 0:
+                raise ValueError(f"{source}: {seconds} is negative (0 turns the alert off)")
+        return windows
+
+    def gauge_samples(self) -> list[tuple[dict[str, str], float]]:
+        """llm_alert_threshold's samples: one per threshold, plus one per source with its own window."""
+        samples: list[tuple[dict[str, str], float]] = []
+        for name, value in self.model_dump(exclude={"logs_stalled_after_seconds_by_source"}).items():
+            samples.append(({"threshold": name}, float(value)))
+        for source, seconds in sorted(self.logs_stalled_after_seconds_by_source.items()):
+            samples.append(({"threshold": "logs_stalled_after_seconds", "source": source}, float(seconds)))
+        return samples
+
+
+def unreachable_latency_threshold(thresholds: ThresholdsConfig, buckets: Sequence[float]) -> str | None:
+    """Why LLMSlowResponses could never fire with these duration buckets, or None.
+
+    histogram_quantile() never returns more than the highest finite bucket bound, so a p95 above
+    2 x max_response_time_seconds (the critical alert) needs that bound to be above it."""
+    top = max(b for b in buckets if b != float("inf"))
+    limit = thresholds.max_response_time_seconds
+    if 2 * limit >= top:
+        return (
+            f"thresholds.max_response_time_seconds: {limit:g} s cannot alert: the duration histogram's highest "
+            f"bucket is {top:g} s, so p95 never exceeds it and the critical alert (2 x {limit:g} s) can never "
+            f"fire; set it below {top / 2:g} s"
+        )
+    return None
+
+
+class HistogramsConfig(_Strict):
+    # The semconv duration boundaries end at 81.92 s; this adds 163.84, 327.68 and 655.36 for
+    # reasoning models. Other instrumentations' series of the same family then differ in `le`.
+    extended_duration_buckets: bool = False
+
+    @property
+    def duration_buckets(self) -> tuple[float, ...]:
+        return EXTENDED_DURATION_BUCKETS if self.extended_duration_buckets else DURATION_BUCKETS
 
 
 class OTLPConfig(_Strict):
@@ -130,9 +179,17 @@ class OTLPConfig(_Strict):
     protocol: Literal["grpc", "http/protobuf"] | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     interval_seconds: float = Field(default=60.0, gt=0)
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    # One push, retries included; also bounds the last push when the daemon stops.
+    timeout_seconds: float = Field(default=5.0, gt=0)
     insecure: bool | None = None
     resource_attributes: dict[str, str] = Field(default_factory=dict)
+    # Push the metrics; off where Prometheus scrapes /metrics already and only spans should go.
+    metrics: bool = True
+    # Each completion read as a span (exposition/traces.py): the share of sessions (or calls,
+    # where the log has no session) sent, and the spans that may wait for the exporter.
+    traces: bool = False
+    traces_sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    traces_max_queue_size: int = Field(default=2048, ge=1)
 
     @field_validator("endpoint")
     @classmethod
@@ -185,6 +242,7 @@ class Config(_Strict):
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
+    histograms: HistogramsConfig = Field(default_factory=HistogramsConfig)
     otlp: OTLPConfig | None = None
     probes: list[ProbeConfig] = Field(default_factory=list)
 
@@ -195,6 +253,13 @@ class Config(_Strict):
             if source.name in seen:
                 raise ValueError(f"source name {source.name!r} is used twice")
             seen.add(source.name)
+        return self
+
+    @model_validator(mode="after")
+    def _stall_windows_name_sources(self) -> Config:
+        unknown = sorted(set(self.thresholds.logs_stalled_after_seconds_by_source) - {s.name for s in self.sources})
+        if unknown:
+            raise ValueError(f"thresholds.logs_stalled_after_seconds_by_source: no source named {', '.join(unknown)}")
         return self
 
 

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
@@ -25,6 +26,11 @@ from llm_exporter.pipeline.processor import SourcePipeline
 from llm_exporter.sources.positions import Position, load_positions, save_positions
 from llm_exporter.sources.probes import Prober
 from llm_exporter.sources.tailer import OpenFiles, Tailer, default_max_open_files
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from llm_exporter.exposition.traces import CallSpans
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +72,16 @@ def build_pipeline(
 
 
 class Exporter:
-    def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic, use_positions: bool = True) -> None:
+    def __init__(
+        self,
+        config: Config,
+        clock: Callable[[], float] = time.monotonic,
+        use_positions: bool = True,
+        span_exporter: SpanExporter | None = None,
+    ) -> None:
+        """`span_exporter` replaces the OTLP one of the `otlp:` section's traces (tests)."""
         self.clock = clock
-        self.store = MetricsStore()
+        self.store = MetricsStore(duration_buckets=config.histograms.duration_buckets)
         self.health = Health()
         self.config = config
         self.limiter = LabelLimiter(config.limits.max_label_values)
@@ -79,7 +92,10 @@ class Exporter:
         self.behind = False  # the last poll ran out of its budget: more is waiting to be read
         self.use_positions = use_positions and config.positions_file is not None
         saved = self._load_positions() if self.use_positions else []
+        self._span_exporter = span_exporter
+        self.spans: CallSpans | None = None
         self._build_sources(config, saved, initial=True)
+        self._configure_spans(config)
 
     # -- config ---------------------------------------------------------------------------------
 
@@ -157,9 +173,35 @@ class Exporter:
             self.open_files.limit = config.limits.max_open_files or default_max_open_files()
             self.prices = PriceBook(config.pricing.overrides)
             self._build_sources(config, (), initial=False)
+            self._configure_spans(config)
             self.config = config
+        if config.histograms.duration_buckets != self.store.duration_buckets:  # one family, one set of `le` values
+            log.warning("histograms.extended_duration_buckets changed: it takes effect at the next start")
         self.prober.configure(config.probes)
         self.use_positions = config.positions_file is not None
+
+    def _configure_spans(self, config: Config) -> None:
+        """Start, restart (changed settings: after sending what the old ones held) or stop the
+        spans of the calls read, and give each source's pipeline its share of them."""
+        if self.spans is None and (config.otlp is None or not config.otlp.traces):
+            return  # OpenTelemetry (an optional dependency) is imported only for traces
+        from llm_exporter.exposition.traces import CallSpans, SourceSpans, trace_settings
+
+        settings = trace_settings(config.otlp)
+        if self.spans is not None and self.spans.settings != settings:
+            self.spans.close()
+            self.spans = None
+        if self.spans is None and settings is not None:
+            self.spans = CallSpans(settings, self.health, self._span_exporter)
+        limits = config.limits
+        for name, source in self.sources.items():
+            current = source.pipeline.spans
+            if self.spans is None:
+                source.pipeline.spans = None
+            elif current is None or current.calls is not self.spans:
+                source.pipeline.spans = SourceSpans(
+                    self.spans, name, limits.pending_requests, limits.pending_ttl_seconds, self.clock
+                )
 
     # -- work -------------------------------------------------------------------------------------
 
@@ -205,6 +247,9 @@ class Exporter:
         for source in self.sources.values():
             source.tailer.close()
         self.prober.close()
+        if self.spans is not None:
+            self.spans.close()  # sends what it holds
+            self.spans = None
 
     # -- exposition -----------------------------------------------------------------------------
 

@@ -61,7 +61,67 @@ REQUEST_RETRIES = ("llm.request.retries", "{retry}", "llm_request_retries_total"
 CACHE_SAVED_COST = ("llm.cache.saved_cost.usd", "{USD}", "llm_cache_saved_cost_usd_total")
 CACHE_SAVED_TOKENS = ("llm.cache.saved_tokens", "{token}", "llm_cache_saved_tokens_total")
 
-# semconv boundaries 0.01 ... 81.92 (x2), extended for slow reasoning calls.
-DURATION_BUCKETS: tuple[float, ...] = (*(0.01 * 2**i for i in range(14)), 163.84, 327.68)
+# The semconv boundaries 0.01 ... 81.92 s (x2), exactly: series of one Prometheus family from
+# several instrumentations then share their `le` values and sum into correct quantiles.
+DURATION_BUCKETS: tuple[float, ...] = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92
+)  # fmt: skip
+# Opt-in (`histograms.extended_duration_buckets`, `configure(extended_duration_buckets=True)`) for
+# reasoning models that run past 82 s: the same boundaries continued to 655.36 s.
+EXTENDED_DURATION_BUCKETS: tuple[float, ...] = (*DURATION_BUCKETS, 163.84, 327.68, 655.36)
 # semconv boundaries 1, 4, 16 ... 67108864 (x4).
 TOKEN_BUCKETS: tuple[float, ...] = tuple(float(4**i) for i in range(14))
+
+# -- In-app GenAI convention (issue 10) -----------------------------------------------------------
+# Streams: one observation per chunk after the first, from the end of the previous chunk.
+TIME_PER_OUTPUT_CHUNK = (
+    "gen_ai.client.operation.time_per_output_chunk",
+    "s",
+    "gen_ai_client_operation_time_per_output_chunk_seconds",
+)
+# Recommended on the three client histograms (and the spans) where known.
+ATTR_RESPONSE_MODEL = "gen_ai.response.model"
+ATTR_SERVER_ADDRESS = "server.address"
+ATTR_SERVER_PORT = "server.port"
+LABEL_RESPONSE_MODEL = "gen_ai_response_model"
+LABEL_SERVER_ADDRESS = "server_address"
+LABEL_SERVER_PORT = "server_port"
+# Span-only attributes of the GenAI spans convention (and its OpenAI refinement).
+ATTR_RESPONSE_ID = "gen_ai.response.id"
+ATTR_FINISH_REASONS = "gen_ai.response.finish_reasons"
+ATTR_RESPONSE_TTFC = "gen_ai.response.time_to_first_chunk"
+ATTR_USAGE_INPUT = "gen_ai.usage.input_tokens"
+ATTR_USAGE_OUTPUT = "gen_ai.usage.output_tokens"
+ATTR_USAGE_CACHE_READ = "gen_ai.usage.cache_read.input_tokens"
+ATTR_USAGE_CACHE_CREATION = "gen_ai.usage.cache_creation.input_tokens"
+ATTR_USAGE_REASONING = "gen_ai.usage.reasoning.output_tokens"
+ATTR_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+ATTR_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+ATTR_REQUEST_TOP_P = "gen_ai.request.top_p"
+ATTR_REQUEST_TOP_K = "gen_ai.request.top_k"
+ATTR_REQUEST_FREQUENCY_PENALTY = "gen_ai.request.frequency_penalty"
+ATTR_REQUEST_PRESENCE_PENALTY = "gen_ai.request.presence_penalty"
+ATTR_REQUEST_STOP_SEQUENCES = "gen_ai.request.stop_sequences"
+ATTR_REQUEST_SEED = "gen_ai.request.seed"
+ATTR_REQUEST_CHOICE_COUNT = "gen_ai.request.choice.count"
+ATTR_REQUEST_STREAM = "gen_ai.request.stream"
+ATTR_OUTPUT_TYPE = "gen_ai.output.type"
+ATTR_INPUT_MESSAGES = "gen_ai.input.messages"
+ATTR_OUTPUT_MESSAGES = "gen_ai.output.messages"
+ATTR_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+ATTR_OPENAI_API_TYPE = "openai.api.type"
+ATTR_OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
+ATTR_OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
+ATTR_OPENAI_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
+
+# Span vocabulary of the daemon's spans of logged calls, shared with the in-app spans (with the
+# GenAI attributes above).
+ATTR_COST = COST[0]  # llm.cost.usd: the call's cost in US dollars
+ATTR_CACHE_HIT = "llm.cache.hit"
+ATTR_SESSION = "session.id"
+# A trading decision: an event on its call's span while that is open, else a child span of it
+# (always in the daemon: the decision line comes after the call's span has been sent).
+DECISION_EVENT = "llm.decision"
+ATTR_DECISION_ACTION = "llm.decision.action"
+ATTR_DECISION_SYMBOL = "llm.decision.symbol"
+ATTR_DECISION_VALIDATION = "llm.decision.validation_result"

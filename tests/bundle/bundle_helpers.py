@@ -64,6 +64,11 @@ CONTRACT = {
     "llm_request_retries_total",
     "llm_errors_total",
     "llm_alert_threshold",
+    "llm_probe_up",
+    "llm_probe_duration_seconds",
+    "llm_model_available",
+    "llm_model_loaded",
+    "llm_model_size_bytes",
 } | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
 SELF = {
     "llm_exporter_build_info",

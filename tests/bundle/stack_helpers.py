@@ -327,10 +327,11 @@ def alertmanager(
     webhook_url: str,
     discord_url: str,
     cluster: Sequence[str] = ("--cluster.listen-address=",),
+    heartbeat_url: str = "",
 ) -> Iterator[str]:
     """The real Alertmanager started through alertmanager/entrypoint.sh (which substitutes the
-    webhook and Discord URLs from the environment); yields its base URL. cluster: the --cluster.*
-    flags (by default none: clustering off)."""
+    webhook, Discord and heartbeat URLs from the environment); yields its base URL. cluster: the
+    --cluster.* flags (by default none: clustering off)."""
     binary = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
     port = free_port()
     env = _child_env()
@@ -340,6 +341,7 @@ def alertmanager(
         ALERTMANAGER_BIN=binary,
         ALERT_WEBHOOK_URL=webhook_url,
         DISCORD_WEBHOOK_URL=discord_url,
+        HEARTBEAT_URL=heartbeat_url,
     )
     service = Service(
         "alertmanager",

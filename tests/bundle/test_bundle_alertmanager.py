@@ -20,7 +20,7 @@ def test_amtool_check_config(amtool):
     res = run(amtool, "check-config", CONFIG)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
-    assert "SUCCESS" in out and "3 receivers" in out and "1 inhibit rules" in out and "1 templates" in out
+    assert "SUCCESS" in out and "4 receivers" in out and "2 inhibit rules" in out and "1 templates" in out
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ def test_amtool_check_config(amtool):
         (["alertname=LLMSlowResponses", "severity=warning", "gen_ai_request_model=o3-mini"], "warning"),
         (["alertname=LLMExporterDown", "severity=critical"], "critical"),
         (["alertname=LLMUnpricedCompletions", "severity=warning"], "warning"),
-        (["alertname=Watchdog", "severity=info"], "default"),
+        (["alertname=Watchdog", "severity=none"], "heartbeat"),
         (["alertname=Something"], "default"),
     ],
 )
@@ -54,13 +54,30 @@ def test_grouping_inhibition_and_receivers():
         {
             "source_matchers": ['severity="critical"'],
             "target_matchers": ['severity="warning"'],
-            "equal": ["alertname", "gen_ai_request_model"],
-        }
+            "equal": [
+                "alertname",
+                "job",
+                "instance",
+                "source",
+                "gen_ai_operation_name",
+                "gen_ai_provider_name",
+                "gen_ai_request_model",
+            ],
+        },
+        {
+            "source_matchers": ['alertname="LLMExporterDown"'],
+            "target_matchers": ['alertname!="LLMExporterDown"', 'component=~"exporter|llm"'],
+            "equal": ["job", "instance"],
+        },
     ]
     receivers = {r["name"]: r for r in cfg["receivers"]}
-    assert set(receivers) == {"default", "warning", "critical"}
+    assert set(receivers) == {"heartbeat", "default", "warning", "critical"}
     assert "discord_configs" in receivers["critical"]
-    for r in receivers.values():
+    assert receivers["heartbeat"]["webhook_configs"] == [
+        {"url": "http://heartbeat.invalid/ping", "send_resolved": False}
+    ]
+    for name in ("default", "warning", "critical"):
+        r = receivers[name]
         assert r["webhook_configs"][0]["url"] == "http://alert-webhook.invalid/alerts"
         for slack in r.get("slack_configs", []):
             assert "api_url" not in slack and slack["api_url_file"].startswith("/etc/alertmanager/secrets/")
@@ -88,6 +105,7 @@ def test_entrypoint_substitutes_urls(amtool, tmp_path):
         ALERTMANAGER_BIN=shutil.which("echo") or "/bin/echo",
         ALERT_WEBHOOK_URL="http://hook:9095/alerts?a=1&b=2",
         DISCORD_WEBHOOK_URL_FILE=str(tmp_path / "discord"),
+        HEARTBEAT_URL="http://deadman:9096/ping",
     )
     (tmp_path / "discord").write_text("https://discord.example/api/webhooks/1/x|y\n")
     res = run(sh, str(ROOT / "alertmanager" / "entrypoint.sh"), "--storage.path=/x", env=env)
@@ -97,6 +115,7 @@ def test_entrypoint_substitutes_urls(amtool, tmp_path):
     text = rendered.read_text()
     assert text.count("url: http://hook:9095/alerts?a=1&b=2") == 3
     assert "webhook_url: https://discord.example/api/webhooks/1/x|y" in text
+    assert "url: http://deadman:9096/ping" in text
     assert ".invalid" not in text.split("receivers:")[1]
     check = run(amtool, "check-config", str(rendered))
     assert check.returncode == 0, check.stdout + check.stderr

@@ -62,6 +62,7 @@ def test_compose_ports_on_loopback(docker_compose):
         "llm-exporter": [("127.0.0.1", "8464")],
         "demo-writer": [],
         "otel-collector": [("127.0.0.1", "4317"), ("127.0.0.1", "4318")],
+        "tempo": [],
         "prometheus": [("127.0.0.1", "9090")],
         "alertmanager": [("127.0.0.1", "9093")],
         "alertmanager-2": [],
@@ -76,6 +77,7 @@ def test_docker_compose_resolved(docker_compose):
         "llm-exporter",
         "demo-writer",
         "otel-collector",
+        "tempo",
         "prometheus",
         "alertmanager",
         "alertmanager-2",
@@ -90,7 +92,7 @@ def test_docker_compose_resolved(docker_compose):
         "grafana-data",
     }
     for name, svc in services.items():
-        if name != "otel-collector":  # distroless image: no shell or client for a healthcheck
+        if name not in ("otel-collector", "tempo"):  # images without a shell or client for a healthcheck
             assert svc["healthcheck"]["test"][0] == "CMD", name
 
     exporter = services["llm-exporter"]
@@ -103,6 +105,7 @@ def test_docker_compose_resolved(docker_compose):
     prom = services["prometheus"]
     assert prom["image"].startswith("prom/prometheus:")
     assert "--enable-feature=created-timestamp-zero-ingestion" in prom["command"]
+    assert "--enable-feature=exemplar-storage" in prom["command"]
     assert not [flag for flag in prom["command"] if "lifecycle" in flag]  # no unauthenticated /-/quit
     assert prom["environment"] == {"RUNBOOK_BASE_URL": ""}
     assert services["otel-collector"]["image"].startswith("otel/opentelemetry-collector-contrib:")
@@ -141,6 +144,9 @@ def test_otel_collector_config():
     assert cfg["exporters"]["prometheus"]["endpoint"] == "0.0.0.0:8889"
     pipe = cfg["service"]["pipelines"]["metrics"]
     assert pipe["receivers"] == ["otlp"] and pipe["exporters"] == ["prometheus"]
+    traces = cfg["service"]["pipelines"]["traces"]
+    assert traces["receivers"] == ["otlp"] and traces["exporters"] == ["otlp/tempo"]
+    assert cfg["exporters"]["otlp/tempo"]["endpoint"] == "tempo:4317"
 
 
 def test_compose_exporter_config_is_accepted_by_the_exporter():

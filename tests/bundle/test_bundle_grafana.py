@@ -121,6 +121,9 @@ def test_provisioning():
     assert ds["alertmanager"]["type"] == "alertmanager"
     assert ds["alertmanager"]["url"] == "http://alertmanager:9093"
     assert ds["alertmanager"]["jsonData"]["implementation"] == "prometheus"
+    assert ds["tempo"]["type"] == "tempo" and ds["tempo"]["url"] == "http://tempo:3200"
+    exemplars = ds["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert exemplars == [{"name": "trace_id", "datasourceUid": "tempo"}]
     (provider,) = load_yaml("grafana/provisioning/dashboards/dashboards.yml")["providers"]
     assert provider["type"] == "file"
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
@@ -142,4 +145,4 @@ def test_runbook_panels_exist():
             for panel in re.findall(r'"([^"]+)"', rest):
                 assert panel in titles[dashboard], f"no panel {panel!r} in {dashboard}: {line}"
                 named += 1
-    assert named == 21
+    assert named == 23

@@ -26,7 +26,10 @@ LLM_ALERTS = {
     "LLMCostPerHourHigh",
     "LLMSuccessRatioLow",
     "LLMConsecutiveFailures",
+    "LLMMonthlyBudgetExceeded",
     "LLMMonthlyBudgetProjectedOver",
+    "LLMSpend30dOverBudget",
+    "Watchdog",
 }
 EXPORTER_ALERTS = {
     "LLMExporterDown",
@@ -38,13 +41,10 @@ EXPORTER_ALERTS = {
     "LLMExporterConfigReloadFailed",
     "LLMExporterSourceNoFiles",
 }
-THRESHOLD_DEFAULTS = {
-    "max_response_time_seconds": "30",
-    "max_cost_per_hour_usd": "10",
-    "min_success_ratio": "0.9",
-    "max_consecutive_failures": "3",
-    "monthly_budget_usd": "500",
-}
+PROBE_ALERTS = {"LLMModelServerDown", "LLMModelUnavailable"}
+# Per-instance thresholds (joined on job, instance) and fleet-wide ones (strictest wins).
+PER_INSTANCE = {"max_response_time_seconds", "min_success_ratio", "max_consecutive_failures", "min_ratio_volume"}
+FLEET = {"max_cost_per_hour_usd", "monthly_budget_usd"}
 
 
 def alerts() -> list[dict]:
@@ -62,14 +62,20 @@ def test_promtool_check_rules(promtool):
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
     counts = {p.name: sum(len(g["rules"]) for g in yaml.safe_load(p.read_text())["groups"]) for p in rule_files()}
-    assert counts == {"llm_alerts.yml": 9, "llm_exporter_alerts.yml": 8, "llm_recording.yml": 44}
+    assert counts == {
+        "llm_alerts.yml": 9,
+        "llm_budget.yml": 6,
+        "llm_exporter_alerts.yml": 9,
+        "llm_probe_alerts.yml": 2,
+        "llm_recording.yml": 62,
+    }
     for n in counts.values():
         assert f"SUCCESS: {n} rules found" in out
 
 
 def test_promtool_unit_tests(promtool):
     tests = sorted(str(p) for p in (ROOT / "prometheus" / "tests").glob("*.yml"))
-    assert len(tests) == 3
+    assert len(tests) >= 5
     res = run(promtool, "test", "rules", *tests)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
@@ -104,29 +110,51 @@ def test_every_alert_is_tested_firing_and_quiet():
                 else:
                     quiet.add(case["alertname"])
     names = {a["alert"] for a in alerts()}
-    assert names == LLM_ALERTS | EXPORTER_ALERTS
+    assert names == LLM_ALERTS | EXPORTER_ALERTS | PROBE_ALERTS
     assert set(fired) == names
-    assert quiet == names
+    assert quiet == names - {"Watchdog"}  # it never is
     for a in alerts():
         assert a["labels"]["severity"] in fired[a["alert"]], (
             f"{a['alert']} {a['labels']['severity']} never fires in a test"
         )
 
 
+def _threshold_rules() -> dict[tuple[str, str], str]:
+    """(record, threshold label) -> expression of the effective-threshold recording rules."""
+    return {
+        (r["record"], r["labels"]["threshold"]): r["expr"] for r in all_rules() if "threshold" in r.get("labels", {})
+    }
+
+
 def test_threshold_fallbacks_use_the_exporter_defaults():
-    seen = set()
+    from llm_exporter.config import ThresholdsConfig
+
+    defaults = ThresholdsConfig().model_dump()
+    rules = _threshold_rules()
+    for name in PER_INSTANCE:
+        expr = rules[("instance:llm_alert_threshold:effective", name)]
+        assert f'max by (job, instance) (llm_alert_threshold{{threshold="{name}"}})' in expr
+        assert float(expr.split(") + ")[-1]) == defaults[name], expr
+    for name in FLEET:
+        expr = rules[("fleet:llm_alert_threshold:strictest", name)]
+        assert expr == f'min(llm_alert_threshold{{threshold="{name}"}}) or vector({defaults[name]:g})'
+    stalled = rules[("source:llm_alert_threshold:effective", "logs_stalled_after_seconds")]
+    assert f"+ {defaults['logs_stalled_after_seconds']:g}" in stalled
+    assert set(defaults) - {"logs_stalled_after_seconds_by_source"} == PER_INSTANCE | FLEET | {
+        "logs_stalled_after_seconds"
+    }
+
+
+def test_alerts_read_thresholds_per_instance_or_fleet_wide():
+    """No alert folds several exporters' thresholds into one (issue 15, point 1): per-series
+    alerts join the effective threshold on(job, instance); only fleet sums use the strictest."""
     for a in alerts():
-        for name in re.findall(r'llm_alert_threshold\{threshold="(\w+)"\}', a["expr"]):
-            seen.add(name)
-            fallback = re.search(
-                r'\((?:min|max)\(llm_alert_threshold\{threshold="' + name + r'"\}\) or on\(\) vector\(([\d.]+)\)\)',
-                a["expr"],
-            )
-            assert fallback, a["expr"]
-            assert fallback.group(1) == THRESHOLD_DEFAULTS[name]
-            # the one-sided match that keeps the model labels of the left-hand side
-            assert "on() group_left()" in a["expr"]
-    assert seen == set(THRESHOLD_DEFAULTS)
+        expr = a["expr"]
+        assert "llm_alert_threshold{" not in expr, a["alert"]
+        if "instance:llm_alert_threshold:effective" in expr:
+            assert "on(job, instance) group_left()" in expr, a["alert"]
+        if "fleet:llm_alert_threshold:strictest" in expr:
+            assert expr.lstrip("( \n").startswith(("sum(", "fleet:")), a["alert"]
 
 
 def _anchors(markdown: str) -> set[str]:
@@ -141,7 +169,7 @@ def _anchors(markdown: str) -> set[str]:
 def test_alert_labels_annotations_and_runbook_anchors():
     anchors = _anchors((ROOT / "docs" / "runbook.md").read_text(encoding="utf-8"))
     for a in alerts():
-        assert a["labels"]["severity"] in {"warning", "critical"}
+        assert a["labels"]["severity"] in ({"none"} if a["alert"] == "Watchdog" else {"warning", "critical"})
         assert {"summary", "description", "runbook_url"} <= set(a["annotations"])
         url = a["annotations"]["runbook_url"]
         assert url == RUNBOOK_BASE + f"docs/runbook.md#{a['alert'].lower()}"
@@ -207,12 +235,24 @@ def test_recording_rule_names_follow_level_metric_operations():
         "llm_exporter_lines_read",
         "llm_exporter_bytes_read",
         "llm_exporter_lines_rejected",
+        "llm_exporter_unpriced_completions",
+        "llm_exporter_usage_missing",
+        "llm_alert_threshold",
     }
     names = recording_names()
-    assert len(names) == 44
+    assert len(names) == 62
     for name in names:
         level, metric, ops = name.split(":")
-        assert level in {"model", "source"}, name
+        assert level in {
+            "model",
+            "model_outcome",
+            "model_error",
+            "provider_model",
+            "source",
+            "source_model",
+            "instance",
+            "fleet",
+        }, name
         assert metric in allowed_metrics, name
         assert re.fullmatch(r"[a-z0-9_]+", ops), name
     for want in [

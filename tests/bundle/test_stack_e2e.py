@@ -187,7 +187,10 @@ def test_threshold_reload_changes_whether_the_alert_fires(tmp_path: Path) -> Non
             def sees(failures: int, threshold: int) -> bool:
                 return (
                     prom.value(f'llm_consecutive_failures{{gen_ai_request_model="o3-mini"}} == {failures}') is not None
-                    and prom.value(f'llm_alert_threshold{{threshold="max_consecutive_failures"}} == {threshold}')
+                    # the effective threshold the alerts join (recorded from the exporter's gauge)
+                    and prom.value(
+                        f'instance:llm_alert_threshold:effective{{threshold="max_consecutive_failures"}} == {threshold}'
+                    )
                     is not None
                 )
 

@@ -1,6 +1,7 @@
-"""A local fake LLM server answering in the real wire formats of the OpenAI, Anthropic and Ollama
-APIs, streaming included (SSE for OpenAI and Anthropic, NDJSON for Ollama). Token counts are
-fixed so tests can assert exact values. Some model names provoke failures:
+"""A local fake LLM server answering in the real wire formats of the OpenAI (chat completions and
+Responses API), Anthropic and Ollama APIs, streaming included (SSE for OpenAI and Anthropic,
+NDJSON for Ollama). Token counts are fixed so tests can assert exact values. Each request's path
+and body are kept in `requests`, its headers in `headers`. Some model names provoke failures:
 
 - `fail-429` answers with a rate-limit error, `fail-500` with an internal server error;
 - `slow...` waits SLOW_SECONDS (or until the server stops) before answering, to outlast a client timeout;
@@ -31,6 +32,14 @@ ANTHROPIC_USAGE = {
     "cache_read_input_tokens": 300,
     "cache_creation_input_tokens": 100,
 }
+RESPONSES_USAGE = {
+    "input_tokens": 900,
+    "input_tokens_details": {"cached_tokens": 300, "cache_write_tokens": 0},
+    "output_tokens": 150,
+    "output_tokens_details": {"reasoning_tokens": 40},
+    "total_tokens": 1050,
+}
+EMBEDDING_USAGE = {"prompt_tokens": 8, "total_tokens": 8}
 OLLAMA_COUNTS = {"prompt_eval_count": 26, "eval_count": 298}
 # What Ollama tells of a model (LiteLLM asks for it to learn the context window).
 OLLAMA_SHOW = {
@@ -78,6 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         self.server.requests.append((self.path, body))  # type: ignore[attr-defined]
+        self.server.headers.append(dict(self.headers))  # type: ignore[attr-defined]
         model = body.get("model", "")
         if model == "fail-429":
             self._json(429, RATE_LIMITED, {"retry-after": "0"})
@@ -101,6 +111,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, body: dict[str, Any]) -> None:
         if self.path.endswith("/chat/completions"):
             self._openai_chat(body)
+        elif self.path.endswith("/responses"):
+            self._openai_responses(body)
+        elif self.path.endswith("/embeddings"):
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}],
+                    "model": body["model"],
+                    "usage": EMBEDDING_USAGE,
+                },
+            )
         elif self.path.endswith("/messages"):
             self._anthropic(body)
         elif self.path == "/api/chat":
@@ -150,6 +172,62 @@ class _Handler(BaseHTTPRequestHandler):
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append({**base, "choices": [], "usage": OPENAI_USAGE})
         chunks = [f"data: {json.dumps(e)}\n\n".encode() for e in events] + [b"data: [DONE]\n\n"]
+        self._stream("text/event-stream", chunks)
+
+    def _openai_responses(self, body: dict[str, Any]) -> None:
+        """The Responses API: one message of output text; streamed as the typed SSE events
+        (created, in progress, output item and content part added, text deltas, done events, completed)."""
+        model = OPENAI_SNAPSHOTS.get(body["model"], body["model"])
+        text = "".join(TEXT)
+        message = {
+            "id": "msg_r1",
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        }
+        done = {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 1700000000,
+            "status": "completed",
+            "model": model,
+            "output": [message],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "service_tier": "default",
+            "usage": RESPONSES_USAGE,
+        }
+        if not body.get("stream"):
+            self._json(200, done)
+            return
+        started = {**done, "status": "in_progress", "output": [], "usage": None}
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        ids = {"item_id": "msg_r1", "output_index": 0}
+        events: list[dict[str, Any]] = [
+            {"type": "response.created", "response": started},
+            {"type": "response.in_progress", "response": started},
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {**message, "status": "in_progress", "content": []},
+            },
+            {"type": "response.content_part.added", **ids, "content_index": 0, "part": part},
+        ]
+        events += [
+            {"type": "response.output_text.delta", **ids, "content_index": 0, "delta": t, "logprobs": []} for t in TEXT
+        ]
+        events += [
+            {"type": "response.output_text.done", **ids, "content_index": 0, "text": text, "logprobs": []},
+            {"type": "response.content_part.done", **ids, "content_index": 0, "part": {**part, "text": text}},
+            {"type": "response.output_item.done", "output_index": 0, "item": message},
+            {"type": "response.completed", "response": done},
+        ]
+        chunks = [
+            f"event: {e['type']}\ndata: {json.dumps({**e, 'sequence_number': i})}\n\n".encode()
+            for i, e in enumerate(events)
+        ]
         self._stream("text/event-stream", chunks)
 
     # -- Anthropic ---------------------------------------------------------------------------------
@@ -256,6 +334,7 @@ class FakeLLMServer:
     def __init__(self) -> None:
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.requests = []  # type: ignore[attr-defined]
+        self.httpd.headers = []  # type: ignore[attr-defined]
         self.httpd.flaky = {}  # type: ignore[attr-defined]
         self.httpd.lock = threading.Lock()  # type: ignore[attr-defined]
         self.httpd.stopping = threading.Event()  # type: ignore[attr-defined]
@@ -268,6 +347,11 @@ class FakeLLMServer:
     @property
     def requests(self) -> list[tuple[str, Any]]:
         return self.httpd.requests  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        """The headers of each request, in the order of `requests`."""
+        return self.httpd.headers  # type: ignore[attr-defined, no-any-return]
 
     def __enter__(self) -> FakeLLMServer:
         self.thread.start()

@@ -51,12 +51,14 @@ class OTel:
         return self.receiver.spans(self.transport)
 
 
-def make_otel(receiver: OTLPReceiver, transport: str, **configure_kwargs: Any) -> OTel:
+def make_otel(receiver: OTLPReceiver, transport: str, batch_spans: bool = False, **configure_kwargs: Any) -> OTel:
+    """SDK providers exporting to `receiver`; spans one by one as they end, or in batches (as an
+    application would: then ending a span does not wait for an export)."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     if transport == "grpc":
         endpoint, spans_endpoint = receiver.grpc_endpoint, receiver.grpc_endpoint
@@ -72,7 +74,8 @@ def make_otel(receiver: OTLPReceiver, transport: str, **configure_kwargs: Any) -
     )
     mp = MeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
     tp = TracerProvider(resource=resource, shutdown_on_exit=False)
-    tp.add_span_processor(SimpleSpanProcessor(span_exporter(protocol, spans_endpoint, None)))
+    processor = BatchSpanProcessor if batch_spans else SimpleSpanProcessor
+    tp.add_span_processor(processor(span_exporter(protocol, spans_endpoint, None)))
     telemetry = configure(meter_provider=mp, tracer_provider=tp, **configure_kwargs)
     return OTel(receiver, transport, mp, tp, telemetry)
 
@@ -95,3 +98,11 @@ def one(points: list[Point], name: str, **attributes: Any) -> Point:
     found = by_name(points, name, **attributes)
     assert len(found) == 1, f"{name} {attributes}: {len(found)} points"
     return found[0]
+
+
+def total(points: list[Point], name: str, **attributes: Any) -> tuple[int, float]:
+    """(count, sum) of a histogram over every series with these attributes (they differ in the
+    ones not given, such as gen_ai.response.model)."""
+    found = by_name(points, name, **attributes)
+    assert found, f"{name} {attributes}: no points"
+    return sum(p.count for p in found), sum(p.value for p in found)

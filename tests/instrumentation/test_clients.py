@@ -145,6 +145,37 @@ def test_anthropic_create_stream_helper_and_async(otel: OTel, llm_server: FakeLL
     assert _span_attrs(spans[-1])["gen_ai.response.finish_reasons"] == ["end_turn"]
 
 
+def test_anthropic_raw_responses(otel: OTel, llm_server: FakeLLMServer) -> None:
+    """`messages.with_raw_response.create`, plain and streamed, sync and async: tokens from the
+    parsed body, the streamed one finished with its parsed stream."""
+    assert "anthropic" in instrument("anthropic")
+    client = anthropic.Anthropic(base_url=llm_server.url, api_key="test", max_retries=0)
+    model = "claude-sonnet-4-5"
+    raw = client.messages.with_raw_response.create(model=model, max_tokens=100, messages=MESSAGES)
+    assert raw.parse().content[0].text == "Hello world"
+    raw_stream = client.messages.with_raw_response.create(model=model, max_tokens=100, messages=MESSAGES, stream=True)
+    assert list(raw_stream.parse())[-1].type == "message_stop"
+
+    async def run_async() -> None:
+        aclient = anthropic.AsyncAnthropic(base_url=llm_server.url, api_key="test", max_retries=0)
+        araw = await aclient.messages.with_raw_response.create(model=model, max_tokens=100, messages=MESSAGES)
+        assert (await araw.parse()).usage.output_tokens == 250
+        astream = await aclient.messages.with_raw_response.create(
+            model=model, max_tokens=100, messages=MESSAGES, stream=True
+        )
+        assert [e async for e in await astream.parse()][-1].type == "message_stop"
+
+    asyncio.run(run_async())
+    points = otel.flush()
+    attrs = {**ANTHROPIC, "gen_ai.response.model": model, "server.address": "127.0.0.1"}
+    assert one(points, semconv.DURATION[0], **attrs).count == 4
+    calls_in = ANTHROPIC_USAGE["input_tokens"] + 300 + 100
+    usage_in = one(points, semconv.TOKEN_USAGE[0], **attrs, **{"gen_ai.token.type": "input"})
+    assert (usage_in.count, usage_in.value) == (4, 4 * calls_in)
+    assert one(points, semconv.TIME_TO_FIRST_CHUNK[0], **attrs).count == 2
+    assert one(points, semconv.IN_FLIGHT[0], **ANTHROPIC).value == 0
+
+
 def test_ollama_chat_and_stream(otel: OTel, llm_server: FakeLLMServer) -> None:
     assert "ollama" in instrument("ollama")
     client = ollama.Client(host=llm_server.url)

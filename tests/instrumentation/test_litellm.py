@@ -12,7 +12,7 @@ from llm_exporter import semconv
 from llm_exporter.instrumentation import instrument, uninstrument
 from llm_exporter.instrumentation.litellm import model_and_provider
 
-from .conftest import OTel, by_name, one
+from .conftest import OTel, by_name, one, total
 
 litellm = pytest.importorskip("litellm")
 openai = pytest.importorskip("openai")
@@ -66,11 +66,13 @@ def test_completion_acompletion_and_streams(otel: OTel, llm_server: FakeLLMServe
     assert sum(1 for path, _ in llm_server.requests if path.endswith("/chat/completions")) >= 5
 
     points = otel.flush()
-    duration = one(points, semconv.DURATION[0], **ATTRS)
-    assert duration.count == 4  # 2 plain, 2 streamed; none twice through the openai client
-    usage_in = one(points, semconv.TOKEN_USAGE[0], **ATTRS, **{"gen_ai.token.type": "input"})
-    usage_out = one(points, semconv.TOKEN_USAGE[0], **ATTRS, **{"gen_ai.token.type": "output"})
-    assert (usage_in.count, usage_in.value, usage_out.value) == (4, 4 * 1200, 4 * 300)
+    server = {"server.address": "127.0.0.1", "server.port": llm_server.httpd.server_address[1]}
+    # LiteLLM names the snapshot in plain answers and the requested model in its stream chunks.
+    plain = one(points, semconv.DURATION[0], **ATTRS, **server, **{"gen_ai.response.model": "gpt-4o-mini-2024-07-18"})
+    streamed = one(points, semconv.DURATION[0], **ATTRS, **server, **{"gen_ai.response.model": "gpt-4o-mini"})
+    assert (plain.count, streamed.count) == (2, 2)  # none twice through the openai client
+    assert total(points, semconv.TOKEN_USAGE[0], **ATTRS, **{"gen_ai.token.type": "input"}) == (4, 4 * 1200)
+    assert total(points, semconv.TOKEN_USAGE[0], **ATTRS, **{"gen_ai.token.type": "output"}) == (4, 4 * 300)
     assert _tokens(points, ATTRS) == {
         "input": 4800,
         "output": 1200,
@@ -79,7 +81,7 @@ def test_completion_acompletion_and_streams(otel: OTel, llm_server: FakeLLMServe
         "reasoning": 200,
     }
     assert one(points, semconv.COST[0], **ATTRS).value == pytest.approx(4 * PER_CALL, rel=1e-12)
-    assert one(points, semconv.TIME_TO_FIRST_CHUNK[0], **ATTRS).count == 2
+    assert total(points, semconv.TIME_TO_FIRST_CHUNK[0], **ATTRS)[0] == 2
     assert one(points, semconv.IN_FLIGHT[0], **ATTRS).value == 0
     failed = one(points, semconv.DURATION[0], **{**ATTRS, "gen_ai.request.model": "fail-429"})
     assert (failed.count, failed.attributes["error.type"]) == (1, "RateLimitError")
@@ -97,7 +99,7 @@ def test_completion_acompletion_and_streams(otel: OTel, llm_server: FakeLLMServe
     }
     # Nothing under the openai client's own view of the same requests.
     assert not by_name(points, semconv.DURATION[0], **{"gen_ai.request.model": "openai/gpt-4o-mini"})
-    assert len(by_name(points, semconv.DURATION[0])) == 2
+    assert len(by_name(points, semconv.DURATION[0])) == 3
 
     spans = [s for s in otel.spans() if s.name == "chat gpt-4o-mini"]
     attrs = {kv.key: kv.value for kv in spans[-4].attributes}
@@ -111,3 +113,34 @@ def test_uninstrument_restores_litellm(otel: OTel) -> None:
     assert litellm.completion is not original and litellm.completion.__wrapped__ is original
     uninstrument("litellm")
     assert litellm.completion is original
+
+
+def test_embedding_and_router(otel: OTel, llm_server: FakeLLMServer) -> None:
+    """litellm.embedding, and a Router's calls (it calls the module functions for its deployment,
+    so the series is the deployment's model, not the group's alias), each recorded once."""
+    assert instrument("litellm", "openai") == ["litellm", "openai"]
+    api = {"api_base": llm_server.url + "/v1", "api_key": "test"}
+    assert litellm.embedding(model="openai/text-embedding-3-small", input=["hi"], **api).usage.prompt_tokens == 8
+    router = litellm.Router(
+        model_list=[{"model_name": "fast", "litellm_params": {"model": "openai/gpt-4o-mini", **api}}]
+    )
+    assert router.completion(model="fast", messages=MESSAGES).choices[0].message.content == "Hello world"
+
+    async def run_async() -> None:
+        await router.acompletion(model="fast", messages=MESSAGES)
+        await router.aembedding(model="fast", input=["hi"])
+
+    asyncio.run(run_async())
+    points = otel.flush()
+    server = {"server.address": "127.0.0.1", "server.port": llm_server.httpd.server_address[1]}
+    embeddings = {**ATTRS, "gen_ai.operation.name": "embeddings"}
+    assert total(points, semconv.DURATION[0], **embeddings, **server)[0] == 1  # the Router's embedding
+    small = {**embeddings, "gen_ai.request.model": "text-embedding-3-small"}
+    assert total(points, semconv.TOKEN_USAGE[0], **small, **server, **{"gen_ai.token.type": "input"}) == (1, 8)
+    assert total(points, semconv.DURATION[0], **ATTRS, **server) == (
+        2,
+        pytest.approx(total(points, semconv.DURATION[0], **ATTRS)[1]),
+    )
+    assert total(points, semconv.TOKEN_USAGE[0], **ATTRS, **{"gen_ai.token.type": "input"}) == (2, 2 * 1200)
+    assert not by_name(points, semconv.DURATION[0], **{"gen_ai.request.model": "fast"})
+    assert len(by_name(points, semconv.DURATION[0])) == 3  # chat, and the two embedding models

@@ -9,7 +9,7 @@ import pytest
 from llm_exporter import semconv
 from llm_exporter.instrumentation import current_call, record_decision, track
 
-from .conftest import OTel, by_name, one
+from .conftest import OTel, by_name, one, total
 
 BASE = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini"}
 # genai-prices, as the daemon's PriceBook reads it: gpt-4o-mini $0.15 in, $0.60 out, $0.075 cached.
@@ -26,7 +26,7 @@ def test_track_records_the_contract_metrics(otel: OTel) -> None:
     duration = one(points, semconv.DURATION[0], **BASE)
     assert (duration.unit, duration.kind, duration.count) == ("s", "histogram", 2)
     assert duration.bounds == list(semconv.DURATION_BUCKETS)
-    assert duration.bounds[0] == 0.01 and duration.bounds[13] == 81.92 and duration.bounds[-1] == 327.68
+    assert len(duration.bounds) == 14 and duration.bounds[0] == 0.01 and duration.bounds[-1] == 81.92
     assert "error.type" not in duration.attributes
 
     usage_in = one(points, semconv.TOKEN_USAGE[0], **BASE, **{"gen_ai.token.type": "input"})
@@ -82,6 +82,7 @@ def test_decorator_sync_and_async_and_decisions(otel: OTel) -> None:
     @track(model="gpt-4o-mini", provider="openai")
     def ask() -> dict:
         assert current_call() is not None
+        record_decision(action="long", symbol="BTC-USD", validation_result="passed")  # answers this call
         return {"model": "gpt-4o-mini", "usage": {"prompt_tokens": 100, "completion_tokens": 20}}
 
     @track(model="gpt-4o-mini", provider="openai")
@@ -92,13 +93,16 @@ def test_decorator_sync_and_async_and_decisions(otel: OTel) -> None:
         return {}
 
     ask()
-    record_decision(action="long", symbol="BTC-USD", validation_result="passed")  # answers the last call
     asyncio.run(ask_async())
     record_decision(action="HOLD", symbol="ETH-USD", validation_result="PASSED", model="gpt-4o-mini")
-    record_decision(action="CLOSE", symbol="BTC-USD")  # answers the last call finished in this context: ask()
+    record_decision(action="CLOSE", symbol="BTC-USD")  # no call in progress: unknown, never ask()
     points = otel.flush()
-    usage_in = one(points, semconv.TOKEN_USAGE[0], **BASE, **{"gen_ai.token.type": "input"})
-    assert (usage_in.count, usage_in.value) == (2, 107)
+    # The returned answer names its model (gen_ai.response.model); the async one does not.
+    usage_in = one(
+        points, semconv.TOKEN_USAGE[0], **BASE, **{"gen_ai.token.type": "input", "gen_ai.response.model": "gpt-4o-mini"}
+    )
+    assert (usage_in.count, usage_in.value) == (1, 100)
+    assert total(points, semconv.TOKEN_USAGE[0], **BASE, **{"gen_ai.token.type": "input"}) == (2, 107)
     cost = one(points, semconv.COST[0], **BASE)
     assert cost.value == pytest.approx(100 * PRICE_IN + 20 * PRICE_OUT + 0.5, rel=1e-12)
     decisions = {
@@ -108,8 +112,9 @@ def test_decorator_sync_and_async_and_decisions(otel: OTel) -> None:
     assert decisions == {
         ("LONG", "BTC-USD", "PASSED"): 1,
         ("HOLD", "ETH-USD", "PASSED"): 1,
-        ("CLOSE", "BTC-USD", ""): 1,
     }
+    [close] = by_name(points, semconv.DECISIONS[0], action="CLOSE")
+    assert (close.attributes["gen_ai.request.model"], close.value) == ("unknown", 1)
 
 
 def test_async_context_manager_and_first_chunk(otel: OTel) -> None:
@@ -134,3 +139,29 @@ def test_cache_requests_only_when_told(otel: OTel) -> None:
     points = otel.flush()
     results = {p.attributes["result"]: p.value for p in by_name(points, semconv.CACHE_REQUESTS[0], **BASE)}
     assert results == {"hit": 2, "miss": 1}
+
+
+def test_decisions_and_cost_on_spans(otel: OTel) -> None:
+    """The daemon's span vocabulary: the cost on the call's span, a decision as an event of the
+    open call's span, or as a child span of the finished one."""
+    with track(model="gpt-4o-mini", provider="openai") as inside:
+        inside.record_usage(input_tokens=1000, output_tokens=100)
+        record_decision("long", "BTCUSDT", "valid", call=inside)
+    with track(model="gpt-4o-mini", provider="openai") as after:
+        after.record_usage(input_tokens=10, output_tokens=5)
+    record_decision("close", "ETHUSDT", "rejected")  # the last call, finished
+    otel.flush()
+    spans = otel.spans()
+    first, second = [s for s in spans if s.name == "chat gpt-4o-mini"][-2:]
+    attrs = {kv.key: kv.value for kv in first.attributes}
+    assert attrs[semconv.ATTR_COST].double_value == pytest.approx(1000 * PRICE_IN + 100 * PRICE_OUT, rel=1e-12)
+    [event] = first.events
+    assert event.name == semconv.DECISION_EVENT
+    assert {kv.key: kv.value.string_value for kv in event.attributes} == {
+        semconv.ATTR_DECISION_ACTION: "LONG",
+        semconv.ATTR_DECISION_SYMBOL: "BTCUSDT",
+        semconv.ATTR_DECISION_VALIDATION: "VALID",
+    }
+    [child] = [s for s in spans if s.name == semconv.DECISION_EVENT and s.parent_span_id == second.span_id]
+    assert child.trace_id == second.trace_id
+    assert {kv.key: kv.value.string_value for kv in child.attributes}[semconv.ATTR_DECISION_ACTION] == "CLOSE"

@@ -71,13 +71,16 @@ class OTLPSettings:
     endpoint: str | None = None  # None: the exporter's env vars or its default
     headers: dict[str, str] = field(default_factory=dict)
     interval: float = 60.0
-    timeout: float = 10.0
+    timeout: float = 5.0
     insecure: bool | None = None
     resource_attributes: dict[str, str] = field(default_factory=dict)
 
 
 def settings_from(config: OTLPConfig | None, environ: Mapping[str, str] | None = None) -> OTLPSettings | None:
-    """The push settings, or None when neither the config nor the environment asks for a push."""
+    """The push settings, or None when neither the config nor the environment asks for a push
+    (or the config says `metrics: false`)."""
+    if config is not None and not config.metrics:
+        return None
     env = os.environ if environ is None else environ
     env_endpoint = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if config is None and not env_endpoint:
@@ -99,6 +102,13 @@ def settings_from(config: OTLPConfig | None, environ: Mapping[str, str] | None =
         insecure=config.insecure,
         resource_attributes=dict(config.resource_attributes),
     )
+
+
+def resource(attributes: Mapping[str, str]) -> Any:
+    """The daemon's OpenTelemetry resource (its metrics' and its spans')."""
+    from opentelemetry.sdk.resources import Resource
+
+    return Resource.create({"service.name": "llm-exporter", "service.version": __version__, **attributes})
 
 
 def _attributes(labels: Mapping[str, str]) -> dict[str, str]:
@@ -197,23 +207,18 @@ class OTLPPusher:
     and once more on close()."""
 
     def __init__(self, exporter: Exporter, settings: OTLPSettings, otlp_exporter: Any = None) -> None:
-        from opentelemetry.sdk.resources import Resource
-
-        from llm_exporter.instrumentation.configure import metric_exporter
+        from llm_exporter.instrumentation.configure import metric_exporter, signal_endpoint
 
         self.exporter = exporter
         self.settings = settings
         self.start_ns = time.time_ns()
-        self.resource = Resource.create(
-            {"service.name": "llm-exporter", "service.version": __version__, **settings.resource_attributes}
-        )
+        self.resource = resource(settings.resource_attributes)
         if otlp_exporter is None:
             extra: dict[str, Any] = {}
             if settings.insecure is not None and settings.protocol == "grpc":
                 extra["insecure"] = settings.insecure
-            otlp_exporter = metric_exporter(
-                settings.protocol, settings.endpoint, settings.headers, settings.timeout, **extra
-            )
+            endpoint = signal_endpoint("METRICS", settings.endpoint, settings.protocol)
+            otlp_exporter = metric_exporter(settings.protocol, endpoint, settings.headers, settings.timeout, **extra)
         self.otlp = otlp_exporter
         self.registry = exporter.registry(openmetrics=True, process=False)
         self.health = exporter.health
@@ -246,6 +251,7 @@ class OTLPPusher:
     def _run(self) -> None:
         while not self._stop.wait(self.settings.interval):
             self.push()
+        self.push()  # the last one, for close()
 
     def start(self) -> OTLPPusher:
         self._thread = threading.Thread(target=self._run, name="otlp-push", daemon=True)
@@ -253,9 +259,14 @@ class OTLPPusher:
         return self
 
     def close(self) -> None:
-        """Stop the thread, push what is there one last time, shut the exporter down."""
+        """Push what is there one last time and shut the exporter down, within `settings.timeout`
+        seconds in all: an endpoint that does not answer must not hold the daemon's exit (the
+        exporter's shutdown ends a push still waiting to retry; the thread is a daemon)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.settings.timeout + 1)
-        self.push()
+        if self._thread is None:
+            self.push()  # never started
+        else:
+            self._thread.join(self.settings.timeout)
+            if self._thread.is_alive():
+                log.warning("OTLP push did not finish within %ss; stopping without it", self.settings.timeout)
         self.otlp.shutdown()

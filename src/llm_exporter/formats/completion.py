@@ -19,6 +19,7 @@ def _request(obj: dict[str, Any]) -> Request:
         provider=fields.text(obj, "provider"),
         operation=fields.text(obj, "operation"),
         time=fields.timestamp(obj.get("timestamp")),
+        session_id=fields.session(obj.get("session_id")),
     )
 
 
@@ -58,6 +59,7 @@ def _response(obj: dict[str, Any]) -> Completion:
         request_id=fields.text(obj, "request_id"),
         http_status=status,
         time=fields.timestamp(obj.get("timestamp")),
+        session_id=fields.session(obj.get("session_id")),
     )
 
 
@@ -69,6 +71,7 @@ def _decision(obj: dict[str, Any]) -> Decision:
         validation_result=(fields.text(obj, "validation_result") or "").upper(),
         model=fields.text(obj, "model"),
         time=fields.timestamp(obj.get("timestamp")),
+        session_id=fields.session(obj.get("session_id")),
     )
 
 
@@ -97,6 +100,7 @@ class _Line(Struct):
 
     event_type: str
     timestamp: fields.Time = None
+    session_id: Any = None
     request_id: fields.Text | None = None
     model: fields.Text | None = None
     provider: fields.Text | None = None
@@ -151,11 +155,19 @@ def decode(line: bytes) -> Event | None:
             None,  # trace_id
             status,
             fields.timestamp(obj.timestamp),
+            fields.session(obj.session_id),
         )
     if event_type == "completion_request":
         if obj.request_id is None or obj.model is None:
             return None
-        return Request(obj.request_id, obj.model, obj.provider, obj.operation, fields.timestamp(obj.timestamp))
+        return Request(
+            obj.request_id,
+            obj.model,
+            obj.provider,
+            obj.operation,
+            fields.timestamp(obj.timestamp),
+            fields.session(obj.session_id),
+        )
     if event_type == "trading_decision":
         if obj.action is None:
             return None
@@ -166,5 +178,6 @@ def decode(line: bytes) -> Event | None:
             (obj.validation_result or "").upper(),
             obj.model,
             fields.timestamp(obj.timestamp),
+            fields.session(obj.session_id),
         )
     return Ignored(event_type)

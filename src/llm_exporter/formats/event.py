@@ -56,6 +56,7 @@ def parse(obj: dict[str, Any]) -> Completion:
         error_type=error_type,
         http_status=http_status,
         time=fields.timestamp(obj.get("timestamp")),
+        session_id=fields.session(obj.get("session_id")),
     )
 
 
@@ -68,6 +69,7 @@ class _Line(fields.Usage, kw_only=True):
     model: fields.Text
     latency_ms: fields.Milliseconds
     timestamp: fields.Time = None
+    session_id: Any = None
     provider: fields.Text | None = None
     operation: fields.Text | None = None
     status: fields.Text | None = None
@@ -122,4 +124,5 @@ def decode(line: bytes) -> Completion | None:
         None,  # trace_id
         http_status,
         fields.timestamp(obj.timestamp),
+        fields.session(obj.session_id),
     )

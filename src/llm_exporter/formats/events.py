@@ -24,6 +24,7 @@ class Request:
     provider: str | None
     operation: str | None
     time: float | None = field(default=None, compare=False)
+    session_id: str | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -40,7 +41,9 @@ class Completion:
     `unsplit_tokens` are tokens the log gives only as a total.
 
     `time` (in every event) is when the line says it happened, in epoch seconds (None when it
-    does not say, or not legibly: see fields.timestamp); events compare by what happened, not when."""
+    does not say, or not legibly: see fields.timestamp); events compare by what happened, not when.
+    `session_id` (in every event) is the session the line belongs to, where it says: the daemon's
+    spans group a session's calls into one trace."""
 
     model: str | None
     provider: str | None
@@ -61,6 +64,7 @@ class Completion:
     trace_id: str | None = None
     http_status: str | None = None
     time: float | None = field(default=None, compare=False)
+    session_id: str | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -73,6 +77,7 @@ class Decision:
     validation_result: str
     model: str | None = None
     time: float | None = field(default=None, compare=False)
+    session_id: str | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)

@@ -85,6 +85,11 @@ def text(obj: dict[str, Any], key: str, required: bool = False) -> str | None:
     return value
 
 
+def session(value: Any) -> str | None:
+    """A session id where the line has a usable one; never a rejection (only spans use it)."""
+    return value if type(value) is str and value else None
+
+
 def mapping(obj: dict[str, Any], key: str) -> dict[str, Any]:
     value = obj.get(key)
     if value is None:

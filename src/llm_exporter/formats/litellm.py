@@ -99,6 +99,7 @@ def parse(obj: dict[str, Any]) -> Completion:
         trace_id=fields.text(obj, "trace_id"),
         http_status=http_status,
         time=fields.timestamp(end),
+        session_id=fields.session(obj.get("session_id")),
     )
 
 
@@ -147,6 +148,7 @@ class _Payload(Struct):
     response_cost: fields.Cost | None = None
     saved_cache_cost: fields.Cost | None = None
     trace_id: fields.Text | None = None
+    session_id: Any = None
 
 
 _decode = msgspec.json.Decoder(_Payload).decode
@@ -203,4 +205,5 @@ def decode(line: bytes) -> Completion | None:
         obj.trace_id,
         http_status,
         fields.timestamp(end),
+        fields.session(obj.session_id),
     )

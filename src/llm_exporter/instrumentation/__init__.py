@@ -4,7 +4,7 @@ import llm_exporter
 llm_exporter.instrument()                      # patch whichever clients are installed
 with llm_exporter.track(model="my-model", provider="vllm") as call:
     call.record_usage(input_tokens=120, output_tokens=30)
-llm_exporter.record_decision(action="LONG", symbol="BTC-USD", validation_result="PASSED")
+    llm_exporter.record_decision(action="LONG", symbol="BTC-USD", validation_result="PASSED")
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 
-from llm_exporter.instrumentation.configure import configure, get_telemetry
+from llm_exporter.instrumentation.configure import configure, get_telemetry, sdk_available
 from llm_exporter.instrumentation.track import Call, current_call, record_decision, track
 
 CLIENTS = ("openai", "anthropic", "litellm", "ollama")
@@ -38,7 +38,10 @@ def _module(client: str):  # type: ignore[no-untyped-def]
 
 def instrument(*clients: str) -> list[str]:
     """Patch the named clients (all of CLIENTS when none is named) that are installed; returns the
-    ones patched. Patching twice is harmless."""
+    ones patched. Patching twice is harmless. Without the OpenTelemetry SDK it patches nothing
+    (one warning says what to install)."""
+    if not sdk_available():
+        return []
     done = []
     for client in clients or CLIENTS:
         if _module(client).instrument():

@@ -1,15 +1,16 @@
-"""Method patching that can be undone, and stream proxies that time the first chunk and finish
-the call when the stream ends, fails or is closed."""
+"""Method patching that can be undone, and stream proxies that time the chunks and finish the
+call when the stream ends, fails or is closed."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
+from urllib.parse import urlsplit
 
-from llm_exporter.instrumentation.responses import output_messages
+from llm_exporter.instrumentation.content import input_messages, output_messages, system_instructions
 from llm_exporter.instrumentation.track import Call
 
 # (class, attribute) -> the original attribute, for uninstrument().
@@ -60,24 +61,64 @@ def unpatch_module(prefix: str) -> None:
 OnItem = Callable[[Call, Any], None]
 # (model, provider) of a call, from the patched function's arguments.
 Describe = Callable[[tuple[Any, ...], dict[str, Any]], tuple[str | None, str | None]]
+# (server.address, server.port) of a call, from the patched function's arguments.
+Server = Callable[[tuple[Any, ...], dict[str, Any]], tuple[str | None, int | None]]
+# The span's request attributes, from the patched function's keyword arguments.
+Request = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+# id(url) -> (url, address, port): the URL object is kept, so its id is not reused while cached.
+_servers: dict[int, tuple[Any, str | None, int | None]] = {}
+
+
+def url_server(url: Any) -> tuple[str | None, int | None]:
+    """(host, port) of a base URL (an httpx URL or a string), the scheme's port when none is given."""
+    if url is None:
+        return None, None
+    cached = _servers.get(id(url))
+    if cached is not None and cached[0] is url:
+        return cached[1], cached[2]
+    if isinstance(url, str):
+        parts = urlsplit(url)
+        host, port, scheme = parts.hostname, parts.port, parts.scheme
+    else:
+        host, port, scheme = getattr(url, "host", None), getattr(url, "port", None), getattr(url, "scheme", None)
+    if not isinstance(host, str) or not host:
+        host = None
+    if port is None and host is not None:
+        port = _DEFAULT_PORTS.get(scheme or "")
+    if len(_servers) >= 64:  # a handful of clients in practice; never grows without bound
+        _servers.clear()
+    _servers[id(url)] = (url, host, port)
+    return host, port
+
+
+def client_server(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str | None, int | None]:
+    """The server of a client resource's call (`self._client.base_url`: openai, anthropic, ollama)."""
+    client = getattr(args[0], "_client", None) if args else None
+    return url_server(getattr(client, "base_url", None))
 
 
 class StreamProxy:
-    """Wraps a client's sync stream: records the first chunk, lets `on_item` read usage from each
-    item, finishes the call at the end, on an error (failed) or on close()."""
+    """Wraps a client's sync stream: times chunks, lets `on_item` read usage from each item,
+    finishes the call at the end, on an error (failed) or on close(). With `chunks=False`, items
+    are not chunks by themselves: `on_item` calls `call.record_chunk()` for those that are."""
 
-    def __init__(self, stream: Any, call: Call, on_item: OnItem) -> None:
+    def __init__(self, stream: Any, call: Call, on_item: OnItem, chunks: bool = True) -> None:
         self._stream = stream
         self._call = call
         self._on_item = on_item
+        self._chunks = chunks
         self._iterator: Iterator[Any] | None = None
 
     def _iterate(self) -> Iterator[Any]:
         call = self._call
         on_item = self._on_item
+        chunks = self._chunks
         try:
             for item in self._stream:
-                call.record_first_chunk()
+                if chunks:
+                    call.record_chunk()
                 on_item(call, item)
                 yield item
         except GeneratorExit:
@@ -119,18 +160,21 @@ class StreamProxy:
 class AsyncStreamProxy:
     """StreamProxy for async streams (`async for`, `aclose`/async `close`)."""
 
-    def __init__(self, stream: Any, call: Call, on_item: OnItem) -> None:
+    def __init__(self, stream: Any, call: Call, on_item: OnItem, chunks: bool = True) -> None:
         self._stream = stream
         self._call = call
         self._on_item = on_item
+        self._chunks = chunks
         self._iterator: AsyncIterator[Any] | None = None
 
     async def _iterate(self) -> AsyncIterator[Any]:
         call = self._call
         on_item = self._on_item
+        chunks = self._chunks
         try:
             async for item in self._stream:
-                call.record_first_chunk()
+                if chunks:
+                    call.record_chunk()
                 on_item(call, item)
                 yield item
         except GeneratorExit:
@@ -173,13 +217,56 @@ class AsyncStreamProxy:
         return getattr(self._stream, name)
 
 
+class RawStreamResponse:
+    """A stream's raw response (`with_raw_response`): the call goes on until the stream that
+    parse() gives (sync, or a coroutine where the client's is), wrapped in `proxy`, ends; parse()
+    twice gives the same wrapped stream."""
+
+    def __init__(self, raw: Any, call: Call, on_item: OnItem, proxy: Callable[..., Any]) -> None:
+        self._raw = raw
+        self._call = call
+        self._on_item = on_item
+        self._proxy = proxy
+        self._parsed: tuple[Any, Any] | None = None  # (the client's stream, its proxy)
+
+    def _wrap(self, stream: Any) -> Any:
+        if self._parsed is None or self._parsed[0] is not stream:
+            self._parsed = (stream, self._proxy(stream, self._call, self._on_item))
+        return self._parsed[1]
+
+    async def _wrap_later(self, parsed: Any) -> Any:
+        return self._wrap(await parsed)
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        parsed = self._raw.parse(*args, **kwargs)
+        if hasattr(parsed, "__await__"):
+            return self._wrap_later(parsed)
+        return self._wrap(parsed)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+# The header the openai and anthropic clients' `with_raw_response` adds to the request ("true" in
+# openai's, "raw" in anthropic's; `with_streaming_response` sets "stream" and is not parsed here).
+_RAW_HEADER = "X-Stainless-Raw-Response"
+_RAW_VALUES = ("true", "raw")
+
+
+def _raw_requested(kwargs: dict[str, Any]) -> bool:
+    headers = kwargs.get("extra_headers")
+    return bool(headers) and headers.get(_RAW_HEADER) in _RAW_VALUES
+
+
+def _raw_stream(raw: Any) -> bool:
+    """Whether a raw response is a stream's (`_is_sse_stream` in anthropic's, `_stream` in openai's)."""
+    flag = getattr(raw, "_is_sse_stream", None)
+    return bool(getattr(raw, "_stream", False) if flag is None else flag)
+
+
 def _capture_input(call: Call, kwargs: dict[str, Any]) -> None:
     if call.capture_content:
-        messages = kwargs.get("messages")
-        if messages is None:
-            prompt = kwargs.get("prompt") or kwargs.get("input")
-            messages = None if prompt is None else [{"role": "user", "content": prompt}]
-        call.record_content(input_messages=messages)
+        call.record_content(input_messages=input_messages(kwargs), system_instructions=system_instructions(kwargs))
 
 
 def record(call: Call, response: Any) -> None:
@@ -187,6 +274,28 @@ def record(call: Call, response: Any) -> None:
     call.record_response(response)
     if call.capture_content:
         call.record_content(output_messages=output_messages(response))
+
+
+def _result(call: Call, result: Any, raw: bool, is_stream: Callable[[Any], bool], on_item: OnItem, proxy: Any) -> Any:
+    """What the patched function returns: a stream wrapped to finish the call when it ends, or
+    the result once the call is recorded and finished. A raw stream response is wrapped so that
+    the stream its parse() gives is."""
+    if raw and _raw_stream(result):
+        return RawStreamResponse(result, call, on_item, proxy)
+    if is_stream(result):
+        return proxy(result, call, on_item)
+    record(call, result)
+    call.finish()
+    return result
+
+
+def _parsed(raw: Any) -> Any:
+    """A plain raw response's body, parsed (the clients cache the parse, so the app's own parse()
+    costs nothing more); None when it does not parse: the app sees that error itself."""
+    try:
+        return raw.parse()
+    except Exception:
+        return None
 
 
 @contextmanager
@@ -205,35 +314,59 @@ def _outer(active: bool) -> Iterator[None]:
         outer_call.reset(token)
 
 
+def _begin(
+    describe: Describe,
+    operation: str,
+    server: Server | None,
+    request: Request | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Call:
+    call = Call(*describe(args, kwargs), operation)
+    if server is not None:
+        call.server_address, call.server_port = server(args, kwargs)
+    call.start(request, kwargs)
+    _capture_input(call, kwargs)
+    return call
+
+
 def wrap_sync(
     describe: Describe,
     operation: str,
     is_stream: Callable[[Any], bool],
     on_item: OnItem,
-    proxy: type = StreamProxy,
+    proxy: Callable[..., Any] = StreamProxy,
     outer: bool = False,
+    request: Request | None = None,
+    server: Server | None = client_server,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A patch factory for a sync client function: non-stream results are recorded as responses;
-    streams are wrapped in `proxy`. `outer`: the function calls another instrumented client
-    underneath (LiteLLM calls the openai client), which must not record the call again."""
+    streams are wrapped in `proxy`. The call's span is the current one while the function runs.
+    `outer`: the function calls another instrumented client underneath (LiteLLM calls the openai
+    client), which must not record the call again. `request`: the span's request attributes;
+    `server`: where the call goes. Raw responses (`with_raw_response`) are recorded from their
+    parsed body, or their parsed stream."""
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if inside_outer():
                 return original(*args, **kwargs)
-            call = Call(*describe(args, kwargs), operation).start()
-            _capture_input(call, kwargs)
+            call = _begin(describe, operation, server, request, args, kwargs)
+            token = call.activate()
             try:
                 with _outer(outer):
                     result = original(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
-            if is_stream(result):
-                return proxy(result, call, on_item)
-            record(call, result)
-            call.finish()
-            return result
+            finally:
+                call.deactivate(token)
+            raw = _raw_requested(kwargs)
+            if raw and not _raw_stream(result):
+                record(call, _parsed(result))
+                call.finish()
+                return result
+            return _result(call, result, raw, is_stream, on_item, proxy)
 
         return wrapper
 
@@ -245,8 +378,10 @@ def wrap_async(
     operation: str,
     is_stream: Callable[[Any], bool],
     on_item: OnItem,
-    proxy: type = AsyncStreamProxy,
+    proxy: Callable[..., Any] = AsyncStreamProxy,
     outer: bool = False,
+    request: Request | None = None,
+    server: Server | None = client_server,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """wrap_sync for coroutine functions."""
 
@@ -254,19 +389,28 @@ def wrap_async(
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             if inside_outer():
                 return await original(*args, **kwargs)
-            call = Call(*describe(args, kwargs), operation).start()
-            _capture_input(call, kwargs)
+            call = _begin(describe, operation, server, request, args, kwargs)
+            token = call.activate()
             try:
                 with _outer(outer):
                     result = await original(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
-            if is_stream(result):
-                return proxy(result, call, on_item)
-            record(call, result)
-            call.finish()
-            return result
+            finally:
+                call.deactivate(token)
+            raw = _raw_requested(kwargs)
+            if raw and not _raw_stream(result):
+                parsed = _parsed(result)
+                if hasattr(parsed, "__await__"):  # anthropic's async raw responses parse in a coroutine
+                    try:
+                        parsed = await parsed
+                    except Exception:
+                        parsed = None
+                record(call, parsed)
+                call.finish()
+                return result
+            return _result(call, result, raw, is_stream, on_item, proxy)
 
         return wrapper
 

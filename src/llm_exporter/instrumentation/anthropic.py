@@ -1,4 +1,5 @@
-"""Anthropic: messages (sync, async, `stream=True`, and the `messages.stream()` helper).
+"""Anthropic: messages (sync, async, `stream=True`, the `messages.stream()` helper, and
+`messages.with_raw_response.create`, plain or streamed, recorded as in openai.py).
 
 Stream usage: `message_start` carries input, cache read and cache write tokens; `message_delta`
 carries the cumulative output tokens (and, from newer servers, updated input counts).
@@ -11,6 +12,7 @@ from typing import Any
 from llm_exporter.instrumentation._patch import (
     AsyncStreamProxy,
     StreamProxy,
+    client_server,
     inside_outer,
     model_kwarg,
     patch,
@@ -18,6 +20,7 @@ from llm_exporter.instrumentation._patch import (
     wrap_async,
     wrap_sync,
 )
+from llm_exporter.instrumentation.request import common
 from llm_exporter.instrumentation.responses import Usage, get, usage_from
 from llm_exporter.instrumentation.track import Call
 
@@ -59,18 +62,28 @@ def _on_event(call: Call, event: Any) -> None:
 class _StreamManager:
     """Wraps `messages.stream()`'s manager: the call starts when the `with` opens the request."""
 
-    def __init__(self, manager: Any, model: str | None) -> None:
+    def __init__(self, manager: Any, resource: Any, kwargs: dict[str, Any]) -> None:
         self._manager = manager
-        self._model = model
+        self._resource = resource
+        self._kwargs = kwargs
         self._call: Call | None = None
 
+    def _start(self) -> Call:
+        model = self._kwargs.get("model")
+        call = self._call = Call(model if isinstance(model, str) else None, PROVIDER, "chat")
+        call.server_address, call.server_port = client_server((self._resource,), self._kwargs)
+        return call.start(_request, self._kwargs)
+
     def __enter__(self) -> Any:
-        call = self._call = Call(self._model, PROVIDER, "chat").start()
+        call = self._start()
+        token = call.activate()
         try:
             stream = self._manager.__enter__()
         except BaseException as exc:
             call.finish(exc)
             raise
+        finally:
+            call.deactivate(token)
         stream._raw_stream = StreamProxy(stream._raw_stream, call, _on_event)
         return stream
 
@@ -84,12 +97,15 @@ class _StreamManager:
                 self._call.finish()
 
     async def __aenter__(self) -> Any:
-        call = self._call = Call(self._model, PROVIDER, "chat").start()
+        call = self._start()
+        token = call.activate()
         try:
             stream = await self._manager.__aenter__()
         except BaseException as exc:
             call.finish(exc)
             raise
+        finally:
+            call.deactivate(token)
         stream._raw_stream = AsyncStreamProxy(stream._raw_stream, call, _on_event)
         return stream
 
@@ -103,12 +119,15 @@ class _StreamManager:
                 self._call.finish()
 
 
+def _request(kwargs: Any) -> dict[str, Any]:
+    return common(kwargs)
+
+
 def _wrap_stream_helper(original: Any) -> Any:
     def stream(self: Any, *args: Any, **kwargs: Any) -> Any:
         if inside_outer():
             return original(self, *args, **kwargs)
-        model = kwargs.get("model")
-        return _StreamManager(original(self, *args, **kwargs), model if isinstance(model, str) else None)
+        return _StreamManager(original(self, *args, **kwargs), self, {**kwargs, "stream": True})
 
     return stream
 
@@ -128,8 +147,8 @@ def instrument() -> bool:
         return isinstance(result, anthropic.AsyncStream)
 
     describe = model_kwarg(PROVIDER)
-    patch(Messages, "create", wrap_sync(describe, "chat", is_sync_stream, _on_event))
-    patch(AsyncMessages, "create", wrap_async(describe, "chat", is_async_stream, _on_event))
+    patch(Messages, "create", wrap_sync(describe, "chat", is_sync_stream, _on_event, request=common))
+    patch(AsyncMessages, "create", wrap_async(describe, "chat", is_async_stream, _on_event, request=common))
     patch(Messages, "stream", _wrap_stream_helper)
     patch(AsyncMessages, "stream", _wrap_stream_helper)
     return True

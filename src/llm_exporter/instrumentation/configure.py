@@ -9,18 +9,28 @@ Environment variables read (by this module or by the OpenTelemetry exporters the
 `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_SERVICE_NAME`, and
 `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (prompt and response text on spans).
 
-Providers this module creates are shut down at exit (the SDK's own exit hook), which exports
-what is left.
+Providers this module creates are shut down at exit, which exports what is left, within
+`shutdown_timeout` seconds: a collector that is down never holds the app's exit longer. The OTLP
+exporters' warnings (a collector that is down makes them log every retry of every export) come
+out as one line per exporter every 10 minutes at most.
+
+Without the OpenTelemetry SDK (the `otlp` extra), `track()`, `instrument()` and
+`record_decision()` do nothing but log one warning saying what to install.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
+import logging
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llm_exporter.instrumentation.telemetry import DEFAULT_MAX_LABEL_VALUES, Telemetry, _is_sdk_provider
+from llm_exporter.semconv import DURATION_BUCKETS, EXTENDED_DURATION_BUCKETS
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -28,10 +38,69 @@ if TYPE_CHECKING:
 
     from llm_exporter.completion_logger import CompletionLogger
 
+log = logging.getLogger(__name__)
+
 _lock = threading.Lock()
 _telemetry: Telemetry | None = None
 
 PROTOCOLS = ("grpc", "http/protobuf")
+# Seconds the exit waits for the last export of the providers built here: a collector that is up
+# answers in milliseconds (a remote one over TLS in a few round trips), one that is down must not
+# keep the app from exiting.
+DEFAULT_SHUTDOWN_TIMEOUT = 0.5
+MISSING_SDK = (
+    "OpenTelemetry SDK not installed: llm_exporter's in-app instrumentation records nothing. "
+    "Install it with: pip install 'llm-exporter[otlp]'"
+)
+
+
+@functools.cache
+def sdk_available() -> bool:
+    """Whether the OpenTelemetry SDK imports; logs MISSING_SDK the first time it does not."""
+    try:
+        import opentelemetry.sdk.metrics  # noqa: F401
+    except ImportError:
+        log.warning(MISSING_SDK)
+        return False
+    return True
+
+
+class _ExporterLogFilter(logging.Filter):
+    """Lets one warning per exporter through every WINDOW seconds, in place of the SDK exporter's
+    warnings and errors (a retry each, for every export, while the collector is down)."""
+
+    WINDOW = 600.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.next_at = 0.0  # monotonic time from which the next record is logged
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        now = time.monotonic()
+        with self.lock:
+            if now < self.next_at:
+                return False
+            self.next_at = now + self.WINDOW
+        log.warning(
+            "OTLP export failing, carrying on without it: %s (more from this exporter in the next %d minutes "
+            "not logged)",
+            record.getMessage(),
+            self.WINDOW // 60,
+        )
+        return False
+
+
+def _quiet(exporter: Any) -> Any:
+    """Filter the logs of the exporter's own modules (the gRPC ones share one logger: metrics and
+    spans then share one line)."""
+    quiet = _ExporterLogFilter()
+    for cls in type(exporter).__mro__:
+        if cls.__module__.startswith("opentelemetry.exporter."):
+            logging.getLogger(cls.__module__).addFilter(quiet)
+    return exporter
 
 
 def _truthy(value: str | None) -> bool:
@@ -50,14 +119,14 @@ def _protocol(signal: str, protocol: str | None, environ: Mapping[str, str]) -> 
     return value
 
 
-def _endpoint(signal: str, endpoint: str | None, protocol: str) -> str | None:
-    """The per-signal URL for http/protobuf (`/v1/metrics` appended to a base endpoint given as an
-    argument, as the OTLP spec does for OTEL_EXPORTER_OTLP_ENDPOINT); None leaves it to the env."""
-    if endpoint is None:
-        return None
-    if protocol == "grpc":
+def signal_endpoint(signal: str, endpoint: str | None, protocol: str) -> str | None:
+    """The per-signal URL for http/protobuf: `/v1/metrics` or `/v1/traces` on a base endpoint, as
+    the OTLP spec does for OTEL_EXPORTER_OTLP_ENDPOINT (an endpoint already naming one signal's
+    path is taken as the base too); None leaves it to the env."""
+    if endpoint is None or protocol == "grpc":
         return endpoint
-    return endpoint.rstrip("/") + f"/v1/{signal.lower()}"
+    base = endpoint.rstrip("/").removesuffix("/v1/metrics").removesuffix("/v1/traces")
+    return f"{base}/v1/{signal.lower()}"
 
 
 def metric_exporter(
@@ -75,20 +144,28 @@ def metric_exporter(
         args["headers"] = dict(headers)
     if timeout is not None:
         args["timeout"] = timeout
-    return OTLPMetricExporter(**args)
+    return _quiet(OTLPMetricExporter(**args))
 
 
-def span_exporter(protocol: str, endpoint: str | None, headers: Mapping[str, str] | None) -> Any:
+def span_exporter(
+    protocol: str,
+    endpoint: str | None,
+    headers: Mapping[str, str] | None,
+    timeout: float | None = None,
+    **kwargs: Any,
+) -> Any:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
-    args: dict[str, Any] = {}
+    args: dict[str, Any] = dict(kwargs)
     if endpoint is not None:
         args["endpoint"] = endpoint
     if headers:
         args["headers"] = dict(headers)
-    return OTLPSpanExporter(**args)
+    if timeout is not None:
+        args["timeout"] = timeout
+    return _quiet(OTLPSpanExporter(**args))
 
 
 def _build_meter_provider(
@@ -109,10 +186,10 @@ def _build_meter_provider(
         exporter: Any = ConsoleMetricExporter()
     else:
         proto = _protocol("METRICS", protocol, environ)
-        exporter = metric_exporter(proto, _endpoint("METRICS", endpoint, proto), headers, None)
+        exporter = metric_exporter(proto, signal_endpoint("METRICS", endpoint, proto), headers, None)
     interval_ms = None if export_interval is None else export_interval * 1000.0
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
-    return SdkMeterProvider(metric_readers=[reader], resource=resource)
+    return SdkMeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
 
 
 def _build_tracer_provider(
@@ -121,7 +198,8 @@ def _build_tracer_provider(
     headers: Mapping[str, str] | None,
     resource: Any,
     environ: Mapping[str, str],
-) -> TracerProvider | None:
+) -> tuple[TracerProvider, Any] | None:
+    """A tracer provider and its span processor (shut down at exit by `_shutdown`)."""
     from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
@@ -132,10 +210,23 @@ def _build_tracer_provider(
         exporter: Any = ConsoleSpanExporter()
     else:
         proto = _protocol("TRACES", protocol, environ)
-        exporter = span_exporter(proto, _endpoint("TRACES", endpoint, proto), headers)
-    provider = SdkTracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    return provider
+        exporter = span_exporter(proto, signal_endpoint("TRACES", endpoint, proto), headers)
+    provider = SdkTracerProvider(resource=resource, shutdown_on_exit=False)
+    processor = BatchSpanProcessor(exporter)
+    provider.add_span_processor(processor)
+    return provider, processor
+
+
+def _shutdown(shutdowns: list[Callable[[], Any]], timeout: float) -> None:
+    """Run the shutdowns at once and wait `timeout` seconds at most: they run in daemon threads, as
+    the SDK's exports do, so one still waiting on a collector that is down does not hold the exit
+    (the span processor's shutdown takes no timeout of its own)."""
+    threads = [threading.Thread(target=s, daemon=True) for s in shutdowns]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(deadline - time.monotonic(), 0.0))
 
 
 def configure(
@@ -152,6 +243,8 @@ def configure(
     price_overrides: Mapping[str, Any] | None = None,
     completion_logger: CompletionLogger | None = None,
     max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
+    extended_duration_buckets: bool = False,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     environ: Mapping[str, str] | None = None,
 ) -> Telemetry:
     """Set where metrics and spans go; returns the telemetry every instrumented call then uses.
@@ -163,10 +256,17 @@ def configure(
     `completion_logger` also writes every call to a seed-001 JSONL log for the daemon to tail.
     `max_label_values` caps the distinct values of each label (model, provider, error type,
     decision fields): past it new values fold into "_overflow", as the daemon's
-    `limits.max_label_values` does.
+    `limits.max_label_values` does. The duration and time-to-first-chunk histograms have the
+    semconv boundaries (0.01 ... 81.92 s); `extended_duration_buckets=True` adds 163.84, 327.68 and
+    655.36 for reasoning models, as the daemon's `histograms.extended_duration_buckets` does (other
+    instrumentations' series of the same families then have other `le` values). Providers built
+    here get `shutdown_timeout` seconds at exit for their last export. Without the SDK installed
+    this raises ImportError naming the extra to install.
     """
     global _telemetry
     env = os.environ if environ is None else environ
+    if not sdk_available():
+        raise ImportError(MISSING_SDK)
     from opentelemetry import metrics, trace
 
     from llm_exporter.config import PriceOverride
@@ -182,6 +282,7 @@ def configure(
         resource = Resource.create(attrs)
 
     with _lock:
+        built: list[Callable[[], Any]] = []  # shutdowns of the providers built here, for the exit
         if meter_provider is None:
             current = metrics.get_meter_provider()
             if _is_sdk_provider(current):
@@ -190,15 +291,20 @@ def configure(
                 meter_provider = _build_meter_provider(protocol, endpoint, headers, export_interval, resource, env)
                 if meter_provider is not None:
                     metrics.set_meter_provider(meter_provider)
+                    built.append(functools.partial(meter_provider.shutdown, timeout_millis=shutdown_timeout * 1000))
         spans = traces
         if tracer_provider is None and traces is not False:
             current_tp = trace.get_tracer_provider()
             if _is_sdk_provider(current_tp):
                 tracer_provider = current_tp
             elif not disabled:
-                tracer_provider = _build_tracer_provider(protocol, endpoint, headers, resource, env)
-                if tracer_provider is not None:
+                made = _build_tracer_provider(protocol, endpoint, headers, resource, env)
+                if made is not None:
+                    tracer_provider, processor = made
                     trace.set_tracer_provider(tracer_provider)
+                    built.append(processor.shutdown)
+        if built:
+            atexit.register(_shutdown, built, shutdown_timeout)
         if tracer_provider is None:
             spans = False
         overrides = {name: PriceOverride.model_validate(dict(p)) for name, p in (price_overrides or {}).items()}
@@ -218,6 +324,7 @@ def configure(
             completion_logger=completion_logger,
             spans=spans,
             max_label_values=max_label_values,
+            duration_buckets=EXTENDED_DURATION_BUCKETS if extended_duration_buckets else DURATION_BUCKETS,
         )
         return _telemetry
 
@@ -228,6 +335,11 @@ def get_telemetry() -> Telemetry:
     if telemetry is None:
         telemetry = configure()
     return telemetry
+
+
+def telemetry_or_none() -> Telemetry | None:
+    """get_telemetry(), or None without the OpenTelemetry SDK (warned about once)."""
+    return _telemetry or (get_telemetry() if sdk_available() else None)
 
 
 def reset() -> None:

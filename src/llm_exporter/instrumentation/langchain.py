@@ -186,7 +186,7 @@ class LLMExporterCallbackHandler(BaseCallbackHandler):
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)
         if run is not None:
-            run[0].record_first_chunk()
+            run[0].record_chunk()
 
     def _end(self, run_id: UUID) -> Call | None:
         with self._lock:

@@ -1,8 +1,11 @@
-"""LiteLLM: `litellm.completion` and `litellm.acompletion` (module functions, sync and async,
-`stream=True` included).
+"""LiteLLM: `litellm.completion`, `litellm.embedding` and `litellm.text_completion` and their
+async twins (module functions, `stream=True` included). A `litellm.Router` calls these module
+functions for its deployments, so its calls are recorded too, under the deployment's model.
 
 They are patched as attributes of the `litellm` module: code calling `litellm.completion(...)`
-is recorded; a name bound by `from litellm import completion` before instrument() is not.
+is recorded; a name bound by `from litellm import completion` before instrument() is not (import
+the module, or call instrument() first). `server.address`/`server.port` come from `api_base`
+(or `base_url`) where the call names one.
 
 Model and provider are the ones LiteLLM's own StandardLoggingPayload names, so the calls land on
 the series the daemon makes of LiteLLM's logs: `openai/gpt-4o-mini` is model `gpt-4o-mini` of
@@ -22,9 +25,12 @@ import functools
 import sys
 from typing import Any
 
-from llm_exporter.instrumentation._patch import wrap_async, wrap_sync
+from llm_exporter.instrumentation._patch import url_server, wrap_async, wrap_sync
 from llm_exporter.instrumentation.openai import _on_chunk
+from llm_exporter.instrumentation.request import common
 
+# (function, operation) pairs patched on the litellm module; the async twin is "a" + function.
+FUNCTIONS = (("completion", "chat"), ("embedding", "embeddings"), ("text_completion", "text_completion"))
 _originals: dict[str, Any] = {}
 _providers: frozenset[str] = frozenset()
 
@@ -42,6 +48,11 @@ def model_and_provider(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[s
     return model, provider
 
 
+def server(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str | None, int | None]:
+    url = kwargs.get("api_base") or kwargs.get("base_url")
+    return url_server(url) if isinstance(url, str) else (None, None)
+
+
 def instrument() -> bool:
     """Patch the installed litellm; False when it is not installed."""
     global _providers
@@ -52,22 +63,22 @@ def instrument() -> bool:
     if _originals:
         return True
     _providers = frozenset(str(getattr(p, "value", p)) for p in getattr(litellm, "provider_list", ()))
-    completion, acompletion = litellm.completion, litellm.acompletion
 
     def is_stream(result: Any) -> bool:
-        return isinstance(result, litellm.CustomStreamWrapper)
+        return isinstance(result, litellm.CustomStreamWrapper) or type(result).__name__ == "TextCompletionStreamWrapper"
 
     # outer: LiteLLM calls the openai client underneath, which must not record the call again.
-    patched_completion = wrap_sync(model_and_provider, "chat", is_stream, _on_chunk, outer=True)(completion)
-    patched_acompletion = wrap_async(model_and_provider, "chat", is_stream, _on_chunk, outer=True)(acompletion)
-    for name, original, wrapper in (
-        ("completion", completion, patched_completion),
-        ("acompletion", acompletion, patched_acompletion),
-    ):
-        functools.update_wrapper(wrapper, original)
-        _originals[name] = original
-    litellm.completion = patched_completion
-    litellm.acompletion = patched_acompletion
+    for name, operation in FUNCTIONS:
+        for fname, wrap in ((name, wrap_sync), ("a" + name, wrap_async)):
+            original = getattr(litellm, fname, None)
+            if original is None:
+                continue
+            wrapper = wrap(
+                model_and_provider, operation, is_stream, _on_chunk, outer=True, request=common, server=server
+            )(original)
+            functools.update_wrapper(wrapper, original)
+            _originals[fname] = original
+            setattr(litellm, fname, wrapper)
     return True
 
 
@@ -75,5 +86,6 @@ def uninstrument() -> None:
     litellm = sys.modules.get("litellm")
     if litellm is None or not _originals:
         return
-    litellm.completion = _originals.pop("completion")
-    litellm.acompletion = _originals.pop("acompletion")
+    for name, original in list(_originals.items()):
+        setattr(litellm, name, original)
+    _originals.clear()

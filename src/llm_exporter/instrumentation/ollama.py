@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from llm_exporter.instrumentation._patch import model_kwarg, patch, unpatch_module, wrap_async, wrap_sync
+from llm_exporter.instrumentation.request import common
 from llm_exporter.instrumentation.responses import Usage, get
 from llm_exporter.instrumentation.track import Call
 
@@ -25,6 +26,12 @@ def _on_part(call: Call, part: Any) -> None:
             call.response_model = model
 
 
+def _request(kwargs: Any) -> dict[str, Any]:
+    """Sampling settings from `options` (Ollama's names: temperature, top_p, top_k, seed, stop)."""
+    options = kwargs.get("options")
+    return common({**(options if isinstance(options, dict) else {}), "stream": kwargs.get("stream")})
+
+
 def _is_stream(result: Any) -> bool:
     return hasattr(result, "__next__") or hasattr(result, "__anext__")
 
@@ -37,8 +44,8 @@ def instrument() -> bool:
         return False
     describe = model_kwarg(PROVIDER, position=1)
     for name, operation in (("chat", "chat"), ("generate", "text_completion"), ("embed", "embeddings")):
-        patch(Client, name, wrap_sync(describe, operation, _is_stream, _on_part))
-        patch(AsyncClient, name, wrap_async(describe, operation, _is_stream, _on_part))
+        patch(Client, name, wrap_sync(describe, operation, _is_stream, _on_part, request=_request))
+        patch(AsyncClient, name, wrap_async(describe, operation, _is_stream, _on_part, request=_request))
     return True
 
 

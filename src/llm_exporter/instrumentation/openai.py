@@ -1,19 +1,41 @@
-"""OpenAI: chat completions (sync, async, `stream=True`), completions and embeddings; the
+"""OpenAI: chat completions (sync, async, `stream=True`), completions, embeddings and the
+Responses API (`responses.create`, sync, async, `stream=True`, and `responses.parse`); the
 `chat.completions.parse()` structured-output helper (and `beta.chat.completions.parse()` in the
 client versions that have it), which posts without going through `create`. The
-`chat.completions.stream()` helper calls `create(stream=True)`, so it is recorded through it.
+`chat.completions.stream()` and `responses.stream()` helpers call `create(stream=True)`, so they
+are recorded through it.
 
-Streams: the first chunk sets the time to first chunk; usage comes from the final chunk, which
-the API sends only when the request asks for it (`stream_options={"include_usage": True}`):
-the request is never changed, so a stream without it records duration and time to first chunk
-but no tokens.
+`with_raw_response` calls are recorded like the plain ones: a plain raw response is parsed for
+its usage (the client caches the parse, so the app's own `parse()` is free), a streamed one
+finishes with the stream its `parse()` gives. `with_streaming_response` is not recorded.
+
+The methods are patched on the client's resource classes, so every client, whenever it was
+made, is recorded; only a `with_raw_response` object that was taken before instrument() (and
+holds the unpatched method) is not.
+
+Streams: chat chunks each count as a chunk (time to first chunk, time per output chunk); of the
+Responses API's events, the `*.delta` ones do (the `response.created` and `in_progress` events
+come before the model writes anything). Chat usage comes from the final chunk, which the API
+sends only when the request asks for it (`stream_options={"include_usage": True}`): the request
+is never changed, so a stream without it records duration and chunk times but no tokens. The
+Responses API always sends usage in its `response.completed` event.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from llm_exporter.instrumentation._patch import model_kwarg, patch, unpatch_module, wrap_async, wrap_sync
+from llm_exporter.instrumentation._patch import (
+    AsyncStreamProxy,
+    StreamProxy,
+    model_kwarg,
+    patch,
+    unpatch_module,
+    wrap_async,
+    wrap_sync,
+)
+from llm_exporter.instrumentation.request import common, openai_chat, openai_responses
 from llm_exporter.instrumentation.responses import get, usage_from
 from llm_exporter.instrumentation.track import Call
 
@@ -33,11 +55,33 @@ def _on_chunk(call: Call, chunk: Any) -> None:
         rid = get(chunk, "id")
         if isinstance(rid, str):
             call.response_id = rid
+        for name in ("service_tier", "system_fingerprint"):
+            value = get(chunk, name)
+            if isinstance(value, str):
+                setattr(call, name, value)
     choices = get(chunk, "choices")
     if choices:
         reasons = [r for r in (get(c, "finish_reason") for c in choices) if isinstance(r, str)]
         if reasons:
             call.finish_reasons = reasons
+
+
+def _on_response_event(call: Call, event: Any) -> None:
+    """One Responses API stream event: deltas are the chunks; the events that carry the response
+    (created, in progress, completed, incomplete, failed) give its model, id, usage and status."""
+    kind = get(event, "type")
+    if not isinstance(kind, str):
+        return
+    if kind.endswith(".delta"):
+        call.record_chunk()
+        return
+    response = get(event, "response")
+    if response is not None:
+        call.record_response(response)
+        if kind == "response.failed":
+            call.fail(get(get(response, "error"), "code") or "_OTHER")
+    elif kind == "error":
+        call.fail(get(event, "code") or "_OTHER")
 
 
 def instrument() -> bool:
@@ -58,10 +102,15 @@ def instrument() -> bool:
         return isinstance(result, openai.AsyncStream)
 
     describe = model_kwarg(PROVIDER)
-    for cls, operation in ((Chat, "chat"), (Completions, "text_completion"), (Embeddings, "embeddings")):
-        patch(cls, "create", wrap_sync(describe, operation, is_sync_stream, _on_chunk))
-    for cls, operation in ((AsyncChat, "chat"), (AsyncCompletions, "text_completion"), (AsyncEmbeddings, "embeddings")):
-        patch(cls, "create", wrap_async(describe, operation, is_async_stream, _on_chunk))
+    sync = functools.partial(wrap_sync, describe, is_stream=is_sync_stream)
+    async_ = functools.partial(wrap_async, describe, is_stream=is_async_stream)
+    for cls, acls, operation, request in (
+        (Chat, AsyncChat, "chat", openai_chat),
+        (Completions, AsyncCompletions, "text_completion", common),
+        (Embeddings, AsyncEmbeddings, "embeddings", common),
+    ):
+        patch(cls, "create", sync(operation, on_item=_on_chunk, request=request))
+        patch(acls, "create", async_(operation, on_item=_on_chunk, request=request))
     sync_parse, async_parse = [Chat], [AsyncChat]
     try:  # openai 1.x: the helpers lived under client.beta
         from openai.resources.beta.chat.completions import AsyncCompletions as BetaAsyncChat
@@ -72,9 +121,22 @@ def instrument() -> bool:
         sync_parse.append(BetaChat)
         async_parse.append(BetaAsyncChat)
     for cls in sync_parse:  # patch() skips a class without its own `parse`
-        patch(cls, "parse", wrap_sync(describe, "chat", is_sync_stream, _on_chunk))
+        patch(cls, "parse", sync("chat", on_item=_on_chunk, request=openai_chat))
     for cls in async_parse:
-        patch(cls, "parse", wrap_async(describe, "chat", is_async_stream, _on_chunk))
+        patch(cls, "parse", async_("chat", on_item=_on_chunk, request=openai_chat))
+    try:  # the Responses API (openai >= 1.66)
+        from openai.resources.responses import AsyncResponses, Responses
+    except ImportError:
+        return True
+    events = functools.partial(StreamProxy, chunks=False)
+    async_events = functools.partial(AsyncStreamProxy, chunks=False)
+    for name in ("create", "parse"):
+        patch(Responses, name, sync("chat", on_item=_on_response_event, proxy=events, request=openai_responses))
+        patch(
+            AsyncResponses,
+            name,
+            async_("chat", on_item=_on_response_event, proxy=async_events, request=openai_responses),
+        )
     return True
 
 

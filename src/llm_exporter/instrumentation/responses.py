@@ -3,9 +3,11 @@
 
 - OpenAI chat completions, completions and embeddings (and LiteLLM's ModelResponse, which has
   the same shape): `usage.prompt_tokens` (cached tokens included),
-  `usage.prompt_tokens_details.cached_tokens`, `usage.completion_tokens_details.reasoning_tokens`.
+  `usage.prompt_tokens_details.cached_tokens` (and `cache_write_tokens` where sent),
+  `usage.completion_tokens_details.reasoning_tokens`.
 - OpenAI Responses API: `usage.input_tokens` (cached included), `input_tokens_details`,
-  `output_tokens_details`.
+  `output_tokens_details`; the finish reason is `stop` for a completed response, else the reason
+  it is incomplete (`max_output_tokens`, `content_filter`) or its status.
 - Anthropic messages: `usage.input_tokens` excludes `cache_read_input_tokens` and
   `cache_creation_input_tokens`; input here is their sum, so cache kinds stay subsets of input.
 - Ollama: `prompt_eval_count`, `eval_count`.
@@ -50,6 +52,23 @@ class ResponseInfo:
     model: str | None = None
     id: str | None = None
     finish_reasons: list[str] = field(default_factory=list)
+    service_tier: str | None = None
+    system_fingerprint: str | None = None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def responses_finish_reason(response: Any) -> str | None:
+    """The finish reason of an OpenAI Responses API answer (see the module doc); None while it
+    is still queued or in progress."""
+    status = get(response, "status")
+    if status == "completed":
+        return "stop"
+    if status in ("queued", "in_progress"):
+        return None
+    return _str(get(get(response, "incomplete_details"), "reason")) or _str(status)
 
 
 def usage_from(usage: Any) -> Usage | None:
@@ -60,7 +79,8 @@ def usage_from(usage: Any) -> Usage | None:
     if prompt is not None:  # OpenAI chat / completions / embeddings, LiteLLM
         details = get(usage, "prompt_tokens_details")
         out_details = get(usage, "completion_tokens_details")
-        cache_write = _int(get(usage, "cache_creation_input_tokens"))  # LiteLLM for Anthropic models
+        # LiteLLM for Anthropic models; OpenAI's own where it reports cache writes
+        cache_write = _int(get(usage, "cache_creation_input_tokens")) or _int(get(details, "cache_write_tokens"))
         return Usage(
             _int(prompt),
             _int(get(usage, "completion_tokens")),
@@ -78,7 +98,7 @@ def usage_from(usage: Any) -> Usage | None:
             _int(input_tokens),
             _int(output_tokens),
             _int(get(in_details, "cached_tokens")),
-            0,
+            _int(get(in_details, "cache_write_tokens")),
             _int(get(get(usage, "output_tokens_details"), "reasoning_tokens")),
         )
     cache_read = _int(get(usage, "cache_read_input_tokens"))
@@ -91,10 +111,10 @@ def extract(response: Any) -> ResponseInfo:
     info = ResponseInfo()
     if response is None:
         return info
-    model = get(response, "model")
-    info.model = model if isinstance(model, str) else None
-    rid = get(response, "id")
-    info.id = rid if isinstance(rid, str) else None
+    info.model = _str(get(response, "model"))
+    info.id = _str(get(response, "id"))
+    info.service_tier = _str(get(response, "service_tier"))
+    info.system_fingerprint = _str(get(response, "system_fingerprint"))
     usage = get(response, "usage")
     if usage is not None:
         info.usage = usage_from(usage)
@@ -103,30 +123,12 @@ def extract(response: Any) -> ResponseInfo:
     choices = get(response, "choices")
     if isinstance(choices, list):
         info.finish_reasons = [r for r in (get(c, "finish_reason") for c in choices) if isinstance(r, str)]
+    elif get(response, "object") == "response":  # OpenAI Responses API
+        reason = responses_finish_reason(response)
+        if reason is not None:
+            info.finish_reasons = [reason]
     else:
         reason = get(response, "stop_reason") or get(response, "done_reason")
         if isinstance(reason, str):
             info.finish_reasons = [reason]
     return info
-
-
-def output_messages(response: Any) -> list[dict[str, Any]] | None:
-    """The answer's text as `[{"role": ..., "content": ...}]` (for opt-in content capture)."""
-    choices = get(response, "choices")
-    if isinstance(choices, list):
-        out = []
-        for choice in choices:
-            message = get(choice, "message")
-            text = get(message, "content") if message is not None else get(choice, "text")
-            out.append({"role": get(message, "role") or "assistant", "content": text})
-        return out
-    content = get(response, "content")
-    if isinstance(content, list):  # Anthropic content blocks
-        return [{"role": "assistant", "content": "".join(get(b, "text") or "" for b in content)}]
-    message = get(response, "message")  # Ollama chat
-    if message is not None:
-        return [{"role": get(message, "role") or "assistant", "content": get(message, "content")}]
-    text = get(response, "response")  # Ollama generate
-    if isinstance(text, str):
-        return [{"role": "assistant", "content": text}]
-    return None

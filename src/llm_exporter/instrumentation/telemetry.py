@@ -32,6 +32,27 @@ DEFAULT_MAX_LABEL_VALUES = 500
 FOLDED = ("llm_exporter.label_values_folded", "{value}", "llm_exporter_label_values_folded_total")
 
 Attributes = dict[str, str]
+# What the semconv histograms add to a series' attributes where known:
+# (gen_ai.response.model, server.address, server.port).
+Where = tuple[str | None, str | None, int | None]
+
+
+class HistogramAttrs:
+    """The attribute dicts of the semconv histograms for one series and one `Where`, built once."""
+
+    __slots__ = ("attrs", "errors", "input", "output")
+
+    def __init__(self, attrs: dict[str, str | int]) -> None:
+        self.attrs = attrs
+        self.input = {**attrs, semconv.ATTR_TOKEN_TYPE: "input"}
+        self.output = {**attrs, semconv.ATTR_TOKEN_TYPE: "output"}
+        self.errors: dict[str, dict[str, str | int]] = {}
+
+    def failure(self, error_type: str) -> dict[str, str | int]:
+        attrs = self.errors.get(error_type)
+        if attrs is None:
+            attrs = self.errors[error_type] = {**self.attrs, semconv.ATTR_ERROR_TYPE: error_type}
+        return attrs
 
 
 class _Series:
@@ -40,13 +61,10 @@ class _Series:
 
     __slots__ = (
         "attrs",
-        "attrs_input",
-        "attrs_output",
         "cache_hits",
         "cache_misses",
         "cost",
         "decisions",
-        "error_attrs",
         "errors",
         "failures",
         "folded",
@@ -60,6 +78,7 @@ class _Series:
         "tokens",
         "unpriced",
         "usage_missing",
+        "where",
     )
 
     def __init__(self, operation: str, provider: str, model: str, price: Price | None) -> None:
@@ -71,9 +90,8 @@ class _Series:
             semconv.ATTR_PROVIDER: provider,
             semconv.ATTR_REQUEST_MODEL: model,
         }
-        self.attrs_input = {**self.attrs, semconv.ATTR_TOKEN_TYPE: "input"}
-        self.attrs_output = {**self.attrs, semconv.ATTR_TOKEN_TYPE: "output"}
-        self.error_attrs: dict[str, Attributes] = {}
+        # Histogram attributes by Where; (None, None, None) is the series' own.
+        self.where: dict[Where, HistogramAttrs] = {(None, None, None): HistogramAttrs(dict(self.attrs))}
         self.price = price
         # A label folded by the cardinality limit: the price is the raw model's, looked up per call.
         self.folded = OVERFLOW_VALUE in (operation, provider, model)
@@ -92,12 +110,6 @@ class _Series:
         self.cache_hits = 0
         self.cache_misses = 0
         self.decisions: dict[tuple[str, str, str], int] = {}
-
-    def failure_attrs(self, error_type: str) -> Attributes:
-        attrs = self.error_attrs.get(error_type)
-        if attrs is None:
-            attrs = self.error_attrs[error_type] = {**self.attrs, semconv.ATTR_ERROR_TYPE: error_type}
-        return attrs
 
 
 def _is_sdk_provider(provider: object) -> bool:
@@ -124,6 +136,7 @@ class Telemetry:
         completion_logger: CompletionLogger | None = None,
         spans: bool | None = None,
         max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
+        duration_buckets: tuple[float, ...] = semconv.DURATION_BUCKETS,
     ) -> None:
         from opentelemetry import metrics, trace
 
@@ -144,7 +157,7 @@ class Telemetry:
             semconv.DURATION[0],
             unit=semconv.DURATION[1],
             description="Duration of GenAI client operations.",
-            explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS,
+            explicit_bucket_boundaries_advisory=duration_buckets,
         )
         self.token_usage = meter.create_histogram(
             semconv.TOKEN_USAGE[0],
@@ -156,6 +169,12 @@ class Telemetry:
             semconv.TIME_TO_FIRST_CHUNK[0],
             unit=semconv.TIME_TO_FIRST_CHUNK[1],
             description="Time to the first chunk of streamed GenAI calls.",
+            explicit_bucket_boundaries_advisory=duration_buckets,
+        )
+        self.time_per_output_chunk = meter.create_histogram(
+            semconv.TIME_PER_OUTPUT_CHUNK[0],
+            unit=semconv.TIME_PER_OUTPUT_CHUNK[1],
+            description="Time between consecutive chunks of streamed GenAI calls, after the first.",
             explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS,
         )
         observables = (
@@ -261,14 +280,35 @@ class Telemetry:
             self.series[(operation, provider_name, model)] = series
         return series
 
-    def failure_attrs(self, series: _Series, error_type: str) -> Attributes:
-        """The attributes of a failed call of `series`, its error type under the cardinality limit."""
-        attrs = series.error_attrs.get(error_type)
-        if attrs is None:
+    def histogram_attrs(self, series: _Series, where: Where) -> HistogramAttrs:
+        """The semconv histograms' attributes of a call of `series` answered by `where`; response
+        model and server address under the cardinality limit."""
+        found = series.where.get(where)
+        if found is None:
+            response_model, address, port = where
+            with self.lock:
+                found = series.where.get(where)
+                if found is None:
+                    attrs: dict[str, str | int] = dict(series.attrs)
+                    if response_model is not None:
+                        attrs[semconv.ATTR_RESPONSE_MODEL] = self.limit(semconv.LABEL_RESPONSE_MODEL, response_model)
+                    if address is not None:
+                        attrs[semconv.ATTR_SERVER_ADDRESS] = self.limit(semconv.LABEL_SERVER_ADDRESS, address)
+                        if port is not None:
+                            attrs[semconv.ATTR_SERVER_PORT] = port
+                    found = HistogramAttrs(attrs)
+                    if OVERFLOW_VALUE not in attrs.values():  # folded ones are not kept, as for series
+                        series.where[where] = found
+        return found
+
+    def failure_attrs(self, attrs: HistogramAttrs, error_type: str) -> dict[str, str | int]:
+        """The attributes of a failed call, its error type under the cardinality limit."""
+        found = attrs.errors.get(error_type)
+        if found is None:
             with self.lock:
                 value = self.limit(semconv.LABEL_ERROR_TYPE, error_type)
-            attrs = series.failure_attrs(value)
-        return attrs
+            found = attrs.failure(value)
+        return found
 
     def price_of(self, model: str | None, provider: str | None) -> Price | None:
         """The price of a call whose series folded (so the series' own price is not its model's)."""

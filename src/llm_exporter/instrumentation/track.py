@@ -6,6 +6,7 @@
 
 An exception inside marks the call failed with its class name as `error.type` (and the provider's
 HTTP status as `http.response.status_code` where the client's error has one) and propagates.
+Without the OpenTelemetry SDK installed a call records nothing (one warning says what to install).
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from collections.abc import Callable
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar, Token
 from time import perf_counter
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_exporter import semconv
-from llm_exporter.instrumentation.configure import get_telemetry
+from llm_exporter.instrumentation.configure import telemetry_or_none
+from llm_exporter.instrumentation.content import to_parts
 from llm_exporter.instrumentation.responses import Usage, extract
 from llm_exporter.metrics.store import add_tokens
 
@@ -31,10 +33,10 @@ if TYPE_CHECKING:
     from llm_exporter.instrumentation.telemetry import Telemetry, _Series
 
 F = TypeVar("F", bound=Callable[..., Any])
+_NONE: Mapping[str, Any] = MappingProxyType({})
 
-# The last call finished in this context: what record_decision() answers by default.
-_last_call: ContextVar[Call | None] = ContextVar("llm_exporter_last_call", default=None)
-# The call a decorated function runs in (for current_call()).
+# The call a `with track()` block or a decorated function runs in: current_call(), and what
+# record_decision() answers by default.
 _current: ContextVar[Call | None] = ContextVar("llm_exporter_current_call", default=None)
 
 
@@ -63,8 +65,11 @@ class Call:
     """One call: started by `with`/`start()`, finished once by `__exit__`/`finish()`."""
 
     __slots__ = (
+        "_chunk_gaps",
+        "_current_token",
         "_done",
         "_first_chunk",
+        "_last_chunk",
         "_logger",
         "_operation",
         "_provider",
@@ -73,6 +78,7 @@ class Call:
         "_span",
         "_start",
         "_telemetry",
+        "_token",
         "cache_hit",
         "cost",
         "error_type",
@@ -81,6 +87,10 @@ class Call:
         "model",
         "response_id",
         "response_model",
+        "server_address",
+        "server_port",
+        "service_tier",
+        "system_fingerprint",
         "usage",
     )
 
@@ -97,11 +107,15 @@ class Call:
         self._provider = provider
         self._operation = operation
         self._telemetry = telemetry
+        self._current_token: Token[Call | None] | None = None  # of _current, set by `with`
         self._series: _Series | None = None
         self._span: Span | None = None
         self._start = 0.0
         self._first_chunk: float | None = None
+        self._last_chunk: float | None = None
+        self._chunk_gaps: list[float] | None = None
         self._done = False
+        self._token: object | None = None
         self._request_id: str | None = None
         self.usage: Usage | None = None
         self.cost: float | None = None
@@ -111,21 +125,40 @@ class Call:
         self.response_model: str | None = None
         self.response_id: str | None = None
         self.finish_reasons: list[str] | None = None
+        # Where the call went (server.address / server.port), set before start() where known.
+        self.server_address: str | None = None
+        self.server_port: int | None = None
+        # OpenAI's answer facts, for the span.
+        self.service_tier: str | None = None
+        self.system_fingerprint: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self) -> Call:
+    def start(
+        self, request: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None, kwargs: Mapping[str, Any] = _NONE
+    ) -> Call:
+        """Start the call; `request(kwargs)` gives the span's request attributes (only called when
+        spans are on)."""
         t = self._telemetry
         if t is None:
-            t = self._telemetry = get_telemetry()
+            t = self._telemetry = telemetry_or_none()
+            if t is None:  # no OpenTelemetry SDK: record nothing
+                return self
         series = self._series = t.get_series(self.model, self._provider, self._operation)
         with t.lock:
             series.in_flight += 1
         if t.tracer is not None:
             from opentelemetry.trace import SpanKind
 
+            attrs: dict[str, Any] = dict(series.attrs)
+            if self.server_address is not None:
+                attrs[semconv.ATTR_SERVER_ADDRESS] = self.server_address
+                if self.server_port is not None:
+                    attrs[semconv.ATTR_SERVER_PORT] = self.server_port
+            if request is not None:
+                attrs.update(request(kwargs))
             self._span = t.tracer.start_span(
-                f"{series.operation} {series.model}", kind=SpanKind.CLIENT, attributes=series.attrs
+                f"{series.operation} {series.model}", kind=SpanKind.CLIENT, attributes=attrs
             )
         if self._logger is None:
             self._logger = t.completion_logger
@@ -136,21 +169,43 @@ class Call:
         self._start = perf_counter()
         return self
 
+    def activate(self) -> object | None:
+        """Make the call's span the current one (so client spans nest under it and trace context
+        goes out with the request); returns the token for deactivate(), None without a span."""
+        if self._span is None:
+            return None
+        from opentelemetry import context, trace
+
+        return context.attach(trace.set_span_in_context(self._span))
+
+    @staticmethod
+    def deactivate(token: object | None) -> None:
+        if token is not None:
+            from opentelemetry import context
+
+            context.detach(token)  # type: ignore[arg-type]
+
     def __enter__(self) -> Call:
-        return self.start()
+        self._current_token = _current.set(self)
+        self.start()
+        self._token = self.activate()
+        return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.deactivate(self._token)
+        if self._current_token is not None:
+            _current.reset(self._current_token)
         self.finish(exc)
 
     async def __aenter__(self) -> Call:
-        return self.start()
+        return self.__enter__()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.finish(exc)
+        self.__exit__(exc_type, exc, tb)
 
     def __call__(self, fn: F) -> F:
         """Use as a decorator: every call of `fn` is tracked as a call of its own; a return value of
@@ -164,12 +219,14 @@ class Call:
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 call = Call(model, provider, operation, telemetry, logger).start()
                 token = _current.set(call)
+                span_token = call.activate()
                 try:
                     result = await fn(*args, **kwargs)
                 except BaseException as exc:
                     call.finish(exc)
                     raise
                 finally:
+                    call.deactivate(span_token)
                     _current.reset(token)
                 if call.usage is None:
                     call.record_response(result)
@@ -182,12 +239,14 @@ class Call:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             call = Call(model, provider, operation, telemetry, logger).start()
             token = _current.set(call)
+            span_token = call.activate()
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
             finally:
+                call.deactivate(span_token)
                 _current.reset(token)
             if call.usage is None:
                 call.record_response(result)
@@ -228,11 +287,28 @@ class Call:
             self.response_id = info.id
         if info.finish_reasons:
             self.finish_reasons = info.finish_reasons
+        if info.service_tier:
+            self.service_tier = info.service_tier
+        if info.system_fingerprint:
+            self.system_fingerprint = info.system_fingerprint
 
     def record_first_chunk(self) -> None:
         """The first chunk of a streamed response arrived (only the first call counts)."""
         if self._first_chunk is None:
-            self._first_chunk = perf_counter()
+            self._first_chunk = self._last_chunk = perf_counter()
+
+    def record_chunk(self) -> None:
+        """A chunk of a streamed response arrived: the first sets the time to first chunk, each
+        later one adds its gap since the previous one (time per output chunk)."""
+        now = perf_counter()
+        last = self._last_chunk
+        if last is None:
+            self._first_chunk = now
+        elif self._chunk_gaps is None:
+            self._chunk_gaps = [now - last]
+        else:
+            self._chunk_gaps.append(now - last)
+        self._last_chunk = now
 
     def fail(self, error_type: str, http_status: int | None = None) -> None:
         """Mark the call failed without an exception (for example an error status in a response),
@@ -240,16 +316,22 @@ class Call:
         self.error_type = error_type
         self.http_status = http_status
 
-    def record_content(self, input_messages: Any = None, output_messages: Any = None) -> None:
-        """Prompt and response text on the span, only when content capture is on."""
+    def record_content(
+        self, input_messages: Any = None, output_messages: Any = None, system_instructions: Any = None
+    ) -> None:
+        """Prompt and response text on the span, only when content capture is on: messages as
+        `{"role", "content"}` (text or OpenAI-style content parts) or already in the convention's
+        `{"role", "parts"}` schema; system instructions as a list of parts."""
         span = self._span
         t = self._telemetry
         if span is None or t is None or not t.capture_content:
             return
         if input_messages is not None:
-            span.set_attribute("gen_ai.input.messages", json.dumps(input_messages, default=str))
+            span.set_attribute(semconv.ATTR_INPUT_MESSAGES, json.dumps(to_parts(input_messages), default=str))
         if output_messages is not None:
-            span.set_attribute("gen_ai.output.messages", json.dumps(output_messages, default=str))
+            span.set_attribute(semconv.ATTR_OUTPUT_MESSAGES, json.dumps(to_parts(output_messages), default=str))
+        if system_instructions is not None:
+            span.set_attribute(semconv.ATTR_SYSTEM_INSTRUCTIONS, json.dumps(system_instructions, default=str))
 
     @property
     def capture_content(self) -> bool:
@@ -272,8 +354,10 @@ class Call:
         s = self._series
         error_type = self.error_type if exc is None else error_type_of(exc)
         duration = end - self._start
-        failure_attrs = None if error_type is None else t.failure_attrs(s, error_type)
-        t.duration.record(duration, s.attrs if failure_attrs is None else failure_attrs)
+        where = (self.response_model, self.server_address, self.server_port)
+        h = s.where.get(where) or t.histogram_attrs(s, where)
+        failure_attrs = None if error_type is None else t.failure_attrs(h, error_type)
+        t.duration.record(duration, h.attrs if failure_attrs is None else failure_attrs)
         status = self.http_status if exc is None else http_status_of(exc)  # read on failures only
         usage = self.usage
         cost = self.cost
@@ -281,8 +365,8 @@ class Call:
         # no 0-token observations, and a success without tokens is counted as usage missing.
         has_tokens = usage is not None and (usage.input_tokens > 0 or usage.output_tokens > 0)
         if usage is not None and has_tokens:
-            t.token_usage.record(usage.input_tokens, s.attrs_input)
-            t.token_usage.record(usage.output_tokens, s.attrs_output)
+            t.token_usage.record(usage.input_tokens, h.input)
+            t.token_usage.record(usage.output_tokens, h.output)
             price = s.price if not s.folded else t.price_of(self.model, self._provider)
             if cost is None and price is not None:
                 cost = price.cost(
@@ -290,7 +374,11 @@ class Call:
                 )
         ttfc = None if self._first_chunk is None else self._first_chunk - self._start
         if ttfc is not None:
-            t.time_to_first_chunk.record(ttfc, s.attrs)
+            t.time_to_first_chunk.record(ttfc, h.attrs)
+            if self._chunk_gaps is not None:
+                record_gap = t.time_per_output_chunk.record
+                for gap in self._chunk_gaps:
+                    record_gap(gap, h.attrs)
         with t.lock:
             s.in_flight -= 1
             if failure_attrs is None:
@@ -321,9 +409,8 @@ class Call:
                     s.cache_hits += 1
                 else:
                     s.cache_misses += 1
-        _last_call.set(self)
         if self._span is not None:
-            self._end_span(error_type, exc, status)
+            self._end_span(error_type, exc, status, ttfc, cost)
         if self._logger is not None:
             self._logger.log_completion_response(
                 request_id=self._request_id,
@@ -335,27 +422,54 @@ class Call:
                 time_to_first_chunk=ttfc,
             )
 
-    def _end_span(self, error_type: str | None, exc: BaseException | None, status: int | None) -> None:
+    def _end_span(
+        self,
+        error_type: str | None,
+        exc: BaseException | None,
+        status: int | None,
+        ttfc: float | None,
+        cost: float | None,
+    ) -> None:
         from opentelemetry.trace import Status, StatusCode
 
         span = self._span
         assert span is not None
-        if self.usage is not None:
-            span.set_attribute("gen_ai.usage.input_tokens", self.usage.input_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", self.usage.output_tokens)
+        attrs: dict[str, Any] = {}
+        usage = self.usage
+        if usage is not None:
+            attrs[semconv.ATTR_USAGE_INPUT] = usage.input_tokens
+            attrs[semconv.ATTR_USAGE_OUTPUT] = usage.output_tokens
+            if usage.cache_read_tokens:
+                attrs[semconv.ATTR_USAGE_CACHE_READ] = usage.cache_read_tokens
+            if usage.cache_write_tokens:
+                attrs[semconv.ATTR_USAGE_CACHE_CREATION] = usage.cache_write_tokens
+            if usage.reasoning_tokens:
+                attrs[semconv.ATTR_USAGE_REASONING] = usage.reasoning_tokens
+        if cost is not None:
+            attrs[semconv.ATTR_COST] = cost
+        if self.cache_hit is not None:
+            attrs[semconv.ATTR_CACHE_HIT] = self.cache_hit
         if self.response_model:
-            span.set_attribute("gen_ai.response.model", self.response_model)
+            attrs[semconv.ATTR_RESPONSE_MODEL] = self.response_model
         if self.response_id:
-            span.set_attribute("gen_ai.response.id", self.response_id)
+            attrs[semconv.ATTR_RESPONSE_ID] = self.response_id
         if self.finish_reasons:
-            span.set_attribute("gen_ai.response.finish_reasons", self.finish_reasons)
+            attrs[semconv.ATTR_FINISH_REASONS] = self.finish_reasons
+        if ttfc is not None:
+            attrs[semconv.ATTR_RESPONSE_TTFC] = ttfc
+        if self._series is not None and self._series.provider == "openai":  # openai.* only on OpenAI's spans
+            if self.service_tier:
+                attrs[semconv.ATTR_OPENAI_RESPONSE_SERVICE_TIER] = self.service_tier
+            if self.system_fingerprint:
+                attrs[semconv.ATTR_OPENAI_SYSTEM_FINGERPRINT] = self.system_fingerprint
         if error_type is not None:
-            span.set_attribute(semconv.ATTR_ERROR_TYPE, error_type)
+            attrs[semconv.ATTR_ERROR_TYPE] = error_type
             if status is not None:
-                span.set_attribute(semconv.ATTR_HTTP_STATUS, status)
+                attrs[semconv.ATTR_HTTP_STATUS] = status
             span.set_status(Status(StatusCode.ERROR, error_type))
             if exc is not None and isinstance(exc, Exception):
                 span.record_exception(exc)
+        span.set_attributes(attrs)
         span.end()
 
 
@@ -366,7 +480,8 @@ def track(model: str | None = None, provider: str | None = None, operation: str 
 
 
 def current_call() -> Call | None:
-    """The call a `@track(...)`-decorated function runs in, or None."""
+    """The call a `with track(...)` block (or `async with`) or a `@track(...)`-decorated function
+    runs in, or None."""
     return _current.get()
 
 
@@ -382,10 +497,14 @@ def record_decision(
     """A decision an answer led to (`llm.decisions`, upper-cased action and validation result).
 
     Its shared attributes come from `model`/`provider` when given, else from `call`, else from the
-    last call finished in this context, else `unknown`."""
-    t = get_telemetry()
+    call in progress in this context (inside `with track(...)` or a `@track` function), else
+    `unknown`: a call that has finished, or an instrumented client's call, is never guessed at;
+    pass it as `call=` (a `with` block's call stays usable after the block)."""
+    t = telemetry_or_none()
+    if t is None:
+        return
     if model is None and call is None:
-        call = _last_call.get()
+        call = _current.get()
     series = None
     if model is None and call is not None and call._telemetry is t:
         series = call.series
@@ -394,6 +513,8 @@ def record_decision(
     if series is None:
         series = t.get_series(model, provider, operation)
     t.decision(series, action, symbol, validation_result)
+    if call is not None and call._span is not None:
+        _decision_span(call._span, t, action.upper(), symbol, validation_result.upper())
     logger = call._logger if call is not None and call._logger is not None else t.completion_logger
     if logger is not None:
         logger.log_trading_decision(
@@ -403,3 +524,19 @@ def record_decision(
             model=series.model,
             request_id=call._request_id if call is not None else None,
         )
+
+
+def _decision_span(span: Span, t: Telemetry, action: str, symbol: str, validation_result: str) -> None:
+    """The decision on its call's span while that is open, else as a child span of it (as the
+    daemon records decisions)."""
+    attributes = {
+        semconv.ATTR_DECISION_ACTION: action,
+        semconv.ATTR_DECISION_SYMBOL: symbol,
+        semconv.ATTR_DECISION_VALIDATION: validation_result,
+    }
+    if span.is_recording():
+        span.add_event(semconv.DECISION_EVENT, attributes)
+    elif t.tracer is not None and span.get_span_context().is_valid:
+        from opentelemetry.trace import set_span_in_context
+
+        t.tracer.start_span(semconv.DECISION_EVENT, set_span_in_context(span), attributes=attributes).end()

@@ -11,10 +11,12 @@ from functools import cache
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar
 
 from llm_exporter import __version__, semconv
 from llm_exporter.config import ThresholdsConfig
 from llm_exporter.metrics.health import Health
+from llm_exporter.metrics.store import Exemplar as Last
 from llm_exporter.metrics.store import Histogram, MetricsStore
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.semconv import LABEL_ERROR_TYPE, LABEL_HTTP_STATUS, LABEL_OUTCOME, LABEL_TOKEN_TYPE, TOKEN_TYPES
@@ -30,6 +32,10 @@ def _les(bounds: tuple[float, ...]) -> tuple[str, ...]:
     return tuple(_le(bound) for bound in bounds)
 
 
+def _exemplar(last: Last | None) -> Exemplar | None:
+    return None if last is None else Exemplar({"trace_id": last[0]}, last[1], last[2])
+
+
 def _family(name: str, doc: str, typ: str, unit: str = "") -> Metric:
     return Metric(name, doc, typ, unit)
 
@@ -41,21 +47,36 @@ class _Families:
         self.created = created
 
     def histogram(self, family: Metric, labels: dict[str, str], hist: Histogram) -> None:
+        """`exemplars` go to OpenMetrics scrapes only (the only exposition with a place for them)."""
         name = family.name
         total = 0
         bucket = f"{name}_bucket"
-        for le, n in zip(_les(hist.bounds), hist.counts, strict=False):
-            total += n
-            family.add_sample(bucket, {**labels, "le": le}, total)
+        exemplars = hist.exemplars if self.created else None
+        if exemplars is None:
+            for le, n in zip(_les(hist.bounds), hist.counts, strict=False):
+                total += n
+                family.add_sample(bucket, {**labels, "le": le}, total)
+        else:
+            for i, (le, n) in enumerate(zip(_les(hist.bounds), hist.counts, strict=False)):
+                total += n
+                family.add_sample(bucket, {**labels, "le": le}, total, exemplar=_exemplar(exemplars.get(i)))
         total += hist.counts[-1]
-        family.add_sample(f"{name}_bucket", {**labels, "le": "+Inf"}, total)
+        family.add_sample(
+            f"{name}_bucket",
+            {**labels, "le": "+Inf"},
+            total,
+            exemplar=None if exemplars is None else _exemplar(exemplars.get(len(hist.bounds))),
+        )
         family.add_sample(f"{name}_count", labels, total)
         family.add_sample(f"{name}_sum", labels, hist.sum)
         if self.created:
             family.add_sample(f"{name}_created", labels, hist.created)
 
-    def counter(self, family: Metric, labels: dict[str, str], value: float, created: float) -> None:
-        family.add_sample(f"{family.name}_total", labels, value)
+    def counter(
+        self, family: Metric, labels: dict[str, str], value: float, created: float, last: Last | None = None
+    ) -> None:
+        exemplar = _exemplar(last) if self.created else None
+        family.add_sample(f"{family.name}_total", labels, value, exemplar=exemplar)
         if self.created:
             family.add_sample(f"{family.name}_created", labels, created)
 
@@ -114,7 +135,7 @@ class LLMCollector(Collector):
                 f.histogram(usage, {**labels, LABEL_TOKEN_TYPE: "output"}, series.usage_output)
                 if series.time_to_first_chunk is not None:
                     f.histogram(ttfc, labels, series.time_to_first_chunk)
-                f.counter(cost, labels, series.cost, series.created)
+                f.counter(cost, labels, series.cost, series.created, series.cost_exemplar)
                 for kind in TOKEN_TYPES:
                     f.counter(tokens, {**labels, LABEL_TOKEN_TYPE: kind}, series.tokens[kind], series.created)
                 if series.unsplit_tokens:
@@ -143,8 +164,8 @@ class LLMCollector(Collector):
                     for kind, n in (("input", series.saved_input), ("output", series.saved_output)):
                         f.counter(saved_tokens, {**labels, LABEL_TOKEN_TYPE: kind}, n, series.created)
         thresholds = _family(semconv.ALERT_THRESHOLD[2], "Alert thresholds from the exporter's config.", "gauge")
-        for name, value in self.thresholds().model_dump().items():
-            thresholds.add_sample(thresholds.name, {"threshold": name}, float(value))
+        for labels, value in self.thresholds().gauge_samples():
+            thresholds.add_sample(thresholds.name, labels, value)
         yield from (
             duration,
             usage,
@@ -295,6 +316,13 @@ class HealthCollector(Collector):
             for result, n in sorted(health.otlp_pushes.items()):
                 pushes.add_sample(f"{pushes.name}_total", {"result": result}, n)
             yield pushes
+        if health.otlp_spans:
+            spans = _family(
+                "llm_exporter_otlp_spans", "Spans of the calls read, sent over OTLP or not, by result.", "counter"
+            )
+            for result, n in sorted(health.otlp_spans.items()):
+                spans.add_sample(f"{spans.name}_total", {"result": result}, n)
+            yield spans
         reload_ok = _family(
             "llm_exporter_config_last_reload_successful", "Whether the last config (re)load succeeded.", "gauge"
         )

@@ -56,6 +56,7 @@ class Health:
         self.positions_load_errors = 0
         self.config_reload_ok = True
         self.otlp_pushes: dict[str, int] = {}  # result (success, failure) -> pushes
+        self.otlp_spans: dict[str, int] = {}  # result (exported, failed, dropped) -> spans, with traces on
 
     def source(self, name: str) -> SourceHealth:
         health = self.sources.get(name)

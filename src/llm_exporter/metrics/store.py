@@ -15,23 +15,32 @@ from collections.abc import Callable
 from llm_exporter.semconv import DURATION_BUCKETS, TOKEN_BUCKETS, TOKEN_TYPES
 
 StaticLabels = tuple[tuple[str, str], ...]
+# The last call with a span, for OpenMetrics exemplars: (trace id in hex, value, its time or None).
+Exemplar = tuple[str, float, float | None]
 
 
 class Histogram:
     """Bucket counts (not cumulative; index i counts values in (bounds[i-1], bounds[i]], the last
-    index counts values past every bound), their sum, and when the series was created."""
+    index counts values past every bound), their sum, and when the series was created.
+    `exemplars` (bucket index -> the last call in it with a span) only while spans are sent."""
 
-    __slots__ = ("bounds", "counts", "created", "sum")
+    __slots__ = ("bounds", "counts", "created", "exemplars", "sum")
 
     def __init__(self, bounds: tuple[float, ...], created: float) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
         self.created = created
+        self.exemplars: dict[int, Exemplar] | None = None
 
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.sum += value
+
+    def exemplar(self, value: float, trace_id: str, when: float | None) -> None:
+        if self.exemplars is None:
+            self.exemplars = {}
+        self.exemplars[bisect_left(self.bounds, value)] = (trace_id, value, when)
 
 
 def add_tokens(
@@ -57,9 +66,11 @@ class Series:
         "cache_misses",
         "consecutive_failures",
         "cost",
+        "cost_exemplar",
         "created",
         "decisions",
         "duration",
+        "duration_buckets",
         "errors",
         "failed_calls",
         "in_flight",
@@ -77,16 +88,18 @@ class Series:
         "usage_output",
     )
 
-    def __init__(self, labels: dict[str, str], created: float) -> None:
+    def __init__(self, labels: dict[str, str], created: float, duration_buckets: tuple[float, ...]) -> None:
         self.labels = labels
         self.created = created
-        self.duration = Histogram(DURATION_BUCKETS, created)
+        self.duration_buckets = duration_buckets  # of the duration and time-to-first-chunk histograms
+        self.duration = Histogram(duration_buckets, created)
         self.errors: dict[str, Histogram] = {}  # error_type -> durations of failed calls
         self.usage_input = Histogram(TOKEN_BUCKETS, created)
         self.usage_output = Histogram(TOKEN_BUCKETS, created)
         self.time_to_first_chunk: Histogram | None = None
         self.tokens = dict.fromkeys(TOKEN_TYPES, 0)
         self.cost = 0.0
+        self.cost_exemplar: Exemplar | None = None  # the last priced call with a span
         self.in_flight = 0
         self.consecutive_failures = 0
         self.cache_hits = 0
@@ -104,19 +117,22 @@ class Series:
     def failure_histogram(self, error_type: str, now: float) -> Histogram:
         hist = self.errors.get(error_type)
         if hist is None:
-            hist = self.errors[error_type] = Histogram(DURATION_BUCKETS, now)
+            hist = self.errors[error_type] = Histogram(self.duration_buckets, now)
         return hist
 
     def first_chunk_histogram(self, now: float) -> Histogram:
         if self.time_to_first_chunk is None:
-            self.time_to_first_chunk = Histogram(DURATION_BUCKETS, now)
+            self.time_to_first_chunk = Histogram(self.duration_buckets, now)
         return self.time_to_first_chunk
 
 
 class MetricsStore:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, duration_buckets: tuple[float, ...] = DURATION_BUCKETS
+    ) -> None:
         self.lock = threading.Lock()
         self.clock = clock
+        self.duration_buckets = duration_buckets
         self.series: dict[tuple[StaticLabels, str, str, str], Series] = {}
 
     def get(self, static: StaticLabels, operation: str, provider: str, model: str) -> Series:
@@ -125,5 +141,5 @@ class MetricsStore:
         if series is None:
             labels = dict(static)
             labels.update(gen_ai_operation_name=operation, gen_ai_provider_name=provider, gen_ai_request_model=model)
-            series = self.series[key] = Series(labels, self.clock())
+            series = self.series[key] = Series(labels, self.clock(), self.duration_buckets)
         return series

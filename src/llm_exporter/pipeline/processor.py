@@ -10,18 +10,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import orjson
 
 from llm_exporter.formats import DECODERS, PARSERS
 from llm_exporter.formats.events import Completion, Decision, Event, Ignored, Rejected, Request
 from llm_exporter.metrics.health import SourceHealth
-from llm_exporter.metrics.store import MetricsStore, Series, StaticLabels, add_tokens
+from llm_exporter.metrics.store import Histogram, MetricsStore, Series, StaticLabels, add_tokens
 from llm_exporter.pipeline.join import BoundedTable
 from llm_exporter.pipeline.labels import LabelLimiter, SeriesBudget
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.providers import resolve
 from llm_exporter.semconv import DEFAULT_OPERATION, OVERFLOW_VALUE, UNKNOWN
+
+if TYPE_CHECKING:
+    from llm_exporter.exposition.traces import SourceSpans
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,7 @@ class SourcePipeline:
         self.answered: BoundedTable[_Call] = BoundedTable(pending_size, pending_ttl, clock)
         self.failing: BoundedTable[_Attempts] = BoundedTable(pending_size, settle_seconds, clock, self._request_failed)
         self._clock = clock
+        self.spans: SourceSpans | None = None  # set by the exporter while traces are on
         self._last_report = -REPORT_INTERVAL
         self._unreported = 0
         self._handlers = {
@@ -256,6 +261,8 @@ class SourcePipeline:
         call = self._series(event.model, event.provider, event.operation)
         call.series.in_flight += 1
         self.pending.put(event.request_id, call)
+        if self.spans is not None:
+            self.spans.request(event)
 
     def _orphaned(self, call: _Call) -> None:
         call.series.in_flight -= 1
@@ -272,15 +279,24 @@ class SourcePipeline:
         if event.request_id:
             self.answered.put(event.request_id, call)
         series = call.series
+        hist = None
         if event.cache_hit is True:
-            self._cache_hit(event, call)
+            cost = self._cache_hit(event, call)
         else:
             if event.cache_hit is False:
                 series.cache_misses += 1
-            self._provider_call(event, call)
+            hist, cost = self._provider_call(event, call)
         self._count_request(event, series)
+        if self.spans is not None:
+            sent = self.spans.completion(event, series.labels, call.model, cost)
+            if sent is not None:  # the call's trace as the exemplar of what it added to
+                trace_id, when = sent
+                if hist is not None:
+                    hist.exemplar(event.duration, trace_id, when)
+                if cost:
+                    series.cost_exemplar = (trace_id, cost, when)
 
-    def _cache_hit(self, event: Completion, call: _Call) -> None:
+    def _cache_hit(self, event: Completion, call: _Call) -> float | None:
         """An answer from a response cache: no provider call, so no duration, tokens or cost of
         its own (unless the log bills it), and what it saved."""
         series = call.series
@@ -294,8 +310,10 @@ class SourcePipeline:
         series.saved_cost += saved
         series.saved_input += event.input_tokens
         series.saved_output += event.output_tokens
+        return event.cost
 
-    def _provider_call(self, event: Completion, call: _Call) -> None:
+    def _provider_call(self, event: Completion, call: _Call) -> tuple[Histogram, float | None]:
+        """Record a call to the provider; returns the duration histogram it went to, its cost."""
         series = call.series
         has_usage = event.input_tokens > 0 or event.output_tokens > 0
         cost = event.cost
@@ -311,12 +329,14 @@ class SourcePipeline:
             series.cost += cost
 
         if event.error_type is None:
-            series.duration.observe(event.duration)
+            hist = series.duration
+            hist.observe(event.duration)
             series.consecutive_failures = 0
         else:
             error_type = self.limit("error_type", event.error_type)
             error_type = self._child(series, series.errors, error_type, OVERFLOW_VALUE)
-            series.failure_histogram(error_type, self.store.clock()).observe(event.duration)
+            hist = series.failure_histogram(error_type, self.store.clock())
+            hist.observe(event.duration)
             series.consecutive_failures += 1
             key = self._child(series, series.failed_calls, (error_type, event.http_status or ""), (error_type, ""))
             series.failed_calls[key] = series.failed_calls.get(key, 0) + 1
@@ -336,6 +356,7 @@ class SourcePipeline:
         series.unsplit_tokens += event.unsplit_tokens
         if event.time_to_first_chunk is not None:
             series.first_chunk_histogram(self.store.clock()).observe(event.time_to_first_chunk)
+        return hist, cost
 
     @staticmethod
     def _count(counts: dict[tuple[str, str, str], int], series: Series) -> None:
@@ -372,6 +393,8 @@ class SourcePipeline:
             call = self.pending.get(event.request_id) if event.request_id else None
         if call is None:
             call = self._series(event.model, None, None)
+        if self.spans is not None:
+            self.spans.decision(event)
         limit = self.limit
         decisions = call.series.decisions
         key = self._child(

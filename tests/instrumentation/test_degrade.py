@@ -1,0 +1,125 @@
+"""Telemetry never hurts the app: no collector costs a script at most the exit timeout and one
+warning line per exporter; no OpenTelemetry SDK makes track() and instrument() no-ops with one
+warning; record_decision() never guesses at a finished call."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from llm_exporter import semconv
+from llm_exporter.instrumentation import current_call, record_decision, track
+from testkit import free_port
+
+from .conftest import OTel, by_name
+
+SCRIPT = """
+import llm_exporter
+for i in range(20):
+    with llm_exporter.track(model="gpt-4o-mini", provider="openai") as call:
+        call.record_usage(input_tokens=10, output_tokens=5)
+print("done")
+"""
+
+
+def run(script: str, **env: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", script], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+    )
+    return done, time.monotonic() - start
+
+
+# gRPC's metric and span exporters log through one logger, so they share one line.
+@pytest.mark.parametrize(("protocol", "warnings"), [("http/protobuf", 2), ("grpc", 1)])
+def test_no_collector_exits_at_once_with_one_warning_per_exporter(protocol: str, warnings: int) -> None:
+    done, took = run(
+        SCRIPT,
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+    )
+    assert (done.returncode, done.stdout) == (0, "done\n"), done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == warnings, done.stderr
+    assert all(line.startswith("OTLP export failing, carrying on without it: ") for line in lines), done.stderr
+    assert "Connection refused" in done.stderr or "failed to connect" in done.stderr
+    assert took < 2, f"{took:.2f}s"
+
+
+def test_without_the_sdk_track_and_instrument_do_nothing_but_warn_once() -> None:
+    script = """
+import sys
+sys.modules["opentelemetry"] = None  # as when the [otlp] extra is not installed
+import asyncio
+import llm_exporter
+
+print(llm_exporter.instrument())
+with llm_exporter.track(model="gpt-4o-mini") as call:
+    call.record_usage(input_tokens=10, output_tokens=5)
+    llm_exporter.record_decision(action="LONG", symbol="BTC-USD")
+
+@llm_exporter.track(model="gpt-4o-mini")
+def ask():
+    return "answer"
+
+async def stream():
+    async with llm_exporter.track(model="gpt-4o-mini") as call:
+        call.record_first_chunk()
+    return call.usage
+
+print(ask(), asyncio.run(stream()))
+try:
+    llm_exporter.configure()
+except ImportError as exc:
+    print("configure:", exc)
+"""
+    done, _ = run(script)
+    missing = (
+        "OpenTelemetry SDK not installed: llm_exporter's in-app instrumentation records nothing. "
+        "Install it with: pip install 'llm-exporter[otlp]'"
+    )
+    assert (done.returncode, done.stderr) == (0, missing + "\n")
+    assert done.stdout == f"[]\nanswer None\nconfigure: {missing}\n"
+
+
+def test_record_decision_attaches_to_the_current_call_only(otel: OTel) -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), track(model="gpt-4o", provider="openai"):
+        raise Boom
+    record_decision(action="hold", symbol="BTC-USD")  # the failed call has finished: none
+
+    with track(model="gpt-4o-mini", provider="openai") as call:
+        call.record_usage(input_tokens=10, output_tokens=5)
+        assert current_call() is call
+        record_decision(action="long", symbol="BTC-USD")  # the call in progress
+        with track(model="o3", provider="openai") as inner:
+            record_decision(action="short", symbol="ETH-USD")  # the innermost
+        assert current_call() is call
+    assert current_call() is None
+    record_decision(action="close", symbol="BTC-USD")  # after the block: none
+    record_decision(action="close", symbol="ETH-USD", call=inner)  # unless given
+
+    @track(model="gpt-4o-mini", provider="openai")
+    def ask() -> None:
+        record_decision(action="long", symbol="SOL-USD")
+
+    ask()
+    points = otel.flush()
+    decisions = {
+        (p.attributes["gen_ai.request.model"], p.attributes["action"], p.attributes["symbol"]): p.value
+        for p in by_name(points, semconv.DECISIONS[0])
+    }
+    assert decisions == {
+        ("unknown", "HOLD", "BTC-USD"): 1,
+        ("gpt-4o-mini", "LONG", "BTC-USD"): 1,
+        ("o3", "SHORT", "ETH-USD"): 1,
+        ("unknown", "CLOSE", "BTC-USD"): 1,
+        ("o3", "CLOSE", "ETH-USD"): 1,
+        ("gpt-4o-mini", "LONG", "SOL-USD"): 1,
+    }
