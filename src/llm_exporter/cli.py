@@ -56,7 +56,8 @@ def parse_listen_address(value: str) -> tuple[str, int]:
 def _serve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="llm-exporter",
-        description="Follow LLM completion logs and serve Prometheus metrics. Subcommands: check-config, replay, backfill.",
+        description="Follow LLM completion logs and serve Prometheus metrics. "
+        "Subcommands: check-config, replay, backfill.",
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", "--config.file", dest="config", metavar="FILE", help="YAML config file")
