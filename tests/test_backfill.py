@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 import time
@@ -141,12 +142,36 @@ def test_history_files_take_rotations_and_what_can_be_decompressed(tmp_path: Pat
 
 
 def test_rules_that_read_rules_come_in_a_later_round() -> None:
-    rules = yaml.safe_load((ROOT / "prometheus" / "rules" / "llm_recording.yml").read_text())
-    rounds = rule_rounds([rules])
-    assert len(rounds) == 2
-    second = {r["record"] for g in rounds[1]["groups"] for r in g["rules"]}
-    assert second == {"model:llm_cost_usd:projected_daily_1h", "model:llm_cost_usd:projected_monthly_1h"}
-    assert {g["interval"] for g in rounds[1]["groups"]} == {"30s"}
+    doc = {
+        "groups": [
+            {
+                "name": "a",
+                "interval": "30s",
+                "rules": [
+                    {"record": "x:daily", "expr": "x:hourly * 24"},
+                    {"record": "x:hourly", "expr": "sum(rate(x_total[1h])) * 3600"},
+                    {"alert": "XHigh", "expr": "x:daily > 1"},
+                ],
+            },
+            {"name": "b", "interval": "1m", "rules": [{"record": "x:monthly", "expr": "x:daily * 30 + x:hourly"}]},
+        ]
+    }
+    rounds = [
+        [(g["name"], g["interval"], r["record"]) for g in doc["groups"] for r in g["rules"]]
+        for doc in rule_rounds([doc])
+    ]
+    assert rounds == [[("a", "30s", "x:hourly")], [("a", "30s", "x:daily")], [("b", "1m", "x:monthly")]]
+    # The bundle's rules: every rule comes after those it reads.
+    bundle = yaml.safe_load((ROOT / "prometheus" / "rules" / "llm_recording.yml").read_text())
+    seen: list[str] = []
+    for doc in rule_rounds([bundle]):
+        records = [r["record"] for g in doc["groups"] for r in g["rules"]]
+        later = {r["record"] for g in bundle["groups"] for r in g["rules"] if "record" in r} - set(seen)
+        for g in doc["groups"]:
+            for r in g["rules"]:
+                assert not any(re.search(rf"{re.escape(n)}(?![\w:])", r["expr"]) for n in later - {r["record"]})
+        seen += records
+    assert len(seen) == sum(1 for g in bundle["groups"] for r in g["rules"] if "record" in r)
 
 
 def test_no_promtool_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -584,27 +584,25 @@ def rule_rounds(documents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if "record" in rule
     ]
     names = {rule["record"] for _, rule in rules}
-    level: dict[str, int] = {}
-    remaining = list(rules)
+    reads = [
+        {n for n in names if re.search(rf"(?<![\w:]){re.escape(n)}(?![\w:])", str(rule["expr"]))} - {rule["record"]}
+        for _, rule in rules
+    ]
+    remaining = list(range(len(rules)))
     rounds: list[dict[str, Any]] = []
     while remaining:
-        ready = []
-        for group, rule in remaining:
-            reads = {n for n in names if re.search(rf"(?<![\w:]){re.escape(n)}(?![\w:])", str(rule["expr"]))}
-            if all(n in level for n in reads - {rule["record"]}):
-                ready.append((group, rule))
+        waiting = {rules[i][1]["record"] for i in remaining}  # a series is there once all its rules ran
+        ready = [i for i in remaining if not reads[i] & waiting]
         if not ready:
-            raise BackfillError(
-                "recording rules read each other in a cycle: " + ", ".join(r["record"] for _, r in remaining)
-            )
+            cycle = ", ".join(sorted({rules[i][1]["record"] for i in remaining}))
+            raise BackfillError(f"recording rules read each other in a cycle: {cycle}")
         groups: dict[str, dict[str, Any]] = {}
-        for group, rule in ready:
+        for i in ready:
+            group, rule = rules[i]
             out = groups.setdefault(group["name"], {k: v for k, v in group.items() if k != "rules"} | {"rules": []})
             out["rules"].append(rule)
         rounds.append({"groups": list(groups.values())})
-        for _, rule in ready:
-            level[rule["record"]] = len(rounds)
-        remaining = [r for r in remaining if r not in ready]
+        remaining = [i for i in remaining if i not in ready]
     return rounds
 
 
