@@ -2,12 +2,16 @@
 deterministically, for the throughput and memory benchmarks.
 
     python benchmarks/generate.py 300000 /tmp/bench.log
+
+`start` and `spacing` spread the calls over time (epoch seconds; the backfill's tests and
+benchmark); without them every timestamp falls within one hour of 2024-01-15.
 """
 
 from __future__ import annotations
 
 import random
 import sys
+from datetime import datetime, timezone
 
 import orjson
 
@@ -20,13 +24,17 @@ PROMPT = (
 RESPONSE = '{"action": "LONG", "size_pct": 15.0, "rationale": "' + "Bullish momentum with healthy RSI. " * 18 + '"}'
 
 
-def lines(n: int, seed: int = 1):
+def lines(n: int, seed: int = 1, start: float | None = None, spacing: float = 1.0):
     rng = random.Random(seed)
     written = i = 0
     while written < n:
         i += 1
         rid = f"req_{i:08d}"
-        ts = f"2024-01-15T10:{(i // 60) % 60:02d}:{i % 60:02d}.123Z"
+        if start is None:
+            ts = f"2024-01-15T10:{(i // 60) % 60:02d}:{i % 60:02d}.123Z"
+        else:
+            moment = datetime.fromtimestamp(start + (i - 1) * spacing, timezone.utc)
+            ts = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         yield orjson.dumps(
             {
                 "event_type": "completion_request",

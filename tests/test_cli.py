@@ -22,7 +22,9 @@ def test_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["chek-config", "x.yml"]) == 2
     assert capsys.readouterr().err == "llm-exporter: unknown command 'chek-config'; did you mean check-config?\n"
     assert main(["serve"]) == 2
-    assert capsys.readouterr().err == "llm-exporter: unknown command 'serve' (commands: check-config, replay)\n"
+    assert (
+        capsys.readouterr().err == "llm-exporter: unknown command 'serve' (commands: check-config, replay, backfill)\n"
+    )
 
 
 def test_replay_on_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

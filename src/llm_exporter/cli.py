@@ -5,6 +5,7 @@
     llm-exporter --log-path GLOB [--format F]          (no config file)
     llm-exporter check-config FILE [--web.config.file FILE] [--strict]
     llm-exporter replay [--config FILE] [--format F] [--openmetrics] FILE...
+    llm-exporter backfill [--config FILE | --log-path GLOB] --output DIR ...   (see backfill.py)
 
 Exit codes: 0 ok, 1 runtime failure (for example the port is taken), 2 bad config or usage.
 """
@@ -55,7 +56,8 @@ def parse_listen_address(value: str) -> tuple[str, int]:
 def _serve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="llm-exporter",
-        description="Follow LLM completion logs and serve Prometheus metrics. Subcommands: check-config, replay.",
+        description="Follow LLM completion logs and serve Prometheus metrics. "
+        "Subcommands: check-config, replay, backfill.",
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", "--config.file", dest="config", metavar="FILE", help="YAML config file")
@@ -204,7 +206,17 @@ def _replay(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"check-config": _check_config, "replay": _replay}
+def _backfill(argv: Sequence[str]) -> int:
+    from llm_exporter import backfill
+
+    return backfill.main(argv)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "check-config": _check_config,
+    "replay": _replay,
+    "backfill": _backfill,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 
 from llm_exporter.config import Config, SourceConfig
 from llm_exporter.metrics.collector import HealthCollector, LLMCollector
-from llm_exporter.metrics.health import Health
+from llm_exporter.metrics.health import Health, SourceHealth
 from llm_exporter.metrics.probes import ProbeCollector
 from llm_exporter.metrics.store import MetricsStore
 from llm_exporter.pipeline.labels import LabelLimiter
@@ -42,6 +42,33 @@ class Source:
         self.config = config
         self.pipeline = pipeline
         self.tailer = tailer
+
+
+def build_pipeline(
+    sc: SourceConfig,
+    config: Config,
+    store: MetricsStore,
+    health: SourceHealth,
+    prices: PriceBook,
+    limiter: LabelLimiter,
+    clock: Callable[[], float],
+) -> SourcePipeline:
+    """A source's pipeline as the config says (the live exporter's, and the backfill's)."""
+    return SourcePipeline(
+        sc.name,
+        sc.format,
+        sc.labels,
+        store,
+        health,
+        prices,
+        limiter,
+        config.limits.pending_requests,
+        config.limits.pending_ttl_seconds,
+        clock,
+        sc.label_fields,
+        config.limits.request_settle_seconds,
+        config.limits.max_series,
+    )
 
 
 class Exporter:
@@ -124,21 +151,7 @@ class Exporter:
 
     def _source(self, sc: SourceConfig, config: Config, positions: Iterable[Position], initial: bool) -> Source:
         health = self.health.source(sc.name)
-        pipeline = SourcePipeline(
-            sc.name,
-            sc.format,
-            sc.labels,
-            self.store,
-            health,
-            self.prices,
-            self.limiter,
-            config.limits.pending_requests,
-            config.limits.pending_ttl_seconds,
-            self.clock,
-            sc.label_fields,
-            config.limits.request_settle_seconds,
-            config.limits.max_series,
-        )
+        pipeline = build_pipeline(sc, config, self.store, health, self.prices, self.limiter, self.clock)
         tailer = Tailer(
             sc,
             pipeline.process,

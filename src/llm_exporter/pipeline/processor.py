@@ -112,28 +112,45 @@ class SourcePipeline:
 
     def process(self, lines: Iterable[bytes]) -> None:
         """Whole lines, without their newline; takes the store lock once for the batch."""
-        handlers = self._handlers
-        decode = self.decode
-        health = self.health
+        event_of = self.event
+        handle = self.handle
         with self.store.lock:
             for line in lines:
-                health.lines += 1
-                if line[-1:] == b"\r":
-                    line = line[:-1]
-                event = decode(line) if decode is not None else None
-                try:
-                    if event is None:
-                        event = self._parse(line)
-                        if event is None:
-                            continue
-                    handlers[type(event)](event)
-                except Rejected as exc:
-                    self.reject(exc.reason, exc.detail)
-                except Exception as exc:  # a line this code did not foresee must not stop the daemon
-                    self.reject("unexpected", f"{type(exc).__name__} while reading the line (please report)")
+                event = event_of(line)
+                if event is not None:
+                    handle(event)
             self.pending.expire()
             self.answered.expire()
             self.failing.expire()
+
+    def event(self, line: bytes) -> Event | None:
+        """One line's event (counted as read); None for a blank line or one rejected (and counted).
+        The backfill orders events by their time before it hands them to `handle`."""
+        self.health.lines += 1
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        decode = self.decode
+        if decode is not None:
+            event = decode(line)
+            if event is not None:
+                return event
+        try:
+            return self._parse(line)
+        except Rejected as exc:
+            self.reject(exc.reason, exc.detail)
+        except Exception as exc:  # a line this code did not foresee must not stop the daemon
+            self._unexpected(exc)
+        return None
+
+    def handle(self, event: Event) -> None:
+        """Record one event; the caller holds the store lock (or is the store's only user)."""
+        try:
+            self._handlers[type(event)](event)
+        except Exception as exc:
+            self._unexpected(exc)
+
+    def _unexpected(self, exc: Exception) -> None:
+        self.reject("unexpected", f"{type(exc).__name__} while reading the line (please report)")
 
     def _parse(self, line: bytes) -> Event | None:
         """The generic way: any JSON, each field checked as the format says; None for a blank
