@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .panels import DS, Json, layout, thresholds
+from .panels import DS, Json, annotation, layout, thresholds
 
 # Label matchers shared by the LLM dashboards.
 SEL = 'job=~"$job", instance=~"$instance", gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model"'
@@ -140,3 +140,39 @@ LATENCY_DESC = (
     "Quantiles from the duration histogram: one observation per attempt (provider call), failed attempts"
     " included; response-cache hits are not provider calls and are not in it."
 )
+
+
+# Decision markers: one annotation query per action colour, HOLD and any action the log names
+# besides LONG, SHORT and CLOSE under "other". A marker is a step in which decisions were taken:
+# the counter's growth since the previous step (x - x offset $__interval tiles the range with no
+# gap and no overlap, unlike increase() over windows that lose the samples between them), or a
+# series that did not exist a step ago (its first decisions).
+DECISION_MARKERS = (
+    ("LONG", '=~"(?i)long"', "#73BF69"),
+    ("SHORT", '=~"(?i)short"', "#F2495C"),
+    ("CLOSE", '=~"(?i)close"', "#5794F2"),
+    ("HOLD and other actions", '!~"(?i)(long|short|close)"', "#8E8E8E"),
+)
+
+
+def decision_markers(sel: str) -> list[Json]:
+    """The decision markers of the decisions that sel (label matchers) selects."""
+    out = []
+    for name, action, color in DECISION_MARKERS:
+        d = f"llm_decisions_total{{{sel}, action{action}}}"
+        expr = (
+            f"sum by (action, symbol, validation_result, {PM}) "
+            f"(({d} - {d} offset $__interval) or ({d} unless {d} offset $__interval)) > 0"
+        )
+        out.append(
+            annotation(
+                f"Decisions: {name}",
+                expr,
+                color,
+                title="{{action}} {{symbol}}",
+                text="validation: {{validation_result}}, model: " + MODEL_LEGEND,
+                tags=("action", "symbol", "validation_result"),
+                step="1m",
+            )
+        )
+    return out

@@ -3,8 +3,51 @@
 # ruff: noqa: E501  (PromQL strings read better unwrapped)
 from __future__ import annotations
 
-from .common import MODEL_LEGEND, PM, SEL, dashboard, llm_vars, query_var
+from .common import MODEL_LEGEND, PM, SEL, dashboard, decision_markers, llm_vars, query_var
 from .panels import Json, bargauge, col, piechart, row, sized, stat, table, targets, thresholds, timeseries
+
+VALIDATION_THR = thresholds((None, "red"), (0.8, "orange"), (0.95, "green"))
+
+
+def by_symbol_table(dsel: str) -> Json:
+    """One row per symbol: its decisions in the range, by action and passed validation."""
+
+    def decided(matcher: str = "") -> str:
+        return f"sum by (symbol) (increase(llm_decisions_total{{{dsel}{matcher}}}[$__range]))"
+
+    # a symbol with no decision of a kind reads 0 rather than an empty cell
+    def part(matcher: str) -> str:
+        return f"({decided(matcher)} or 0 * {decided()})"
+
+    passed = part(', validation_result=~"(?i)passed"')
+    return table(
+        "Decisions by symbol (range)",
+        targets(
+            (decided(), ""),
+            (part(', action=~"(?i)long"'), ""),
+            (part(', action=~"(?i)short"'), ""),
+            (part(', action=~"(?i)close"'), ""),
+            (part(', action!~"(?i)(long|short|close)"'), ""),
+            (passed, ""),
+            (f"{passed} / ({decided()} > 0)", ""),
+        ),
+        rename={
+            "symbol": "Symbol",
+            "Value #A": "Decisions",
+            "Value #B": "LONG",
+            "Value #C": "SHORT",
+            "Value #D": "CLOSE",
+            "Value #E": "HOLD and other",
+            "Value #F": "Passed validation",
+            "Value #G": "Passed share",
+        },
+        overrides=[
+            *(col(f"Value #{ref}", "short", decimals=0) for ref in "ABCDEF"),
+            col("Value #G", "percentunit", thr=VALIDATION_THR, decimals=1, color_cells=True),
+        ],
+        desc="Decisions per symbol over the time range, by action (HOLD and any action other than LONG, SHORT"
+        " and CLOSE together) and by validation result.",
+    )
 
 
 def decisions() -> Json:
@@ -42,7 +85,7 @@ def decisions() -> Json:
                 graph=False,
                 color_mode="background",
                 no_value="no decisions",
-                thr=thresholds((None, "red"), (0.8, "orange"), (0.95, "green")),
+                thr=VALIDATION_THR,
             ),
             6,
             5,
@@ -116,6 +159,7 @@ def decisions() -> Json:
             8,
             8,
         ),
+        sized(by_symbol_table(dsel), 24, 8),
         sized(
             table(
                 "Per model (range)",
@@ -157,4 +201,5 @@ def decisions() -> Json:
         p,
         llm_vars([symbol_var]),
         time_from="now-24h",
+        annotations=decision_markers(dsel),
     )

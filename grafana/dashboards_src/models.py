@@ -3,8 +3,19 @@
 # ruff: noqa: E501  (PromQL strings read better unwrapped)
 from __future__ import annotations
 
-from .common import LATENCY_DESC, LATENCY_THR, MODEL_LEGEND, PM, REQUESTS_DESC, SEL, SUCCESS_THR, dashboard, llm_vars
-from .panels import Json, col, row, sized, table, targets, timeseries
+from .common import (
+    JI,
+    LATENCY_DESC,
+    LATENCY_THR,
+    MODEL_LEGEND,
+    PM,
+    REQUESTS_DESC,
+    SEL,
+    SUCCESS_THR,
+    dashboard,
+    llm_vars,
+)
+from .panels import Json, col, row, sized, stat, table, targets, thresholds, timeseries, value_map
 
 # The Models table, one row per model over every selected instance: a ratio of the summed counts
 # and a quantile of the summed buckets (an average of per-instance ratios or the slowest
@@ -23,6 +34,102 @@ MODELS_ATTEMPT_FAILURES = (
 
 def models_quantile(q: float) -> str:
     return f"histogram_quantile({q}, sum by (le, {PM}) (rate(gen_ai_client_operation_duration_seconds_bucket{{{SEL}}}[1h])))"
+
+
+# The probed model servers (`probes:` in the exporter's config). A server has no model label:
+# its panels filter by provider only. Several exporters may probe one server: a server or model
+# counts as up or available only when every exporter probing it says so, as the alerts see it.
+PROBE_SEL = f'{JI}, gen_ai_provider_name=~"$provider"'
+SERVER = "gen_ai_provider_name, server_address"
+SERVER_MODEL = f"{SERVER}, gen_ai_request_model"
+SERVER_LEGEND = "{{server_address}} ({{gen_ai_provider_name}})"
+UP_DOWN = value_map((0, "down", "red"), (1, "up", "green"))
+
+
+def probe_panels() -> list[Json]:
+    return [
+        row("Model servers (probes)"),
+        sized(
+            stat(
+                "Model servers up",
+                targets((f"min by ({SERVER}) (llm_probe_up{{{PROBE_SEL}}})", SERVER_LEGEND)),
+                thr=thresholds((None, "red"), (1, "green")),
+                color_mode="background",
+                graph=False,
+                decimals=0,
+                mappings=UP_DOWN,
+                desc="Whether each probed server answered its model list (llm_probe_up), as the exporters probing"
+                " it see it. Alert: LLMModelServerDown.",
+            ),
+            6,
+            8,
+        ),
+        sized(
+            table(
+                "Models available",
+                targets(
+                    (f"min by ({SERVER_MODEL}) (llm_model_available{{{SEL}}})", ""),
+                    (f"max by ({SERVER_MODEL}) (llm_model_loaded{{{SEL}}})", ""),
+                    (f"max by ({SERVER_MODEL}) (llm_model_size_bytes{{{SEL}}})", ""),
+                ),
+                rename={
+                    "server_address": "Server",
+                    "gen_ai_provider_name": "Provider",
+                    "gen_ai_request_model": "Model",
+                    "Value #A": "Available",
+                    "Value #B": "Loaded",
+                    "Value #C": "Size",
+                },
+                overrides=[
+                    col(
+                        "Value #A",
+                        "short",
+                        thr=thresholds((None, "red"), (1, "green")),
+                        color_cells=True,
+                        mappings=value_map((0, "gone", None), (1, "yes", None)),
+                    ),
+                    col("Value #B", "short", mappings=value_map((0, "no", None), (1, "loaded", None))),
+                    col("Value #C", "bytes", decimals=1),
+                ],
+                desc="Each model a probed server lists (llm_model_available; gone: listed before, not now; alert"
+                " LLMModelUnavailable), loaded in memory (llm_model_loaded) and its size (llm_model_size_bytes):"
+                " Ollama only. A server that does not answer lists nothing: see Model servers up.",
+            ),
+            18,
+            8,
+        ),
+        sized(
+            timeseries(
+                "Models available and loaded per server",
+                targets(
+                    (
+                        f"sum by ({SERVER}) (min by ({SERVER_MODEL}) (llm_model_available{{{SEL}}}))",
+                        SERVER_LEGEND + " available",
+                    ),
+                    (
+                        f"sum by ({SERVER}) (max by ({SERVER_MODEL}) (llm_model_loaded{{{SEL}}}))",
+                        SERVER_LEGEND + " loaded",
+                    ),
+                ),
+                unit="short",
+                decimals=0,
+                desc="How many models each server lists and (Ollama) holds in memory.",
+            ),
+            12,
+            8,
+        ),
+        sized(
+            timeseries(
+                "Probe duration",
+                targets((f"max by ({SERVER}) (llm_probe_duration_seconds{{{PROBE_SEL}}})", SERVER_LEGEND)),
+                unit="s",
+                desc="How long each server took to answer its model list (the last probe; a timeout reads as the"
+                " probe's timeout_seconds).",
+            ),
+            12,
+            8,
+        ),
+    ]
 
 
 def models() -> Json:
@@ -76,6 +183,7 @@ def models() -> Json:
             24,
             8,
         ),
+        *probe_panels(),
         row("Over time"),
         sized(
             timeseries(

@@ -14,9 +14,10 @@ from .common import (
     SUCCESS_THR,
     ZERO_BAD,
     dashboard,
+    decision_markers,
     llm_vars,
 )
-from .panels import Json, row, sized, stat, table, targets, thresholds, timeseries
+from .panels import Json, col, row, sized, stat, table, targets, thresholds, timeseries, trace_table
 
 SUCCESS_ALL = (
     f"1 - (sum(model:llm_request_failures:rate5m{{{SEL}}}) or vector(0))"
@@ -24,6 +25,13 @@ SUCCESS_ALL = (
 )
 # The Models table, one row per model over every selected instance: a ratio of the summed counts
 # and a quantile of the summed buckets (an average of per-instance ratios or the slowest
+
+# Every call span (a GenAI operation), with the attributes the table shows as columns.
+RECENT_CALLS = (
+    '{ span.gen_ai.operation.name != "" } | select(span.gen_ai.provider.name, span.gen_ai.request.model,'
+    " span.gen_ai.usage.input_tokens, span.gen_ai.usage.output_tokens, span.llm.cost.usd, span.error.type,"
+    " span.session.id)"
+)
 
 
 def overview() -> Json:
@@ -331,7 +339,27 @@ def overview() -> Json:
             8,
             8,
         ),
+        row("Traces"),
+        sized(
+            trace_table(
+                "Recent calls",
+                RECENT_CALLS,
+                limit=20,
+                spans_per_trace=5,
+                desc="The last calls' spans from the trace backend (Tempo): llm-exporter's otlp traces (one trace"
+                " per session) and in-app spans. Up to 5 calls of each of the 20 latest traces in the time range;"
+                " open one for its session's calls and decisions. Not filtered by the variables above.",
+                overrides=[col("llm.cost.usd", "currencyUSD", decimals=4)],
+            ),
+            24,
+            10,
+        ),
     ]
     return dashboard(
-        "llm-overview", "LLM / Overview", "Requests, success, latency, tokens and cost of LLM calls.", p, llm_vars()
+        "llm-overview",
+        "LLM / Overview",
+        "Requests, success, latency, tokens and cost of LLM calls.",
+        p,
+        llm_vars(),
+        annotations=decision_markers(SEL),
     )

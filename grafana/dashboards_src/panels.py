@@ -8,6 +8,8 @@ from typing import Any
 Json = dict[str, Any]
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
+# The trace backend, by the uid grafana/provisioning/datasources/datasources.yml gives it.
+TEMPO_DS = {"type": "tempo", "uid": "tempo"}
 
 
 def target(
@@ -238,7 +240,14 @@ def table(
     }
 
 
-def col(name: str, unit: str, thr: Json | None = None, decimals: int | None = None, color_cells: bool = False) -> Json:
+def col(
+    name: str,
+    unit: str,
+    thr: Json | None = None,
+    decimals: int | None = None,
+    color_cells: bool = False,
+    mappings: list[Json] | None = None,
+) -> Json:
     """Table column override by field name."""
     props = [{"id": "unit", "value": unit}]
     if decimals is not None:
@@ -247,7 +256,71 @@ def col(name: str, unit: str, thr: Json | None = None, decimals: int | None = No
         props.append({"id": "thresholds", "value": thr})
     if color_cells:
         props.append({"id": "custom.cellOptions", "value": {"type": "color-background", "mode": "basic"}})
+    if mappings is not None:
+        props.append({"id": "mappings", "value": mappings})
     return {"matcher": {"id": "byName", "options": name}, "properties": props}
+
+
+def value_map(*entries: tuple[int, str, str | None]) -> list[Json]:
+    """Value mappings: (value, text shown, colour or None)."""
+    options = {
+        str(value): {"text": text, "index": i, **({"color": color} if color else {})}
+        for i, (value, text, color) in enumerate(entries)
+    }
+    return [{"type": "value", "options": options}]
+
+
+def trace_table(
+    title: str, query: str, limit: int, spans_per_trace: int, desc: str = "", overrides: Iterable[Json] = ()
+) -> Json:
+    """The spans a TraceQL search finds in the trace backend (Tempo, not Prometheus), newest first:
+    up to spans_per_trace matching spans from each of the limit most recent traces."""
+    return {
+        "type": "table",
+        "title": title,
+        "description": desc,
+        "datasource": TEMPO_DS,
+        "targets": [
+            {
+                "refId": "A",
+                "datasource": TEMPO_DS,
+                "queryType": "traceql",
+                "query": query,
+                "limit": limit,
+                "spss": spans_per_trace,
+                "tableType": "spans",
+                "filters": [],
+            }
+        ],
+        "fieldConfig": {
+            "defaults": _field_defaults("short", None, custom={"align": "auto", "cellOptions": {"type": "auto"}}),
+            "overrides": list(overrides),
+        },
+        "options": {
+            "showHeader": True,
+            "cellHeight": "sm",
+            "footer": {"show": False, "reducer": ["sum"], "countRows": False, "fields": ""},
+            "sortBy": [{"displayName": "Start time", "desc": True}],
+        },
+    }
+
+
+def annotation(name: str, expr: str, color: str, title: str, text: str, tags: Iterable[str], step: str) -> Json:
+    """A Prometheus annotation query: a marker at each step where expr is non-zero (consecutive
+    steps merge into one region), per series, its tooltip from the series' labels."""
+    return {
+        "name": name,
+        "datasource": DS,
+        "enable": True,
+        "hide": False,
+        "iconColor": color,
+        "expr": expr,
+        "step": step,
+        "titleFormat": title,
+        "textFormat": text,
+        "tagKeys": ",".join(tags),
+        "useValueForTime": False,
+    }
 
 
 def row(title: str) -> Json:

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
-from bundle_helpers import ROOT, dashboards, panels, promql_for_prometheus, rule_files
+from bundle_helpers import ROOT, dashboards, prometheus_queries, promql_for_prometheus, rule_files
 
 from testkit import Running, free_port, require_binary
 
@@ -219,14 +219,12 @@ class Prometheus:
 
 
 def panel_queries(rate_interval: str) -> list[tuple[str, str, str, bool]]:
-    """(dashboard, panel title, PromQL as Prometheus gets it, instant?) for every panel target."""
-    out = []
-    for name, dashboard in dashboards().items():
-        for panel in panels(dashboard):
-            for target in panel.get("targets", []):
-                expr = promql_for_prometheus(target["expr"], rate_interval=rate_interval)
-                out.append((name, panel["title"], expr, bool(target.get("instant"))))
-    return out
+    """(dashboard, panel title or annotation name, PromQL as Prometheus gets it, instant?) for every
+    dashboard query Prometheus answers (bundle_helpers.prometheus_queries: Tempo's are skipped)."""
+    return [
+        (name, title, promql_for_prometheus(expr, rate_interval=rate_interval), instant)
+        for name, title, expr, instant in prometheus_queries()
+    ]
 
 
 def _range_query(prom: Prometheus, expr: str) -> list[dict]:
