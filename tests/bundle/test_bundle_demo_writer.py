@@ -37,6 +37,12 @@ NOT_FROM_DEMO = {
     "llm_request_retries_total",
     "llm_exporter_label_values_folded_total",
     "llm_exporter_positions_last_save_timestamp_seconds",
+    # from probes of model servers, not from a log (the stack tests probe a fake server)
+    "llm_probe_up",
+    "llm_probe_duration_seconds",
+    "llm_model_available",
+    "llm_model_loaded",
+    "llm_model_size_bytes",
 }
 
 
