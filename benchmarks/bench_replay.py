@@ -24,34 +24,17 @@ import sys
 import time
 from pathlib import Path
 
-from generate import lines as completion_lines
+from bench_tailing import PY, WORK, pin
+from bench_tailing import generated as completion_file
 
 HERE = Path(__file__).resolve().parent
 RECORDED = HERE.parent / "tests" / "testdata" / "litellm_recorded"
-WORK = Path(os.environ.get("BENCH_DIR", "/tmp/llm-exporter-bench"))
-PY = sys.executable
 BARE = """import sys, {module}
 decode = {decode}
 seen = {{}}
 for line in open(sys.argv[1], "rb"):
     seen.get(decode(line).get("{key}"))
 """
-
-
-def pin() -> None:
-    os.sched_setaffinity(0, {0})
-
-
-def completion_file(n: int) -> Path:
-    path = WORK / f"completions-{n}.log"
-    if not path.exists():
-        WORK.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as out:
-            for k, line in enumerate(completion_lines(n)):
-                if k >= n:
-                    break
-                out.write(line + b"\n")
-    return path
 
 
 def litellm_file(n: int) -> Path:

@@ -27,7 +27,8 @@ MODELS = {"gpt-4o-mini", "o3-mini", "claude-3-5-sonnet-20241022", "llama3:8b"}
 ACTIONS = {"LONG", "SHORT", "HOLD", "CLOSE"}
 # Series the demo log cannot produce: no streaming first-chunk times, no
 # response cache, no call without token usage, no retries (one line is one
-# request), no label over the cardinality limit; replay keeps no positions.
+# request), no label over the cardinality limit; replay keeps no positions; model
+# servers come from probes, not from a log.
 NOT_FROM_DEMO = {
     "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
     "llm_cache_requests_total",
@@ -37,7 +38,6 @@ NOT_FROM_DEMO = {
     "llm_request_retries_total",
     "llm_exporter_label_values_folded_total",
     "llm_exporter_positions_last_save_timestamp_seconds",
-    # from probes of model servers, not from a log (the stack tests probe a fake server)
     "llm_probe_up",
     "llm_probe_duration_seconds",
     "llm_model_available",

@@ -1,5 +1,5 @@
 """Telemetry never hurts the app: no collector costs a script at most the exit timeout and one
-warning line per exporter; no OpenTelemetry SDK makes track() and instrument() no-ops with one
+warning line; no OpenTelemetry SDK makes track() and instrument() no-ops with one
 warning; record_decision() never guesses at a finished call."""
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ def run(script: str, **env: str) -> tuple[subprocess.CompletedProcess[str], floa
     return done, time.monotonic() - start
 
 
-# gRPC's metric and span exporters log through one logger, so they share one line.
-@pytest.mark.parametrize(("protocol", "warnings"), [("http/protobuf", 2), ("grpc", 1)])
-def test_no_collector_exits_at_once_with_one_warning_per_exporter(protocol: str, warnings: int) -> None:
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_no_collector_exits_at_once_with_one_warning(protocol: str) -> None:
     done, took = run(
         SCRIPT,
         OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",  # nothing listens there
@@ -44,7 +43,7 @@ def test_no_collector_exits_at_once_with_one_warning_per_exporter(protocol: str,
     )
     assert (done.returncode, done.stdout) == (0, "done\n"), done.stderr
     lines = done.stderr.splitlines()
-    assert len(lines) == warnings, done.stderr
+    assert len(lines) == 1, done.stderr  # metrics and spans both fail: one warning
     assert all(line.startswith("OTLP export failing, carrying on without it: ") for line in lines), done.stderr
     assert "Connection refused" in done.stderr or "failed to connect" in done.stderr
     assert took < 2, f"{took:.2f}s"

@@ -149,7 +149,7 @@ def test_decisions_and_cost_on_spans(otel: OTel) -> None:
         record_decision("long", "BTCUSDT", "valid", call=inside)
     with track(model="gpt-4o-mini", provider="openai") as after:
         after.record_usage(input_tokens=10, output_tokens=5)
-    record_decision("close", "ETHUSDT", "rejected")  # the last call, finished
+    record_decision("close", "ETHUSDT", "rejected", call=after)  # a finished call, named
     otel.flush()
     spans = otel.spans()
     first, second = [s for s in spans if s.name == "chat gpt-4o-mini"][-2:]

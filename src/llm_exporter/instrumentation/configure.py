@@ -66,8 +66,9 @@ def sdk_available() -> bool:
 
 
 class _ExporterLogFilter(logging.Filter):
-    """Lets one warning per exporter through every WINDOW seconds, in place of the SDK exporter's
-    warnings and errors (a retry each, for every export, while the collector is down)."""
+    """Lets one warning through every WINDOW seconds, in place of the SDK exporters' warnings and
+    errors (a retry each, for every export, while the collector is down): one collector down is
+    one problem, whether metrics, spans or both fail to reach it."""
 
     WINDOW = 600.0
 
@@ -85,21 +86,21 @@ class _ExporterLogFilter(logging.Filter):
                 return False
             self.next_at = now + self.WINDOW
         log.warning(
-            "OTLP export failing, carrying on without it: %s (more from this exporter in the next %d minutes "
-            "not logged)",
+            "OTLP export failing, carrying on without it: %s (more in the next %d minutes not logged)",
             record.getMessage(),
             self.WINDOW // 60,
         )
         return False
 
 
+_EXPORT_FAILURES = _ExporterLogFilter()
+
+
 def _quiet(exporter: Any) -> Any:
-    """Filter the logs of the exporter's own modules (the gRPC ones share one logger: metrics and
-    spans then share one line)."""
-    quiet = _ExporterLogFilter()
+    """Filter the logs of the exporter's own modules through the one shared filter."""
     for cls in type(exporter).__mro__:
         if cls.__module__.startswith("opentelemetry.exporter."):
-            logging.getLogger(cls.__module__).addFilter(quiet)
+            logging.getLogger(cls.__module__).addFilter(_EXPORT_FAILURES)
     return exporter
 
 
