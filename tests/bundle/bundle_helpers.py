@@ -172,11 +172,26 @@ def panels(dashboard: dict) -> list[dict]:
     return out
 
 
+PROMETHEUS_DS = {"type": "prometheus", "uid": "${datasource}"}
+
+
+def prometheus_queries() -> list[tuple[str, str, str, bool]]:
+    """(dashboard file, panel title or annotation name, expr, instant?) for every query a dashboard
+    sends to Prometheus: panel targets and annotation queries. Queries of other data sources are
+    skipped on purpose, explicitly: the Overview's "Recent calls" (Tempo, TraceQL) cannot run here,
+    with no Tempo binary; test_bundle_grafana checks their data source and query instead."""
+    out = []
+    for name, d in dashboards().items():
+        for p in panels(d):
+            if p["datasource"] != PROMETHEUS_DS:
+                continue
+            out.extend((name, p["title"], t["expr"], bool(t.get("instant"))) for t in p.get("targets", []))
+        for a in d["annotations"]["list"]:
+            if a["datasource"] == PROMETHEUS_DS:
+                out.append((name, a["name"], a["expr"], False))
+    return out
+
+
 def dashboard_exprs() -> list[tuple[str, str, str]]:
-    """(dashboard file, panel title, expr) for every panel target."""
-    return [
-        (name, p["title"], t["expr"])
-        for name, d in dashboards().items()
-        for p in panels(d)
-        for t in p.get("targets", [])
-    ]
+    """(dashboard file, panel title or annotation name, expr) for every Prometheus query."""
+    return [(name, title, expr) for name, title, expr, _ in prometheus_queries()]

@@ -25,8 +25,9 @@ from typing import Any
 
 import pytest
 import yaml
-from bundle_helpers import ROOT, dashboards, panels, promql_for_prometheus, rule_files
+from bundle_helpers import ROOT, dashboards, prometheus_queries, promql_for_prometheus, rule_files
 
+from fakes.models_server import FakeModelServer
 from testkit import Running, free_port, require_binary
 
 # urllib without any proxy from the environment: the tests only talk to 127.0.0.1.
@@ -219,14 +220,12 @@ class Prometheus:
 
 
 def panel_queries(rate_interval: str) -> list[tuple[str, str, str, bool]]:
-    """(dashboard, panel title, PromQL as Prometheus gets it, instant?) for every panel target."""
-    out = []
-    for name, dashboard in dashboards().items():
-        for panel in panels(dashboard):
-            for target in panel.get("targets", []):
-                expr = promql_for_prometheus(target["expr"], rate_interval=rate_interval)
-                out.append((name, panel["title"], expr, bool(target.get("instant"))))
-    return out
+    """(dashboard, panel title or annotation name, PromQL as Prometheus gets it, instant?) for every
+    dashboard query Prometheus answers (bundle_helpers.prometheus_queries: Tempo's are skipped)."""
+    return [
+        (name, title, promql_for_prometheus(expr, rate_interval=rate_interval), instant)
+        for name, title, expr, instant in prometheus_queries()
+    ]
 
 
 def _range_query(prom: Prometheus, expr: str) -> list[dict]:
@@ -596,9 +595,14 @@ class PanelTraffic:
     data while the traffic runs (`with traffic:` runs a TrafficWriter): besides the writer's
     calls, a performance summary (ignored), a line that is not JSON (rejected), a request that
     never gets an answer (orphaned after pending_ttl_seconds), a success without token usage,
-    and, from wait_until_rules_fire(), a sixth model past max_label_values (folded)."""
+    and, from wait_until_rules_fire(), a sixth model past max_label_values (folded). The exporter
+    also probes a fake Ollama server (served while the traffic runs; one model, loaded) for the probe
+    panels."""
 
     FOLDED_MODEL = "my-finetune-v2"
+    # The probed server's model: one the traffic names too, as a model label value of its own
+    # would take one of the five places under max_label_values.
+    PROBED_MODEL = "llama3:8b"
 
     def __init__(self, tmp: Path, **config: Any) -> None:
         logs = tmp / "logs"
@@ -611,15 +615,19 @@ class PanelTraffic:
         self.litellm.touch()
         # five models fit under max_label_values; the sixth is folded
         limits = {"pending_ttl_seconds": 2, "max_label_values": 5, **config.pop("limits", {})}
-        self.config = exporter_config(tmp, demo_sources(logs), limits=limits, **config)
+        self.model_server = FakeModelServer("ollama", [self.PROBED_MODEL], loaded=[self.PROBED_MODEL])
+        probes = [{"url": self.model_server.url, "type": "ollama", "interval_seconds": 1, "timeout_seconds": 1}]
+        self.config = exporter_config(tmp, demo_sources(logs), limits=limits, probes=probes, **config)
         self.writer = TrafficWriter(self.completion, self.litellm)
 
     def __enter__(self) -> PanelTraffic:
+        self.model_server.__enter__()
         self.writer.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.writer.stop()
+        self.model_server.__exit__(*exc)
 
     def wait_until_rules_fire(self, prom: Prometheus) -> None:
         """Scraped, rules evaluated (recording rules over recording rules too) and the alerts the

@@ -11,6 +11,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bundle_helpers import (
+    PROMETHEUS_DS,
     ROOT,
     dashboard_exprs,
     dashboards,
@@ -59,14 +60,57 @@ def test_panels_have_datasource_unit_thresholds_and_queries():
         assert len(ids) == len(set(ids)), name
         for p in panels(d):
             count += 1
-            assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, (name, p["title"])
             defaults = p["fieldConfig"]["defaults"]
             assert defaults["unit"], (name, p["title"])
             assert defaults["thresholds"]["steps"], (name, p["title"])
-            assert p["targets"] and all(t["expr"].strip() for t in p["targets"]), (name, p["title"])
             gp = p["gridPos"]
             assert gp["x"] + gp["w"] <= 24
-    assert count == 89
+            if p["datasource"]["type"] == "tempo":  # checked in test_recent_calls_come_from_tempo
+                continue
+            assert p["datasource"] == PROMETHEUS_DS, (name, p["title"])
+            assert p["targets"] and all(t["expr"].strip() for t in p["targets"]), (name, p["title"])
+    assert count == 95
+
+
+def test_recent_calls_come_from_tempo():
+    """The one panel of another data source: a TraceQL search of the call spans in the Tempo data
+    source the provisioning defines (it cannot be queried here: no Tempo binary)."""
+    tempo = [(name, p) for name, d in dashboards().items() for p in panels(d) if p["datasource"] != PROMETHEUS_DS]
+    ((name, panel),) = tempo
+    assert (name, panel["title"], panel["type"]) == ("llm-overview.json", "Recent calls", "table")
+    ds = {d["uid"]: d for d in load_yaml("grafana/provisioning/datasources/datasources.yml")["datasources"]}
+    assert ds[panel["datasource"]["uid"]]["type"] == "tempo"
+    ((target,),) = [panel["targets"]]
+    assert target["datasource"] == panel["datasource"]
+    assert target["queryType"] == "traceql" and target["tableType"] == "spans"
+    assert target["query"].startswith('{ span.gen_ai.operation.name != "" } | select(')
+    assert (target["limit"], target["spss"]) == (20, 5)
+
+
+def test_decision_markers():
+    """Overview and Decisions mark each step with decisions: one annotation query per action
+    colour, together covering every action, tooltips with the symbol and validation result."""
+    for name, variable_filters in (("llm-overview.json", set()), ("llm-decisions.json", {"symbol"})):
+        builtin, *markers = dashboards()[name]["annotations"]["list"]
+        assert builtin["builtIn"] == 1
+        assert [a["name"] for a in markers] == [
+            "Decisions: LONG",
+            "Decisions: SHORT",
+            "Decisions: CLOSE",
+            "Decisions: HOLD and other actions",
+        ]
+        assert len({a["iconColor"] for a in markers}) == 4
+        for a in markers:
+            assert a["datasource"] == PROMETHEUS_DS and a["enable"] and not a["hide"]
+            assert a["step"] == "1m"
+            assert (a["titleFormat"], a["tagKeys"]) == ("{{action}} {{symbol}}", "action,symbol,validation_result")
+            assert "{{validation_result}}" in a["textFormat"]
+            assert a["expr"].startswith("sum by (action, symbol, validation_result, ")
+            assert a["expr"].count("offset $__interval") == 2
+            assert all(f'{v}=~"${v}"' in a["expr"] for v in variable_filters)
+        # LONG, SHORT, CLOSE and their complement: each action has exactly one colour
+        actions = [re.search(r'action(=~|!~)"\(\?i\)([^"]+)"', a["expr"]).groups() for a in markers]
+        assert actions == [("=~", "long"), ("=~", "short"), ("=~", "close"), ("!~", "(long|short|close)")]
 
 
 def test_panel_thresholds_match_alert_defaults():
@@ -145,4 +189,4 @@ def test_runbook_panels_exist():
             for panel in re.findall(r'"([^"]+)"', rest):
                 assert panel in titles[dashboard], f"no panel {panel!r} in {dashboard}: {line}"
                 named += 1
-    assert named == 23
+    assert named == 25

@@ -47,7 +47,10 @@ RATE_INTERVAL = "10s"
 # because LLMUnpricedCompletions and LLMConsecutiveFailures (no `for:`) fire on the written
 # traffic, the time-to-first-chunk panels from time_to_first_chunk_ms / completionStartTime,
 # "Since last positions save" from positions_file, "Label values folded" from a model name
-# past limits.max_label_values, "Calls without token usage" from a success with 0/0 tokens.
+# past limits.max_label_values, "Calls without token usage" from a success with 0/0 tokens, the
+# probe panels (Models) from a fake Ollama server the exporter probes, the decision markers
+# (annotation queries) from the trading decisions. The Overview's "Recent calls" queries Tempo,
+# not Prometheus, and is not among the queries (bundle_helpers.prometheus_queries).
 EXEMPT: dict[str, str] = {}
 
 
@@ -59,6 +62,7 @@ def test_every_dashboard_and_variable_query_returns_data(tmp_path: Path) -> None
         with traffic, prometheus(tmp_path, prom_config) as prom:
             traffic.wait_until_rules_fire(prom)
             _check_dashboards(prom)
+            _check_probes(prom, traffic)
 
 
 def _check_dashboards(prom: Prometheus) -> None:
@@ -76,6 +80,16 @@ def _check_dashboards(prom: Prometheus) -> None:
     assert {"openai", "anthropic", "ollama"} <= values["provider"]
     assert {"gpt-4o-mini", "claude-3-5-sonnet-20241022", "llama3:8b", "o3-mini", "gpt-4o"} <= values["model"]
     assert values["symbol"] == {"BTC-USD", "ETH-USD"}
+
+
+def _check_probes(prom: Prometheus, traffic: PanelTraffic) -> None:
+    """What the probe panels show: the fake Ollama server up, its one model listed and loaded."""
+    server = {"server_address": traffic.model_server.address, "gen_ai_provider_name": "ollama"}
+    model = {**server, "gen_ai_request_model": traffic.PROBED_MODEL}
+    for metric, labels in (("llm_probe_up", server), ("llm_model_available", model), ("llm_model_loaded", model)):
+        (series,) = prom.query(metric)
+        assert {k: series["metric"][k] for k in labels} == labels, metric
+        assert series["value"][1] == "1", metric
 
 
 def test_cost_spike_reaches_the_webhook_through_alertmanager(tmp_path: Path) -> None:

@@ -1,0 +1,285 @@
+"""LLM / Cost: spend, projections and budget."""
+
+# ruff: noqa: E501  (PromQL strings read better unwrapped)
+from __future__ import annotations
+
+from .common import BUDGET_THR, COST_HOUR_THR, DAILY_THR, JI, MODEL_LEGEND, PM, SEL, ZERO_BAD, dashboard, llm_vars
+from .panels import Json, bargauge, col, piechart, row, sized, stat, table, targets, timeseries
+
+
+def cost() -> Json:
+    budget = f'min(llm_alert_threshold{{{JI}, threshold="monthly_budget_usd"}}) or on() vector(500)'
+    hourly_max = f'min(llm_alert_threshold{{{JI}, threshold="max_cost_per_hour_usd"}}) or on() vector(10)'
+    p = [
+        row("Spend"),
+        sized(
+            stat(
+                "Last hour",
+                targets((f"sum(model:llm_cost_usd:increase1h{{{SEL}}})", "USD")),
+                unit="currencyUSD",
+                thr=COST_HOUR_THR,
+                decimals=2,
+                color_mode="background",
+            ),
+            4,
+            4,
+        ),
+        sized(
+            stat(
+                "Last 24 hours",
+                targets((f"sum(model:llm_cost_usd:increase24h{{{SEL}}})", "USD")),
+                unit="currencyUSD",
+                thr=DAILY_THR,
+                decimals=2,
+            ),
+            4,
+            4,
+        ),
+        sized(
+            stat(
+                "Last 7 days",
+                targets((f"sum(model:llm_cost_usd:increase7d{{{SEL}}})", "USD")),
+                unit="currencyUSD",
+                decimals=2,
+                graph=False,
+            ),
+            4,
+            4,
+        ),
+        sized(
+            stat(
+                "Projected today",
+                targets(
+                    (f"sum(model:llm_cost_usd:projected_daily_1h{{{SEL}}})", "from 1h rate"),
+                    (f"sum(model:llm_cost_usd:projected_daily_24h{{{SEL}}})", "from 24h rate"),
+                ),
+                unit="currencyUSD",
+                thr=DAILY_THR,
+                decimals=2,
+                graph=False,
+            ),
+            4,
+            4,
+        ),
+        sized(
+            stat(
+                "Projected 30 days",
+                targets(
+                    (f"sum(model:llm_cost_usd:projected_monthly_1h{{{SEL}}})", "from 1h rate"),
+                    (f"sum(model:llm_cost_usd:projected_monthly_24h{{{SEL}}})", "from 24h rate"),
+                ),
+                unit="currencyUSD",
+                thr=BUDGET_THR,
+                decimals=2,
+                graph=False,
+            ),
+            4,
+            4,
+        ),
+        sized(
+            stat(
+                "Monthly budget",
+                targets((budget, "budget")),
+                unit="currencyUSD",
+                decimals=0,
+                graph=False,
+                desc='llm_alert_threshold{threshold="monthly_budget_usd"}, 500 when no exporter exports it.',
+            ),
+            4,
+            4,
+        ),
+        row("Over time"),
+        sized(
+            timeseries(
+                "Hourly cost, last 24 hours",
+                targets((f"sum by ({PM}) (increase(llm_cost_usd_total{{{SEL}}}[1h]))", MODEL_LEGEND)),
+                unit="currencyUSD",
+                bars=True,
+                stack=True,
+                decimals=3,
+                interval="1h",
+                time_from="24h",
+                calcs=("sum", "max"),
+            ),
+            12,
+            8,
+        ),
+        sized(
+            timeseries(
+                "Daily cost, last 7 days",
+                targets((f"sum by ({PM}) (increase(llm_cost_usd_total{{{SEL}}}[1d]))", MODEL_LEGEND)),
+                unit="currencyUSD",
+                bars=True,
+                stack=True,
+                decimals=2,
+                interval="1d",
+                time_from="7d",
+                calcs=("sum", "max"),
+            ),
+            12,
+            8,
+        ),
+        sized(
+            timeseries(
+                "Cost per hour vs threshold",
+                targets(
+                    (f"sum(model:llm_cost_usd:hourly_rate1h{{{SEL}}})", "last hour"),
+                    (f"sum(model:llm_cost_usd:hourly_rate5m{{{SEL}}})", "5m rate"),
+                    (hourly_max, "max_cost_per_hour_usd"),
+                ),
+                unit="currencyUSD",
+                decimals=2,
+            ),
+            12,
+            8,
+        ),
+        sized(
+            timeseries(
+                "Projected 30-day cost vs budget",
+                targets(
+                    (f"sum(model:llm_cost_usd:projected_monthly_1h{{{SEL}}})", "from 1h rate"),
+                    (f"sum(model:llm_cost_usd:projected_monthly_24h{{{SEL}}})", "from 24h rate"),
+                    (budget, "monthly_budget_usd"),
+                ),
+                unit="currencyUSD",
+                decimals=2,
+            ),
+            12,
+            8,
+        ),
+        row("By model"),
+        sized(
+            piechart(
+                "Cost by model, last 24 hours",
+                targets((f"sum by ({PM}) (model:llm_cost_usd:increase24h{{{SEL}}})", MODEL_LEGEND)),
+                unit="currencyUSD",
+            ),
+            8,
+            8,
+        ),
+        sized(
+            bargauge(
+                "Cost per hour by model (1h)",
+                targets((f"sum by ({PM}) (model:llm_cost_usd:hourly_rate1h{{{SEL}}})", MODEL_LEGEND)),
+                unit="currencyUSD",
+                thr=COST_HOUR_THR,
+                decimals=3,
+            ),
+            8,
+            8,
+        ),
+        sized(
+            table(
+                "Tokens and cost by model, last 24 hours",
+                targets(
+                    (f'sum by ({PM}) (increase(llm_tokens_total{{{SEL}, gen_ai_token_type="input"}}[24h]))', ""),
+                    (f'sum by ({PM}) (increase(llm_tokens_total{{{SEL}, gen_ai_token_type="output"}}[24h]))', ""),
+                    (f"sum by ({PM}) (model:llm_cost_usd:increase24h{{{SEL}}})", ""),
+                ),
+                rename={
+                    "gen_ai_provider_name": "Provider",
+                    "gen_ai_request_model": "Model",
+                    "Value #A": "Input tokens",
+                    "Value #B": "Output tokens",
+                    "Value #C": "Cost",
+                },
+                overrides=[
+                    col("Value #A", "short", decimals=0),
+                    col("Value #B", "short", decimals=0),
+                    col("Value #C", "currencyUSD", decimals=4),
+                ],
+            ),
+            8,
+            8,
+        ),
+        row("Response cache"),
+        sized(
+            stat(
+                "Saved by the response cache (range)",
+                targets(
+                    (f"sum(increase(llm_cache_saved_cost_usd_total{{{SEL}}}[$__range])) or vector(0)", "USD"),
+                ),
+                unit="currencyUSD",
+                decimals=2,
+                graph=False,
+                desc="What the cache hits would have cost as provider calls (LiteLLM's saved_cache_cost). Hits"
+                " themselves cost $0 and are not in the spend above.",
+            ),
+            6,
+            6,
+        ),
+        sized(
+            timeseries(
+                "Saved by the response cache per hour by model",
+                targets(
+                    (
+                        f"3600 * sum by ({PM}) (rate(llm_cache_saved_cost_usd_total{{{SEL}}}[$__rate_interval]))",
+                        MODEL_LEGEND,
+                    )
+                ),
+                unit="currencyUSD",
+                stack=True,
+                decimals=3,
+            ),
+            18,
+            6,
+        ),
+        row("Completeness"),
+        sized(
+            stat(
+                "Unpriced completions in range",
+                targets(
+                    (
+                        f'sum(increase(llm_exporter_unpriced_completions_total{{{JI}, gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model"}}[$__range])) or vector(0)',
+                        "unpriced",
+                    )
+                ),
+                thr=ZERO_BAD,
+                color_mode="background",
+                decimals=0,
+                graph=False,
+                desc="Completions with no cost in the log and no known price: the totals above are short by their cost.",
+            ),
+            6,
+            6,
+        ),
+        sized(
+            stat(
+                "Calls without token usage (range)",
+                targets(
+                    (
+                        f'sum(increase(llm_exporter_usage_missing_total{{{JI}, gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model"}}[$__range])) or vector(0)',
+                        "calls",
+                    )
+                ),
+                thr=ZERO_BAD,
+                color_mode="background",
+                decimals=0,
+                graph=False,
+                desc="Successful calls that reported no tokens (streams without include_usage): their tokens and cost are not counted.",
+            ),
+            6,
+            6,
+        ),
+        sized(
+            timeseries(
+                "Unpriced completions by model (per hour)",
+                targets(
+                    (
+                        f'sum by ({PM}) (source_model:llm_exporter_unpriced_completions:increase1h{{{JI}, gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model"}})',
+                        MODEL_LEGEND,
+                    ),
+                    interval="1h",
+                ),
+                unit="short",
+                bars=True,
+                stack=True,
+                calcs=("sum",),
+            ),
+            12,
+            6,
+        ),
+    ]
+    return dashboard(
+        "llm-cost", "LLM / Cost", "Spend, projections and budget of LLM calls.", p, llm_vars(), time_from="now-24h"
+    )
