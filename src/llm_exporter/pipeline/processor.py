@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from llm_exporter.exposition.traces import SourceSpans
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
 
 MAX_CACHED_CALLS = 4096  # (labels, model, provider, operation) -> series resolutions remembered
 REPORT_INTERVAL = 5.0  # seconds between log reports of rejected lines, per source
@@ -119,9 +120,7 @@ class SourcePipeline:
                 event = event_of(line)
                 if event is not None:
                     handle(event)
-            self.pending.expire()
-            self.answered.expire()
-            self.failing.expire()
+            self._expire()
 
     def event(self, line: bytes) -> Event | None:
         """One line's event (counted as read); None for a blank line or one rejected (and counted).
@@ -183,9 +182,12 @@ class SourcePipeline:
     def expire(self) -> None:
         """Count requests past their time-to-live as orphaned even when no line arrives."""
         with self.store.lock:
-            self.pending.expire()
-            self.answered.expire()
-            self.failing.expire()
+            self._expire()
+
+    def _expire(self) -> None:
+        self.pending.expire()
+        self.answered.expire()
+        self.failing.expire()
 
     def adopt(self, previous: SourcePipeline) -> None:
         """Carry on what a previous pipeline of this source awaited (a reload changed or renamed
@@ -250,7 +252,7 @@ class SourcePipeline:
             key = (self.static, OVERFLOW_VALUE, OVERFLOW_VALUE, OVERFLOW_VALUE)
         return _Call(self.store.get(*key), raw_model)
 
-    def _child(self, series: Series, entries: dict, key: tuple, overflow: tuple) -> tuple:
+    def _child(self, series: Series, entries: dict, key: K, overflow: K) -> K:
         """A per-series sub-key (decision, error) within the source's series budget."""
         if key in entries or self.budget.take((id(series), key)):
             return key
