@@ -55,6 +55,7 @@ import orjson
 import yaml
 from prometheus_client.utils import floatToGoString
 
+from llm_exporter.cli import add_source_arguments
 from llm_exporter.config import Config, ConfigError, SourceConfig, config_for_glob, load_config
 from llm_exporter.exporter import build_pipeline
 from llm_exporter.formats import fields
@@ -121,10 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Turn the history in the logs (rotated and compressed files included) into Prometheus "
         "TSDB blocks, sampled as a scrape would have.",
     )
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", "--config.file", dest="config", metavar="FILE", help="the exporter's config")
-    source.add_argument("--log-path", metavar="GLOB", help="read these files (and their rotations), no config")
-    p.add_argument("--format", choices=("auto", "completion", "event", "litellm"), default="auto")
+    add_source_arguments(p, "read these files (and their rotations), without a config file")
     p.add_argument("--output", required=True, metavar="DIR", help="where the TSDB blocks go (new or empty)")
     p.add_argument("--from", dest="since", type=parse_time, metavar="TIME", help="default: the first line")
     p.add_argument("--to", dest="until", type=parse_time, metavar="TIME", help="the cut-over time; default: now")

@@ -32,12 +32,13 @@ from llm_exporter.config import (
     parse_config,
     unreachable_latency_threshold,
 )
+from llm_exporter.formats import PARSERS
 from llm_exporter.logs import FORMATS as LOG_FORMATS
 from llm_exporter.logs import LEVELS, configure_logging
 
 DEFAULT_PORT = 8464  # outside 9100-9999, where the exporters Prometheus lists crowd
 DEFAULT_LISTEN = f":{DEFAULT_PORT}"
-FORMATS = ("auto", "completion", "event", "litellm")
+FORMATS = tuple(PARSERS)
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
@@ -53,16 +54,21 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     return (host, int(port))
 
 
+def add_source_arguments(p: argparse.ArgumentParser, log_path_help: str) -> None:
+    """Where the logs come from: a config file, or a glob with its --format (serve and backfill)."""
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", "--config.file", dest="config", metavar="FILE", help="YAML config file")
+    source.add_argument("--log-path", metavar="GLOB", help=log_path_help)
+    p.add_argument("--format", choices=FORMATS, default="auto", help="log format, with --log-path")
+
+
 def _serve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="llm-exporter",
         description="Follow LLM completion logs and serve Prometheus metrics. "
         "Subcommands: check-config, replay, backfill.",
     )
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", "--config.file", dest="config", metavar="FILE", help="YAML config file")
-    source.add_argument("--log-path", metavar="GLOB", help="follow these files, without a config file")
-    p.add_argument("--format", choices=FORMATS, default="auto", help="log format, with --log-path")
+    add_source_arguments(p, "follow these files, without a config file")
     p.add_argument(
         "--web.listen-address",
         dest="listen",
