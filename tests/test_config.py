@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
+from llm_exporter import config as config_module
 from llm_exporter.cli import main
-from llm_exporter.config import ConfigError, load_config
+from llm_exporter.config import ConfigError, load_config, parse_config, sources_config
 from testkit import EXAMPLES, free_port
 
 
@@ -170,3 +174,64 @@ def test_env_var_error_names_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(bad, {"LLM_EXPORTER__THRESHOLDS__MIN_SUCCESS_RATIO": "0.5"})
     assert "set by" not in str(exc.value)
+
+
+def _same(a: object, b: object) -> None:
+    """The same value; for models, the same fields set too, at every level."""
+    assert type(a) is type(b)
+    assert a == b
+    if isinstance(a, BaseModel):
+        assert isinstance(b, BaseModel)
+        assert a.model_fields_set == b.model_fields_set
+        for name in type(a).model_fields:
+            _same(getattr(a, name), getattr(b, name))
+    elif isinstance(a, list):
+        assert isinstance(b, list)
+        for u, v in zip(a, b, strict=True):
+            _same(u, v)
+
+
+def _replay_source(name: str, path: str, fmt: str = "auto") -> dict[str, object]:
+    return {"labels": {}, "name": name, "path": path, "start_at": "beginning", "format": fmt}
+
+
+@pytest.mark.parametrize(
+    "sources",
+    [
+        [_replay_source("replay", "/var/log/app.log", "completion")],
+        [_replay_source("replay", "a [1].log"), _replay_source("replay-2", "b.log", "litellm")],
+    ],
+)
+def test_sources_config_is_the_validated_config(
+    sources: list[dict[str, object]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replay's config without a config file skips validation; it must be the very Config that
+    validation gives (replay's start-up, issue 11)."""
+    with monkeypatch.context() as m:
+        m.setattr(config_module, "parse_config", None)  # the fast way never validates
+        fast = sources_config(copy.deepcopy(sources), "replay", environ={})
+    validated = parse_config({"sources": copy.deepcopy(sources), "positions_file": None}, "replay", environ={})
+    _same(fast, validated)
+    assert fast.model_dump() == validated.model_dump()
+    assert fast.thresholds.gauge_samples() == validated.thresholds.gauge_samples()
+
+
+@pytest.mark.parametrize(
+    ("sources", "environ", "expected"),
+    [
+        ([_replay_source("replay", "")], {}, "sources[0].path"),
+        ([_replay_source("replay", "x", "xml")], {}, "sources[0].format"),
+        ([_replay_source("a", "x"), _replay_source("a", "y")], {}, "source name 'a' is used twice"),
+        ([_replay_source("replay", "x")], {"LLM_EXPORTER__LIMITS__MAX_SERIES": "0"}, "limits.max_series"),
+    ],
+)
+def test_sources_config_validates_what_it_cannot_vouch_for(
+    sources: list[dict[str, object]], environ: dict[str, str], expected: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        sources_config(sources, "replay", environ=environ)
+
+
+def test_sources_config_applies_environment_overrides() -> None:
+    config = sources_config([_replay_source("replay", "x")], "replay", {"LLM_EXPORTER__LIMITS__MAX_SERIES": "7"})
+    assert config.limits.max_series == 7

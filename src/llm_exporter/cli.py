@@ -30,6 +30,7 @@ from llm_exporter.config import (
     load_config,
     no_files,
     parse_config,
+    sources_config,
     unreachable_latency_threshold,
 )
 from llm_exporter.formats import PARSERS
@@ -170,9 +171,11 @@ def _replay_config(config_path: str | None, fmt: str | None, files: list[str]) -
         if fmt or not match:
             base["format"] = fmt or "auto"
         sources.append(base)
+    if not config_path:
+        return sources_config(sources, "replay")
     raw["sources"] = sources
     raw["positions_file"] = None
-    return parse_config(raw, config_path or "replay")
+    return parse_config(raw, config_path)
 
 
 def replay(config_path: str | None, fmt: str | None, files: list[str], openmetrics: bool = False) -> bytes:

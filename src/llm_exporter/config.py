@@ -8,10 +8,9 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llm_exporter.semconv import DURATION_BUCKETS, EXTENDED_DURATION_BUCKETS, SHARED_LABELS
@@ -37,16 +36,25 @@ _RESERVED_LABELS = frozenset(
 )
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
 class ConfigError(Exception):
     """A config that cannot be used; the message names the file, the key path and the problem."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Validators are built on first use, not at import: a replay without a config file never
+    # builds them (sources_config), and building them all cost about 20 ms of every start-up.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+_SOURCE_NAME = r"^[A-Za-z0-9_.-]+$"
+_SOURCE_NAME_MAX = 64
 
 
 class SourceConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)
+    name: str = Field(pattern=_SOURCE_NAME, max_length=_SOURCE_NAME_MAX)
     path: str = Field(min_length=1, description="a file path or glob")
     format: Literal["auto", "completion", "event", "litellm"] = "auto"
     start_at: Literal["beginning", "end"] = "beginning"
@@ -139,8 +147,11 @@ class ThresholdsConfig(_Strict):
     def gauge_samples(self) -> list[tuple[dict[str, str], float]]:
         """llm_alert_threshold's samples: one per threshold, plus one per source with its own window."""
         samples: list[tuple[dict[str, str], float]] = []
-        for name, value in self.model_dump(exclude={"logs_stalled_after_seconds_by_source"}).items():
-            samples.append(({"threshold": name}, float(value)))
+        # The fields themselves, not model_dump(): that would build the serializer (defer_build)
+        # for a few numbers, about 15 ms of a replay.
+        for name in type(self).model_fields:
+            if name != "logs_stalled_after_seconds_by_source":
+                samples.append(({"threshold": name}, float(getattr(self, name))))
         for source, seconds in sorted(self.logs_stalled_after_seconds_by_source.items()):
             samples.append(({"threshold": "logs_stalled_after_seconds", "source": source}, float(seconds)))
         return samples
@@ -292,6 +303,8 @@ def format_errors(exc: ValidationError, overrides: Mapping[Loc, str] | None = No
 
 
 def _env_value(var: str, text: str) -> Any:
+    import yaml  # imported where a YAML text is read: a replay without a config file reads none
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -345,6 +358,8 @@ def parse_config(raw: Any, origin: str, environ: Mapping[str, str] | None = None
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate a config file; every problem raises ConfigError with a readable message."""
+    import yaml
+
     origin = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -363,6 +378,56 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
 def config_for_glob(glob: str, fmt: str = "auto", environ: Mapping[str, str] | None = None) -> Config:
     """The config `--log-path GLOB` stands for: one source named `default`."""
     return parse_config({"sources": [{"name": "default", "path": glob, "format": fmt}]}, "--log-path", environ)
+
+
+_FORMATS = frozenset(get_args(SourceConfig.model_fields["format"].annotation))
+_START_AT = frozenset(get_args(SourceConfig.model_fields["start_at"].annotation))
+
+
+def sources_config(sources: list[dict[str, Any]], origin: str, environ: Mapping[str, str] | None = None) -> Config:
+    """`parse_config({"sources": sources, "positions_file": None}, origin)` for sources with a
+    name, path, format, start_at and no labels, as replay builds them without a config file.
+
+    Values it can see are valid (and with no LLM_EXPORTER__ variable to override them) are
+    constructed without validation, which would build every model's validator first; the result
+    is the same Config, fields set included (tests/test_config.py compares them)."""
+    raw: dict[str, Any] = {"sources": sources, "positions_file": None}
+    environ = os.environ if environ is None else environ
+    if any(var.startswith(ENV_PREFIX) for var in environ) or not all(_plain_source(s) for s in sources):
+        return parse_config(raw, origin, environ)
+    names = [s["name"] for s in sources]
+    if len(set(names)) != len(names):
+        return parse_config(raw, origin, environ)  # for the error message
+    return _construct(Config, {"sources": [_construct(SourceConfig, dict(s)) for s in sources], "positions_file": None})
+
+
+def _plain_source(source: dict[str, Any]) -> bool:
+    name = source.get("name")
+    return (
+        source.keys() == {"name", "path", "format", "start_at", "labels"}
+        and isinstance(name, str)
+        and len(name) <= _SOURCE_NAME_MAX
+        and re.match(_SOURCE_NAME, name) is not None
+        and isinstance(source["path"], str)
+        and source["path"] != ""
+        and source["format"] in _FORMATS
+        and source["start_at"] in _START_AT
+        and source["labels"] == {}
+    )
+
+
+def _construct(model: type[_M], values: dict[str, Any]) -> _M:
+    """`model.model_validate(values)` for valid values, unvalidated: defaults that are models are
+    constructed likewise, and the fields set are the keys given, as validation records them."""
+    given = set(values)
+    for name, field in model.model_fields.items():
+        factory = field.default_factory
+        if name in values or factory is None:
+            continue
+        # Called here, not by model_construct: it inspects each factory's signature (a few ms).
+        is_model = isinstance(factory, type) and issubclass(factory, BaseModel)
+        values[name] = _construct(factory, {}) if is_model else factory()  # type: ignore[call-arg]
+    return model.model_construct(_fields_set=given, **values)
 
 
 def no_files(source: SourceConfig) -> str | None:
