@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +78,8 @@ def save_positions(path: str, positions: list[Position]) -> None:
             for p in positions
         ],
     }
+    import tempfile  # (shutil, random: imported by the daemon that saves, not by replay)
+
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".positions-", dir=directory)

@@ -9,13 +9,10 @@ and never the tailing. `poll_once(now)` runs the probes that are due, for determ
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -70,6 +67,12 @@ def _api_key(probe: ProbeConfig) -> str | None:
 
 
 def _get(url: str, headers: dict[str, str], timeout: float) -> object:
+    # Imported here: urllib.request brings http.client, email and ssl (about 15 ms of every
+    # start-up, replay's included, where nothing is probed).
+    import json
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(url, headers={"Accept": "application/json", **headers})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
