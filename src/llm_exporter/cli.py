@@ -13,14 +13,11 @@ Exit codes: 0 ok, 1 runtime failure (for example the port is taken), 2 bad confi
 from __future__ import annotations
 
 import argparse
-import difflib
 import fnmatch
 import glob
 import sys
 from collections.abc import Callable, Sequence
-
-from prometheus_client.exposition import generate_latest
-from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from typing import Any
 
 from llm_exporter import __version__
 from llm_exporter.config import (
@@ -160,7 +157,7 @@ def _replay_config(config_path: str | None, fmt: str | None, files: list[str]) -
         if not configured:
             raise ConfigError("replay: name the files to read, or a config with sources")
         return parse_config(raw, config_path or "replay")
-    sources = []
+    sources: list[dict[str, Any]] = []
     for i, path in enumerate(files):
         match = next((s for s in configured if fnmatch.fnmatch(path, s["path"])), None)
         name = match["name"] if match else ("replay" if i == 0 else f"replay-{i + 1}")
@@ -181,13 +178,14 @@ def _replay_config(config_path: str | None, fmt: str | None, files: list[str]) -
 def replay(config_path: str | None, fmt: str | None, files: list[str], openmetrics: bool = False) -> bytes:
     """Read the files (or the config's sources) to their end; the exposition they produce."""
     from llm_exporter.exporter import Exporter
+    from llm_exporter.exposition import text
 
     exporter = Exporter(_replay_config(config_path, fmt, files), use_positions=False)
     exporter.drain()
     exporter.settle()
     exporter.close()
-    registry = exporter.registry(openmetrics=openmetrics, process=False)
-    return generate_openmetrics(registry) if openmetrics else generate_latest(registry)
+    families = (f for c in exporter.collectors(openmetrics) for f in c.collect())
+    return text.openmetrics(families) if openmetrics else text.text(families)
 
 
 def _replay(argv: Sequence[str]) -> int:
@@ -233,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and not argv[0].startswith("-"):  # serving takes flags only: a first word is a command
         command = COMMANDS.get(argv[0])
         if command is None:
+            import difflib
+
             close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
             hint = f"; did you mean {close[0]}?" if close else f" (commands: {', '.join(COMMANDS)})"
             return _fail(f"unknown command {argv[0]!r}{hint}")

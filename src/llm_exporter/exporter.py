@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
-
 from llm_exporter.config import Config, SourceConfig
 from llm_exporter.metrics.collector import HealthCollector, LLMCollector
 from llm_exporter.metrics.health import Health, SourceHealth
@@ -29,6 +27,7 @@ from llm_exporter.sources.tailer import OpenFiles, Tailer, default_max_open_file
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
+    from prometheus_client import CollectorRegistry
 
     from llm_exporter.exposition.traces import CallSpans
 
@@ -253,12 +252,21 @@ class Exporter:
 
     # -- exposition -----------------------------------------------------------------------------
 
+    def collectors(self, openmetrics: bool = False) -> list[LLMCollector | HealthCollector | ProbeCollector]:
+        """This exporter's collectors, in exposition order; `openmetrics` adds `_created` samples."""
+        return [
+            LLMCollector(self.store, lambda: self.config.thresholds, created=openmetrics),
+            HealthCollector(self.health, lambda: self.limiter, created=openmetrics),
+            ProbeCollector(self.prober),
+        ]
+
     def registry(self, openmetrics: bool = False, process: bool = True) -> CollectorRegistry:
-        """A registry of this exporter's collectors; `openmetrics` adds `_created` samples."""
+        """A prometheus_client registry of the collectors, and the process' own metrics."""
+        from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(LLMCollector(self.store, lambda: self.config.thresholds, created=openmetrics))
-        registry.register(HealthCollector(self.health, lambda: self.limiter, created=openmetrics))
-        registry.register(ProbeCollector(self.prober))
+        for collector in self.collectors(openmetrics):
+            registry.register(collector)  # type: ignore[arg-type]  # a Collector by shape
         if process:
             ProcessCollector(registry=registry)
             PlatformCollector(registry=registry)

@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING, Any
 from llm_exporter import __version__, semconv
 
 if TYPE_CHECKING:
-    from prometheus_client.metrics_core import Metric as PromMetric
-
     from llm_exporter.config import OTLPConfig
     from llm_exporter.exporter import Exporter
+    from llm_exporter.metrics.families import Family
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +118,7 @@ def _key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, v) for k, v in labels.items() if k != "le"))
 
 
-def convert(families: Iterable[PromMetric], now_ns: int, default_start_ns: int) -> list[Any]:
+def convert(families: Iterable[Family], now_ns: int, default_start_ns: int) -> list[Any]:
     """Prometheus metric families (with `_created` samples) -> OpenTelemetry SDK metric data."""
     from opentelemetry.sdk.metrics.export import (
         AggregationTemporality,
@@ -220,7 +219,7 @@ class OTLPPusher:
             endpoint = signal_endpoint("METRICS", settings.endpoint, settings.protocol)
             otlp_exporter = metric_exporter(settings.protocol, endpoint, settings.headers, settings.timeout, **extra)
         self.otlp = otlp_exporter
-        self.registry = exporter.registry(openmetrics=True, process=False)
+        self.collectors = exporter.collectors(openmetrics=True)
         self.health = exporter.health
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -229,7 +228,8 @@ class OTLPPusher:
         from opentelemetry.sdk.metrics.export import MetricsData, ResourceMetrics, ScopeMetrics
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-        metrics = convert(self.registry.collect(), time.time_ns(), self.start_ns)
+        families = (family for collector in self.collectors for family in collector.collect())
+        metrics = convert(families, time.time_ns(), self.start_ns)
         scope = ScopeMetrics(scope=InstrumentationScope("llm_exporter", __version__), metrics=metrics, schema_url="")
         return MetricsData(
             resource_metrics=[ResourceMetrics(resource=self.resource, scope_metrics=[scope], schema_url="")]

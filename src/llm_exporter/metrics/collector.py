@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from functools import cache
-
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
-from prometheus_client.samples import Exemplar
+from typing import TYPE_CHECKING
 
 from llm_exporter import __version__, semconv
-from llm_exporter.config import ThresholdsConfig
+from llm_exporter.metrics.families import Exemplar, Family
 from llm_exporter.metrics.health import Health
 from llm_exporter.metrics.store import Exemplar as Last
 from llm_exporter.metrics.store import Histogram, MetricsStore
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.semconv import LABEL_ERROR_TYPE, LABEL_HTTP_STATUS, LABEL_OUTCOME, LABEL_TOKEN_TYPE, TOKEN_TYPES
+
+if TYPE_CHECKING:
+    from llm_exporter.config import ThresholdsConfig
 
 
 def _le(bound: float) -> str:
@@ -36,8 +36,8 @@ def _exemplar(last: Last | None) -> Exemplar | None:
     return None if last is None else Exemplar({"trace_id": last[0]}, last[1], last[2])
 
 
-def _family(name: str, doc: str, typ: str, unit: str = "") -> Metric:
-    return Metric(name, doc, typ, unit)
+def _family(name: str, doc: str, typ: str, unit: str = "") -> Family:
+    return Family(name, doc, typ, unit)
 
 
 class _Families:
@@ -46,7 +46,7 @@ class _Families:
     def __init__(self, created: bool) -> None:
         self.created = created
 
-    def histogram(self, family: Metric, labels: dict[str, str], hist: Histogram) -> None:
+    def histogram(self, family: Family, labels: dict[str, str], hist: Histogram) -> None:
         """`exemplars` go to OpenMetrics scrapes only (the only exposition with a place for them)."""
         name = family.name
         total = 0
@@ -73,7 +73,7 @@ class _Families:
             family.add_sample(f"{name}_created", labels, hist.created)
 
     def counter(
-        self, family: Metric, labels: dict[str, str], value: float, created: float, last: Last | None = None
+        self, family: Family, labels: dict[str, str], value: float, created: float, last: Last | None = None
     ) -> None:
         exemplar = _exemplar(last) if self.created else None
         family.add_sample(f"{family.name}_total", labels, value, exemplar=exemplar)
@@ -81,7 +81,7 @@ class _Families:
             family.add_sample(f"{family.name}_created", labels, created)
 
 
-class LLMCollector(Collector):
+class LLMCollector:
     """The contract's LLM metrics."""
 
     def __init__(self, store: MetricsStore, thresholds: Callable[[], ThresholdsConfig], created: bool) -> None:
@@ -89,7 +89,7 @@ class LLMCollector(Collector):
         self.thresholds = thresholds
         self.f = _Families(created)
 
-    def collect(self) -> Iterable[Metric]:
+    def collect(self) -> Iterable[Family]:
         f = self.f
         duration = _family(
             semconv.DURATION[2], "Duration of LLM calls; failed calls carry error_type.", "histogram", "seconds"
@@ -185,7 +185,7 @@ class LLMCollector(Collector):
         )
 
 
-class HealthCollector(Collector):
+class HealthCollector:
     """`llm_exporter_*`: the exporter's own health, per configured source (never a file path)."""
 
     def __init__(self, health: Health, limiter: Callable[[], LabelLimiter], created: bool) -> None:
@@ -193,7 +193,7 @@ class HealthCollector(Collector):
         self.limiter = limiter
         self.f = _Families(created)
 
-    def _per_source(self, name: str, doc: str, typ: str, get: Callable) -> Metric:
+    def _per_source(self, name: str, doc: str, typ: str, get: Callable) -> Family:
         family = _family(name, doc, typ)
         for source, h in sorted(self.health.sources.items()):
             if typ == "counter":
@@ -202,14 +202,14 @@ class HealthCollector(Collector):
                 family.add_sample(name, {"source": source}, get(h))
         return family
 
-    def _per_source_by(self, name: str, doc: str, label: str, get: Callable) -> Metric:
+    def _per_source_by(self, name: str, doc: str, label: str, get: Callable) -> Family:
         family = _family(name, doc, "counter")
         for source, h in sorted(self.health.sources.items()):
             for value, n in sorted(get(h).items()):
                 self.f.counter(family, {"source": source, label: value}, n, h.created)
         return family
 
-    def _per_model(self, name: str, doc: str, get: Callable) -> Metric:
+    def _per_model(self, name: str, doc: str, get: Callable) -> Family:
         family = _family(name, doc, "counter")
         for source, h in sorted(self.health.sources.items()):
             for (operation, provider, model), n in sorted(get(h).items()):
@@ -222,7 +222,7 @@ class HealthCollector(Collector):
                 self.f.counter(family, labels, n, h.created)
         return family
 
-    def collect(self) -> Iterator[Metric]:
+    def collect(self) -> Iterator[Family]:
         health = self.health
         info = _family("llm_exporter_build_info", "A gauge of 1 labelled with the exporter's version.", "gauge")
         info.add_sample(info.name, {"version": __version__}, 1)

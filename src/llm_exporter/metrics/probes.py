@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
 from llm_exporter.config import ProbeConfig
+from llm_exporter.exposition.text import text
+from llm_exporter.metrics.families import Family
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.semconv import LABEL_MODEL, LABEL_PROVIDER
 from llm_exporter.sources.probes import Prober
@@ -17,20 +16,20 @@ from llm_exporter.sources.probes import Prober
 MAX_PROBE_MODELS = 1000  # model names one /probe answer may carry
 
 
-class ProbeCollector(Collector):
+class ProbeCollector:
     def __init__(self, prober: Prober) -> None:
         self.prober = prober
 
-    def collect(self) -> Iterator[Metric]:
-        up = Metric("llm_probe_up", "Whether a probed model server answered its model list.", "gauge")
-        duration = Metric(
+    def collect(self) -> Iterator[Family]:
+        up = Family("llm_probe_up", "Whether a probed model server answered its model list.", "gauge")
+        duration = Family(
             "llm_probe_duration_seconds", "How long the last probe of a model server took.", "gauge", "seconds"
         )
-        available = Metric(
+        available = Family(
             "llm_model_available", "A probed server lists the model (1) or listed it and no longer does (0).", "gauge"
         )
-        loaded = Metric("llm_model_loaded", "The model is loaded in memory (Ollama /api/ps).", "gauge")
-        size = Metric("llm_model_size_bytes", "The model's size on disk, where the server says (Ollama).", "gauge")
+        loaded = Family("llm_model_loaded", "The model is loaded in memory (Ollama /api/ps).", "gauge")
+        size = Family("llm_model_size_bytes", "The model's size on disk, where the server says (Ollama).", "gauge")
         with self.prober.lock:
             for (address, provider), state in sorted(self.prober.states.items()):
                 server = {"server_address": address, LABEL_PROVIDER: provider}
@@ -62,6 +61,4 @@ def probe_target(target: str, module: str, timeout: float) -> bytes:
         prober.poll_once()
     finally:
         prober.close()
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(ProbeCollector(prober))
-    return generate_latest(registry)
+    return text(ProbeCollector(prober).collect())
