@@ -49,3 +49,45 @@ def test_replay_imports_only_what_it_uses(tmp_path: Path) -> None:
     imported = set(result["loaded"]) - set(result["baseline"])
     assert [m for m in UNUSED if m in imported] == []
     assert result["built"] == []  # the config models' validators were never built
+
+
+LOOKUP = """
+import json, sys, threading
+from llm_exporter.pipeline import pricing
+if sys.argv[1] == "threads":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+baseline = set(sys.modules)
+price = pricing.PriceBook().lookup("openai", "gpt-4o")
+imported = sorted(set(sys.modules) - baseline)
+import genai_prices.update_prices as update
+# What genai-prices bound to a stand-in reads through to the real module, imported then.
+bound = {n: getattr(update, n).__file__ == sys.modules[n].__file__ for n in pricing._UPDATE_ONLY if hasattr(update, n)}
+print(json.dumps({"price": [price.input.base, price.output.base, price.cache_read.base, price.cache_write.base],
+                  "baseline": sorted(baseline), "imported": imported, "bound": bound}))
+"""
+
+
+def _lookup(mode: str) -> dict[str, object]:
+    run = subprocess.run([sys.executable, "-c", LOOKUP, mode], capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(run.stdout)
+
+
+def test_prices_without_the_price_list_auto_update() -> None:
+    """genai-prices imports asyncio and an HTTP client for an auto-update the exporter never runs;
+    a single-threaded process (replay) looks prices up without importing them, at the same prices."""
+    from llm_exporter.pipeline.pricing import _UPDATE_ONLY, PriceBook
+
+    result = _lookup("alone")
+    price = PriceBook().lookup("openai", "gpt-4o")
+    assert price is not None
+    assert result["price"] == [price.input.base, price.output.base, price.cache_read.base, price.cache_write.base]
+    assert "genai_prices.data_snapshot" in result["imported"]
+    assert [m for m in _UPDATE_ONLY if m in result["imported"]] == []
+    assert result["bound"] and all(result["bound"].values())
+
+
+def test_prices_with_other_threads_import_genai_prices_as_it_is() -> None:
+    """Another thread could import a stand-in's module meanwhile: no stand-ins then."""
+    result = _lookup("threads")
+    assert "asyncio" in result["baseline"] or "asyncio" in result["imported"]
+    assert result["bound"] and all(result["bound"].values())

@@ -6,13 +6,19 @@ price is looked up once, kept as floats, and the cost of a call is a few multipl
 
 from __future__ import annotations
 
+import importlib
+import sys
+import threading
+import types
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llm_exporter.config import PriceOverride
 from llm_exporter.providers import SELF_HOSTED, resolve
+
+if TYPE_CHECKING:
+    from llm_exporter.config import PriceOverride
 
 # semconv provider names -> genai-prices provider ids, where they differ.
 _GENAI_PRICES_IDS = {
@@ -88,11 +94,42 @@ def _unit(value: Any, fallback: UnitPrice) -> UnitPrice:
     )
 
 
+# What genai-prices' package imports for its price list's auto-update only (asyncio and an HTTP
+# client: about 25 ms of a replay that prices a call), which the exporter never runs.
+_UPDATE_ONLY = ("asyncio", "httpx", "httpx2")
+
+
+class _OnFirstUse(types.ModuleType):
+    """Stands in for a module while genai-prices is imported: whatever reads from it later gets
+    the real module, imported then."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+def _data_snapshot() -> types.ModuleType:
+    """genai_prices.data_snapshot. The first import, by the process' only thread (replay,
+    backfill), has stand-ins in sys.modules for the modules of _UPDATE_ONLY not imported yet, for
+    the time of the import only: no other thread can import them meanwhile, and the prices are
+    the same (the price data and the code that matches models are genai-prices' own)."""
+    stand_ins: dict[str, _OnFirstUse] = {}
+    if "genai_prices" not in sys.modules and threading.active_count() == 1:
+        stand_ins = {name: _OnFirstUse(name) for name in _UPDATE_ONLY if name not in sys.modules}
+    sys.modules.update(stand_ins)
+    try:
+        return importlib.import_module("genai_prices.data_snapshot")
+    finally:
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
+
+
 def _from_genai_prices(provider: str, model: str) -> Price | None:
     if provider in SELF_HOSTED:
         return None
-    from genai_prices import data_snapshot
-
+    data_snapshot = _data_snapshot()
     snapshot = data_snapshot.get_snapshot()
     provider_id: str | None = _GENAI_PRICES_IDS.get(provider, provider)
     # A provider the price list knows is held to its own prices (Groq's Llama is not Together's);
