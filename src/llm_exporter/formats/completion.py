@@ -95,8 +95,9 @@ def parse(obj: dict[str, Any]) -> Event:
 # -- typed decoding (see fields: what it leaves to `parse`) -------------------------------------
 
 
-class _Line(Struct):
-    """Every field any event type reads; the others are skipped undecoded."""
+class Line(Struct, gc=False):
+    """Every field any event type reads; the others are skipped undecoded. (Untracked by the
+    garbage collector: decoded JSON holds no reference cycles.)"""
 
     event_type: str
     timestamp: fields.Time = None
@@ -119,15 +120,20 @@ class _Line(Struct):
     validation_result: fields.Text | None = None
 
 
-_decode = msgspec.json.Decoder(_Line).decode
+decode_line = msgspec.json.Decoder(Line).decode
 
 
 def decode(line: bytes) -> Event | None:
     """`parse(orjson.loads(line))` for the lines of the usual shape, None for the others."""
     try:
-        obj = _decode(line)
+        obj = decode_line(line)
     except fields.UNDECODABLE:
         return None
+    return event(obj)
+
+
+def event(obj: Line) -> Event | None:
+    """The event of a decoded line, None where `parse` must see the line."""
     event_type = obj.event_type
     if event_type == "completion_response":
         duration_ms = obj.response_time_ms

@@ -187,12 +187,12 @@ Number = Annotated[float, Meta(ge=0)]
 Time = str | float | None  # anything else: the generic way reads it as no time
 
 
-class TokenDetails(Struct):
+class TokenDetails(Struct, gc=False):
     cached_tokens: Tokens | None = None
     reasoning_tokens: Tokens | None = None
 
 
-class Usage(Struct):
+class Usage(Struct, gc=False):
     """An OpenAI- or Anthropic-style usage object (see `token_usage`)."""
 
     prompt_tokens: Tokens | None = None

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable
 
 from llm_exporter.config import SourceConfig
 from llm_exporter.metrics.health import SourceHealth
+from llm_exporter.sources.lines import Lines
 from llm_exporter.sources.positions import Position
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ class Tailer:
     def __init__(
         self,
         source: SourceConfig,
-        on_lines: Callable[[list[bytes]], None],
+        on_lines: Callable[[Iterable[bytes]], None],
         reject: Callable[[str, str], None],
         health: SourceHealth,
         max_line: int,
@@ -608,24 +609,31 @@ class Tailer:
     def _split(self, f: _File, chunk: bytes) -> None:
         """Hand on the lines `chunk` ends. Only the new bytes are searched for newlines and the
         unfinished line grows in place, so a line arriving in many small pieces costs time linear
-        in its size; a line past `max_line` is dropped as it arrives, only its start is kept."""
+        in its size; a line past `max_line` is dropped as it arrives, only its start is kept.
+        The whole lines are handed on in the chunk's buffer, unsplit (see sources.lines)."""
         max_line = self.max_line
-        lines = chunk.split(b"\n")
-        rest = lines.pop()
-        if lines:
+        cut = chunk.rfind(b"\n") + 1
+        rest = chunk[cut:]
+        if cut:
+            head = None
+            begin = chunk.index(b"\n") + 1 if f.skip_from is not None or f.partial else 0
             if f.skip_from is not None:  # the end of the over-long line
-                del lines[0]
                 f.skip_from = None
             elif f.partial:
-                f.partial += lines[0]
-                lines[0] = bytes(f.partial)
+                f.partial += chunk[: begin - 1]
+                head = bytes(f.partial)
             f.partial = bytearray()
-            if any(len(line) > max_line for line in lines):
+            if cut - begin <= max_line and (head is None or len(head) <= max_line):
+                self.on_lines(Lines(head, memoryview(chunk)[begin:cut]))
+            else:
+                lines = chunk[begin:cut].split(b"\n")
+                lines.pop()
+                if head is not None:
+                    lines.insert(0, head)
                 kept = [line for line in lines if len(line) <= max_line]
                 for _ in range(len(lines) - len(kept)):
                     self._too_long()
-                lines = kept
-            self.on_lines(lines)
+                self.on_lines(kept)
         if f.skip_from is not None:
             return  # still inside the over-long line
         if len(f.partial) + len(rest) > max_line:  # dropped before it grows past the limit

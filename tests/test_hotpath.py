@@ -1,0 +1,160 @@
+"""The completion format's C hot path (pipeline/_hotpath.c) against the Python path: on the same
+lines, the same exposition, health counters included, to the last digit. The lines are the golden
+sample, generated traffic of every shape the hot path records, the same mutated at random, and
+configurations that make it hand lines back (tiny tables, label and series limits)."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+
+from llm_exporter import __version__, cli
+from llm_exporter.pipeline import hotpath
+from llm_exporter.sources.lines import Lines
+from test_typed_decoding import mutate
+from testkit import TESTDATA, make_exporter, scrape
+
+pytestmark = pytest.mark.skipif(
+    not hotpath.available(), reason="the C hot path is not built: `pip install -e .` needs a C compiler"
+)
+
+GOLDEN = (TESTDATA / "golden" / "completion.log").read_bytes().splitlines()
+MODELS = ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet-20241022", "llama3:8b", "gemini-1.5-pro", "made-up-model"]
+
+
+def test_the_hot_path_is_built_where_ci_runs() -> None:
+    if os.environ.get("CI"):
+        assert hotpath.HotPath is not None  # so CI never passes on the Python path alone
+
+
+def traffic(rng: random.Random, n: int) -> list[bytes]:
+    """Requests, responses and decisions of every shape the hot path records, and some it leaves
+    to Python: failures with and without status codes, logged and priced costs, first chunks,
+    missing usage, responses naming their model, unknown events, blank and CRLF lines."""
+    out: list[bytes] = []
+    for i in range(n):
+        rid = f"req_{rng.randrange(n if rng.random() < 0.05 else 10**9)}"  # some ids reused
+        request = {"event_type": "completion_request", "request_id": rid, "model": rng.choice(MODELS)}
+        if rng.random() < 0.5:
+            request["provider"] = rng.choice(["openai", "anthropic", "ollama", "google"])
+        if rng.random() < 0.3:
+            request["operation"] = rng.choice(["chat", "text_completion"])
+        response: dict[str, object] = {
+            "event_type": "completion_response",
+            "request_id": rid,
+            "response_time_ms": rng.choice([rng.uniform(1, 90000), rng.randrange(1, 5000), 0]),
+            "success": rng.random() < 0.85,
+        }
+        usage = {"prompt_tokens": rng.randrange(0, 5000), "completion_tokens": rng.randrange(0, 900)}
+        if rng.random() < 0.1:
+            usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        response[rng.choice(["token_usage", "token_usage", "usage"])] = usage if rng.random() < 0.9 else None
+        if not response["success"]:
+            response["error_type"] = rng.choice(["RateLimitError", "APITimeoutError", "bad class!", "x" * 70])
+            if rng.random() < 0.4:
+                response["status_code"] = rng.choice([429, 500, 503, 99, "429"])
+        if rng.random() < 0.3:
+            response["cost_estimate_usd"] = rng.choice([round(rng.uniform(0, 0.05), 6), 0, 0.0])
+        if rng.random() < 0.3:
+            response["time_to_first_chunk_ms"] = rng.uniform(5, 900)
+        if rng.random() < 0.1:
+            response["model"] = request["model"] if rng.random() < 0.7 else "gpt-4o"
+        decision = {
+            "event_type": "trading_decision",
+            "request_id": rid if rng.random() < 0.9 else "req_nowhere",
+            "action": rng.choice(["LONG", "short", "Hold", "CLOSE"]),
+            "symbol": rng.choice(["BTC-USD", "ETH-USD", None]),
+            "validation_result": rng.choice(["VALID", "invalid", None]),
+        }
+        lines = [request, response, decision]
+        if rng.random() < 0.02:
+            lines.append({"event_type": "performance_metrics", "total_completions": i})
+        if rng.random() < 0.02:  # now and then, out of order
+            rng.shuffle(lines)
+        for obj in lines:
+            line = orjson.dumps({k: v for k, v in obj.items() if v is not None})
+            out.append(line + b"\r" if rng.random() < 0.01 else line)
+        if rng.random() < 0.01:
+            out.append(b"")
+    return out
+
+
+def replay_both(tmp_path: Path, lines: list[bytes], monkeypatch: pytest.MonkeyPatch, **config: object) -> str:
+    """The exposition replay gives for `lines`, asserted equal on both paths."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"".join(line + b"\n" for line in lines))
+    config_path = None
+    if config:
+        config_path = tmp_path / "config.yml"
+        source = {"name": "replay", "path": str(log), "format": "completion"}
+        config_path.write_text(yaml.safe_dump({"sources": [source], **config}))
+    hot = cli.replay(str(config_path) if config_path else None, "completion", [str(log)])
+    monkeypatch.setenv("LLM_EXPORTER_PURE_PYTHON", "1")
+    pure = cli.replay(str(config_path) if config_path else None, "completion", [str(log)])
+    monkeypatch.delenv("LLM_EXPORTER_PURE_PYTHON")
+    assert hot.decode() == pure.decode()
+    return hot.decode()
+
+
+def test_golden_sample_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = replay_both(tmp_path, GOLDEN, monkeypatch).replace(f'version="{__version__}"', 'version="@VERSION@"')
+    assert text == (TESTDATA / "golden" / "completion.prom").read_text()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_generated_traffic_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    text = replay_both(tmp_path, traffic(random.Random(seed), 3000), monkeypatch)
+    assert 'llm_requests_total{gen_ai_operation_name="chat"' in text
+    assert "llm_exporter_unpriced_completions_total{" in text
+    assert 'error_type="RateLimitError"' in text
+
+
+def test_mutated_traffic_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    lines = traffic(rng, 2000)
+    for i in rng.sample(range(len(lines)), 1500):
+        if lines[i].strip():
+            lines[i] = orjson.dumps(mutate(rng, orjson.loads(lines[i])))
+    lines += [b"[1]", b"nul\x00", b'{"event_type":"completion_request"} {"b":2}', b"{", b'{"model":"gpt\xff"}']
+    replay_both(tmp_path, lines, monkeypatch)
+
+
+def test_limits_that_fold_and_orphan_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    limits = {"max_label_values": 3, "max_series": 4, "pending_requests": 25}
+    text = replay_both(tmp_path, traffic(random.Random(5), 3000), monkeypatch, limits=limits)
+    assert "llm_exporter_series_folded_total" in text
+    assert 'llm_exporter_orphaned_requests_total{source="replay"}' in text
+
+
+def test_priced_models_recorded_in_c(tmp_path: Path) -> None:
+    """The C side records most lines of the generated traffic: all but first sightings and the
+    shapes it leaves to Python on purpose (about a quarter of these lines)."""
+    exporter, _ = make_exporter(tmp_path, "completion")
+    pipeline = next(iter(exporter.sources.values())).pipeline
+    lines = traffic(random.Random(9), 2000)
+    body = b"".join(line + b"\n" for line in lines)
+    recorded = pipeline._hot(body)
+    assert recorded > 0.7 * len(lines)
+    # the lines handed back count themselves; the caller (process) adds the recorded ones
+    lines_read = scrape(exporter)[("llm_exporter_lines_read_total", frozenset({("source", "app")}))]
+    assert lines_read == len(lines) - recorded
+
+
+def test_a_head_line_then_the_buffer(tmp_path: Path) -> None:
+    """Lines(head, body), as the tailer hands on a line that began in an earlier read."""
+    results = []
+    lines = traffic(random.Random(4), 500)
+    for hot in (True, False):
+        exporter, _ = make_exporter(tmp_path / str(hot), "completion")
+        pipeline = next(iter(exporter.sources.values())).pipeline
+        if not hot:
+            pipeline._hot = None
+        pipeline.process(Lines(lines[0], memoryview(b"".join(line + b"\n" for line in lines[1:]))))
+        results.append(scrape(exporter))
+    assert results[0] == results[1]
+    assert results[0][("llm_exporter_lines_read_total", frozenset({("source", "app")}))] == len(lines)
