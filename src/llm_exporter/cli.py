@@ -178,14 +178,14 @@ def _replay_config(config_path: str | None, fmt: str | None, files: list[str]) -
 def replay(config_path: str | None, fmt: str | None, files: list[str], openmetrics: bool = False) -> bytes:
     """Read the files (or the config's sources) to their end; the exposition they produce."""
     from llm_exporter.exporter import Exporter
-    from llm_exporter.exposition import text
+    from llm_exporter.exposition import render
 
     exporter = Exporter(_replay_config(config_path, fmt, files), use_positions=False)
     exporter.drain()
     exporter.settle()
     exporter.close()
     families = (f for c in exporter.collectors(openmetrics) for f in c.collect())
-    return text.openmetrics(families) if openmetrics else text.text(families)
+    return render.openmetrics(families) if openmetrics else render.text(families)
 
 
 def _replay(argv: Sequence[str]) -> int:

@@ -36,9 +36,6 @@ _RESERVED_LABELS = frozenset(
 )
 
 
-_M = TypeVar("_M", bound=BaseModel)
-
-
 class ConfigError(Exception):
     """A config that cannot be used; the message names the file, the key path and the problem."""
 
@@ -388,9 +385,9 @@ def sources_config(sources: list[dict[str, Any]], origin: str, environ: Mapping[
     """`parse_config({"sources": sources, "positions_file": None}, origin)` for sources with a
     name, path, format, start_at and no labels, as replay builds them without a config file.
 
-    Values it can see are valid (and with no LLM_EXPORTER__ variable to override them) are
-    constructed without validation, which would build every model's validator first; the result
-    is the same Config, fields set included (tests/test_config.py compares them)."""
+    When every value is plainly valid and no LLM_EXPORTER__ variable could override one, the
+    Config is constructed without validation, which would first build every model's validator;
+    it is the same Config, fields set included (tests/test_config.py compares them)."""
     raw: dict[str, Any] = {"sources": sources, "positions_file": None}
     environ = os.environ if environ is None else environ
     if any(var.startswith(ENV_PREFIX) for var in environ) or not all(_plain_source(s) for s in sources):
@@ -414,6 +411,9 @@ def _plain_source(source: dict[str, Any]) -> bool:
         and source["start_at"] in _START_AT
         and source["labels"] == {}
     )
+
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 def _construct(model: type[_M], values: dict[str, Any]) -> _M:

@@ -2,7 +2,7 @@
 
 They have the shape prometheus_client's registry and expositions read (a sample is a
 name, labels, value, timestamp, exemplar, native histogram), so the daemon serves them through
-prometheus_client; replay prints them with llm_exporter.exposition.text and never imports
+prometheus_client; replay prints them with llm_exporter.exposition.render and never imports
 prometheus_client, whose package imports its HTTP servers, urllib and ssl (about 25 ms).
 """
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pydantic import ValidationError
 
 from llm_exporter.config import ProbeConfig
-from llm_exporter.exposition.text import text
+from llm_exporter.exposition import render
 from llm_exporter.metrics.families import Family
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.semconv import LABEL_MODEL, LABEL_PROVIDER
@@ -61,4 +61,4 @@ def probe_target(target: str, module: str, timeout: float) -> bytes:
         prober.poll_once()
     finally:
         prober.close()
-    return text(ProbeCollector(prober).collect())
+    return render.text(ProbeCollector(prober).collect())

@@ -1,4 +1,4 @@
-"""Replay's exposition (llm_exporter.exposition.text) is byte for byte prometheus_client's, which
+"""Replay's exposition (llm_exporter.exposition.render) is byte for byte prometheus_client's, which
 the daemon serves the same families with."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from prometheus_client.utils import floatToGoString
 
 from llm_exporter.config import parse_config
 from llm_exporter.exporter import Exporter
-from llm_exporter.exposition import text
+from llm_exporter.exposition import render
 from llm_exporter.metrics.families import Exemplar, Family
 from testkit import EXAMPLES, TESTDATA
 
@@ -34,8 +34,8 @@ class _Registry:
 
 def _both(families: list[Family]) -> None:
     registry = _Registry(families)
-    assert text.text(families) == generate_latest(registry)  # type: ignore[arg-type]
-    assert text.openmetrics(families) == generate_openmetrics(registry)
+    assert render.text(families) == generate_latest(registry)  # type: ignore[arg-type]
+    assert render.openmetrics(families) == generate_openmetrics(registry)
 
 
 def test_numbers_as_go_formats_them() -> None:
@@ -43,7 +43,7 @@ def test_numbers_as_go_formats_them() -> None:
     values = VALUES + [rng.choice((1, -1)) * 10 ** rng.uniform(-12, 25) for _ in range(5000)]
     values += [rng.randrange(10**12) for _ in range(500)]
     for v in values:
-        assert text.number(v) == floatToGoString(v), v
+        assert render.number(v) == floatToGoString(v), v
 
 
 def test_escaping_units_created_and_exemplars() -> None:
@@ -97,6 +97,6 @@ def test_replayed_logs_expose_alike(log: Path, fmt: str) -> None:
         families = [f for c in exporter.collectors(openmetrics) for f in c.collect()]
         registry = exporter.registry(openmetrics, process=False)
         if openmetrics:
-            assert text.openmetrics(families) == generate_openmetrics(registry)
+            assert render.openmetrics(families) == generate_openmetrics(registry)
         else:
-            assert text.text(families) == generate_latest(registry)
+            assert render.text(families) == generate_latest(registry)

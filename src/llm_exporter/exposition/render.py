@@ -1,7 +1,7 @@
 """The Prometheus text format (0.0.4) and OpenMetrics 1.0 of the collectors' families, for replay.
 
 The bytes are the ones prometheus_client's generate_latest() writes for the same families
-(tests/test_text_exposition.py compares both); replay uses these so as not to import
+(tests/test_render.py compares both); replay uses these so as not to import
 prometheus_client at all (see llm_exporter.metrics.families). Names and label names are the
 exporter's own or validated by the config, so they never need quoting or escaping.
 """
@@ -16,8 +16,8 @@ _INF = float("inf")
 
 
 def number(value: float) -> str:
-    """A sample value as Go formats it: Python's repr, except that positive numbers of 7 digits
-    or more before the point get an exponent (1234567.0 -> 1.234567e+06), as in Go."""
+    """A sample value as Go formats it: Python's repr, except that positive numbers with 7 digits
+    or more before the point get an exponent (1234567.0 -> 1.234567e+06)."""
     v = float(value)
     if v != v:
         return "NaN"
