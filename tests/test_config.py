@@ -235,3 +235,19 @@ def test_sources_config_validates_what_it_cannot_vouch_for(
 def test_sources_config_applies_environment_overrides() -> None:
     config = sources_config([_replay_source("replay", "x")], "replay", {"LLM_EXPORTER__LIMITS__MAX_SERIES": "7"})
     assert config.limits.max_series == 7
+
+
+def test_parsing_a_config_builds_every_validator_on_its_thread() -> None:
+    """The models' validators are deferred (replay's start-up); parse_config builds them all, so
+    that no thread (the daemon's /probe builds ProbeConfigs) races pydantic building one."""
+    code = (
+        "from llm_exporter.config import _Strict, parse_config\n"
+        "def unbuilt(): return [m.__name__ for m in _Strict.__subclasses__() if not m.__pydantic_complete__]\n"
+        "before = unbuilt()\n"
+        "parse_config({'sources': [{'name': 'a', 'path': '/x'}]}, 'test', environ={})\n"
+        "print(len(before), len(_Strict.__subclasses__()), unbuilt())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    deferred, models, unbuilt = run.stdout.split(maxsplit=2)
+    assert deferred == models  # none built at import
+    assert unbuilt.strip() == "[]"

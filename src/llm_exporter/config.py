@@ -41,8 +41,9 @@ class ConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    # Validators are built on first use, not at import: a replay without a config file never
-    # builds them (sources_config), and building them all cost about 20 ms of every start-up.
+    # Validators are built by parse_config (_build_validators), not at import: a replay without
+    # a config file never builds them (sources_config), and building them all cost about 20 ms
+    # of every start-up.
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
@@ -341,7 +342,17 @@ def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict
     return overrides
 
 
+def _build_validators() -> None:
+    """Build every config model's validator now, on this thread. Left to pydantic, a deferred
+    model is built on first use, which pydantic does not make thread-safe (a first use racing it
+    may even get the parent's validator, which forbids every field): the daemon's HTTP threads
+    build a ProbeConfig for each /probe, but only after the config was parsed."""
+    for model in _Strict.__subclasses__():
+        model.model_rebuild()  # nothing to do once built
+
+
 def parse_config(raw: Any, origin: str, environ: Mapping[str, str] | None = None) -> Config:
+    _build_validators()
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
