@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import fnmatch
+import gc
 import glob
 import sys
 from collections.abc import Callable, Sequence
@@ -180,6 +181,7 @@ def replay(config_path: str | None, fmt: str | None, files: list[str], openmetri
     from llm_exporter.exporter import Exporter
 
     exporter = Exporter(_replay_config(config_path, fmt, files), use_positions=False)
+    gc.freeze()  # what start-up built lives as long as the process: keep it out of every collection
     exporter.drain()
     exporter.settle()
     exporter.close()
