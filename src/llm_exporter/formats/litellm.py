@@ -151,13 +151,13 @@ class _Payload(Struct, gc=False):
     session_id: Any = None
 
 
-_decode = msgspec.json.Decoder(_Payload).decode
+decode_line = msgspec.json.Decoder(_Payload).decode
 
 
 def decode(line: bytes) -> Completion | None:
     """`parse(orjson.loads(line))` for the payloads of the usual shape, None for the others."""
     try:
-        obj = _decode(line)
+        obj = decode_line(line)
     except fields.UNDECODABLE:
         return None
     if obj.standard_logging_object is not None:

@@ -77,16 +77,22 @@ typedef struct {
     Py_ssize_t line[LINE_SHAPES][L_N], usage[U_N], series[S_N], histogram[H_N], call[C_N], price[P_N], unit_price[UP_N];
 } HotPath;
 
+/* The labels whose values the hot path checks with the LabelLimiter. */
+enum { SEEN_ACTION, SEEN_SYMBOL, SEEN_VALIDATION_RESULT, SEEN_ERROR_TYPE, SEEN_N };
+static PyObject *s_action, *s_symbol, *s_validation_result, *s_error_type;
+static PyObject **SEEN_LABELS[SEEN_N] = {&s_action, &s_symbol, &s_validation_result, &s_error_type};
+
 /* What one buffer's lines use, read from the pipeline when the buffer arrives. */
 typedef struct {
     PyObject *pending, *pending_clock, *pending_born, *answered, *answered_clock, *answered_born, *answered_popitem;
     Py_ssize_t pending_max, answered_max;
     PyObject *calls, *labels, *prices, *seen, *unpriced, *usage_missing;
+    PyObject *seen_sets[SEEN_N];  /* limiter._seen[label], as first needed */
 } Feed;
 
 /* Interned strings. */
 static PyObject *s_input, *s_output, *s_provider_label, *s_operation_label, *s_model_label,
-    *s_action, *s_symbol, *s_validation_result, *s_error_type, *s_empty, *s_upper, *s_one, *s_minus_one;
+    *s_empty, *s_upper, *s_one, *s_minus_one;
 
 /* The offsets of the slots `names` of `type`; with `partial`, -1 for a name it lacks (a line shape
    has only the fields its event type reads, and its handler reads only those). */
@@ -200,6 +206,7 @@ static void feed_clear(Feed *f) {
     Py_CLEAR(f->answered_popitem); Py_CLEAR(f->calls); Py_CLEAR(f->labels); Py_CLEAR(f->prices);
     Py_CLEAR(f->seen); Py_CLEAR(f->unpriced);
     Py_CLEAR(f->usage_missing);
+    for (int i = 0; i < SEEN_N; i++) Py_CLEAR(f->seen_sets[i]);
 }
 
 static PyObject *attr_path(PyObject *obj, const char *first, const char *second) {
@@ -350,11 +357,18 @@ static int observe(HotPath *self, PyObject *h, double value) {
     return 0;
 }
 
-/* The label value as LabelLimiter would give it, if it gives it unchanged without learning it. */
-static int seen(Feed *f, PyObject *label, PyObject *value) {
-    PyObject *values = PyDict_GetItemWithError(f->seen, label);
-    if (values == NULL) return PyErr_Occurred() ? -1 : 0;
-    return PySet_Contains(values, value);
+/* Whether LabelLimiter gives the value unchanged without learning it: 1 if it has seen it. The
+   label's set is looked up once a buffer (a limiter keeps each label's set for good). */
+static int seen(Feed *f, int label, PyObject *value) {
+    PyObject **values = &f->seen_sets[label];
+    if (*values == NULL) {
+        PyObject *found = PyDict_GetItemWithError(f->seen, *SEEN_LABELS[label]);
+        if (found == NULL) return PyErr_Occurred() ? -1 : 0;
+        if (!PySet_CheckExact(found)) return 0;
+        Py_INCREF(found);
+        *values = found;
+    }
+    return PySet_Contains(*values, value);
 }
 
 /* The _Call stored under `key` in a BoundedTable's items (borrowed, in *call): 1 if found, 0 if
@@ -570,7 +584,7 @@ static int response(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o)
         PyObject *errors = SLOT(series, self->series[S_ERRORS]);
         failed_calls = SLOT(series, self->series[S_FAILED_CALLS]);
         if (!PyDict_CheckExact(errors) || !PyDict_CheckExact(failed_calls) ||
-            (r = seen(f, s_error_type, error_type)) != 1)
+            (r = seen(f, SEEN_ERROR_TYPE, error_type)) != 1)
             goto done;
         r = -1;
         if ((hist = PyDict_GetItemWithError(errors, error_type)) == NULL) {
@@ -685,8 +699,8 @@ static int decision(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o)
     if (upper_action == NULL || upper_validation == NULL) goto done;
     r = 0;
     int ok;
-    if ((ok = seen(f, s_action, upper_action)) != 1 || (ok = seen(f, s_symbol, symbol)) != 1 ||
-        (ok = seen(f, s_validation_result, upper_validation)) != 1) {
+    if ((ok = seen(f, SEEN_ACTION, upper_action)) != 1 || (ok = seen(f, SEEN_SYMBOL, symbol)) != 1 ||
+        (ok = seen(f, SEEN_VALIDATION_RESULT, upper_validation)) != 1) {
         r = ok;
         goto done;
     }
