@@ -154,7 +154,7 @@ def test_a_head_line_then_the_buffer(tmp_path: Path) -> None:
         pipeline = next(iter(exporter.sources.values())).pipeline
         if not hot:
             pipeline._hot = None
-        pipeline.process(Lines(lines[0], memoryview(b"".join(line + b"\n" for line in lines[1:]))))
+        pipeline.process(Lines(lines[0], b"".join(line + b"\n" for line in lines[1:])))
         results.append(scrape(exporter))
     assert results[0] == results[1]
     assert results[0][("llm_exporter_lines_read_total", frozenset({("source", "app")}))] == len(lines)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import gc
 import glob
 import sys
 from collections.abc import Callable, Sequence
@@ -181,6 +182,7 @@ def replay(config_path: str | None, fmt: str | None, files: list[str], openmetri
     from llm_exporter.exposition import render
 
     exporter = Exporter(_replay_config(config_path, fmt, files), use_positions=False)
+    gc.freeze()  # what start-up built lives as long as the process: keep it out of every collection
     exporter.drain()
     exporter.settle()
     exporter.close()

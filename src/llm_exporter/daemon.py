@@ -7,6 +7,7 @@ notification arrives (NFS, bind mounts, a full inotify queue, `force_polling`).
 
 from __future__ import annotations
 
+import gc
 import glob
 import logging
 import os
@@ -227,6 +228,7 @@ class Daemon:
         self._start_watcher()
         exporter = self.exporter
         probes = ProbeLoop(exporter.prober)  # on threads of their own: never in the tailing's way
+        gc.freeze()  # what start-up built lives as long as the process: keep it out of every collection
         try:
             rescan = True
             while not self.stopping and self._step(rescan):  # the start-up read, slice by slice

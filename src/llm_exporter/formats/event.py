@@ -82,13 +82,13 @@ class _Line(fields.Usage, kw_only=True):
     usage: fields.Usage | msgspec.UnsetType = msgspec.UNSET  # present as null is not absent
 
 
-_decode = msgspec.json.Decoder(_Line).decode
+decode_line = msgspec.json.Decoder(_Line).decode
 
 
 def decode(line: bytes) -> Completion | None:
     """`parse(orjson.loads(line))` for the lines of the usual shape, None for the others."""
     try:
-        obj = _decode(line)
+        obj = decode_line(line)
     except fields.UNDECODABLE:
         return None
     error_type = http_status = None

@@ -106,28 +106,28 @@ def parse(obj: dict[str, Any]) -> Completion:
 # -- typed decoding (see fields: what it leaves to `parse`) -------------------------------------
 
 
-class _ErrorInformation(Struct):
+class _ErrorInformation(Struct, gc=False):
     error_class: Any = None
     error_code: Any = None
 
 
-class _Response(Struct):
+class _Response(Struct, gc=False):
     usage: fields.Usage | None = None
 
 
-class _Metadata(Struct):
+class _Metadata(Struct, gc=False):
     usage_object: fields.Usage | None = None
 
 
-class _ModelMapValue(Struct):
+class _ModelMapValue(Struct, gc=False):
     litellm_provider: fields.Text | None = None
 
 
-class _ModelMapInformation(Struct):
+class _ModelMapInformation(Struct, gc=False):
     model_map_value: _ModelMapValue | None = None
 
 
-class _Payload(Struct):
+class _Payload(Struct, gc=False):
     """The fields read, each optional here: a payload without the required ones goes to `parse`."""
 
     standard_logging_object: _Payload | None = None
@@ -151,13 +151,13 @@ class _Payload(Struct):
     session_id: Any = None
 
 
-_decode = msgspec.json.Decoder(_Payload).decode
+decode_line = msgspec.json.Decoder(_Payload).decode
 
 
 def decode(line: bytes) -> Completion | None:
     """`parse(orjson.loads(line))` for the payloads of the usual shape, None for the others."""
     try:
-        obj = _decode(line)
+        obj = decode_line(line)
     except fields.UNDECODABLE:
         return None
     if obj.standard_logging_object is not None:

@@ -1,11 +1,11 @@
 /* The completion format's common lines, from the read buffer to the metrics store, in C.
  *
  * pipeline/hotpath.py says when this runs and what it is held to. In short: each line of the
- * buffer is decoded by the format's own msgspec decoder (formats.completion.decode_line), and a
- * line of the usual shape whose series, pending request, price and label values are already known
- * is recorded here exactly as SourcePipeline's handlers would record it; every other line
- * (undecodable, rejected, a first sighting, a failure, a full table) goes to `slow`, the Python
- * path, with nothing done here. Checks come first and mutations last, so a line is either recorded
+ * buffer is decoded by the format's typed decoder (formats.completion.decode_hot: per event type,
+ * the fields its parser checks), and a line whose series, pending request, price and label values
+ * are already known is recorded here exactly as SourcePipeline's handlers would record it; every
+ * other line (undecodable, rejected, another event type, a first sighting, a full table) goes to
+ * `slow`, the Python path, with nothing done here. Checks come first and mutations last, so a line is either recorded
  * whole here or handed on untouched.
  *
  * The Python objects are read through their slots' offsets (member descriptors looked up once),
@@ -23,11 +23,11 @@
 #define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
 
 /* Slots read from each type, by name. */
-enum { L_EVENT_TYPE, L_REQUEST_ID, L_MODEL, L_PROVIDER, L_OPERATION, L_RESPONSE_TIME_MS, L_SUCCESS,
+enum { L_REQUEST_ID, L_MODEL, L_PROVIDER, L_OPERATION, L_RESPONSE_TIME_MS, L_SUCCESS,
        L_ERROR, L_ERROR_TYPE, L_STATUS_CODE, L_TOKEN_USAGE, L_USAGE, L_TTFC_MS, L_COST, L_ACTION, L_SYMBOL,
        L_VALIDATION_RESULT, L_N };
 static const char *LINE_SLOTS[L_N] = {
-    "event_type", "request_id", "model", "provider", "operation", "response_time_ms", "success", "error",
+    "request_id", "model", "provider", "operation", "response_time_ms", "success", "error",
     "error_type", "status_code", "token_usage", "usage", "time_to_first_chunk_ms", "cost_estimate_usd",
     "action", "symbol", "validation_result"};
 
@@ -56,6 +56,9 @@ static const char *PRICE_SLOTS[P_N] = {"input", "output", "cache_read", "cache_w
 enum { UP_BASE, UP_TIERS, UP_N };
 static const char *UNIT_PRICE_SLOTS[UP_N] = {"base", "tiers"};
 
+/* The decoder gives one of these shapes, by event type (formats.completion.HOT_SHAPES). */
+enum { REQUEST, RESPONSE, DECISION, LINE_SHAPES };
+
 #define BOUNDS_CACHED 4
 #define CALLS_CACHED 4096  /* as SourcePipeline's own cache of series resolutions */
 
@@ -70,24 +73,37 @@ typedef struct {
     PyObject *pipeline, *decode, *slow, *unset;
     PyObject *per_call;  /* _Call -> (its (operation, provider, model) key, its Price or None) */
     Bounds bounds[BOUNDS_CACHED];
-    PyTypeObject *line_t, *usage_t, *series_t, *histogram_t, *call_t, *price_t, *unit_price_t;
-    Py_ssize_t line[L_N], usage[U_N], series[S_N], histogram[H_N], call[C_N], price[P_N], unit_price[UP_N];
+    PyTypeObject *line_t[LINE_SHAPES], *usage_t, *series_t, *histogram_t, *call_t, *price_t, *unit_price_t;
+    Py_ssize_t line[LINE_SHAPES][L_N], usage[U_N], series[S_N], histogram[H_N], call[C_N], price[P_N], unit_price[UP_N];
 } HotPath;
+
+/* The labels whose values the hot path checks with the LabelLimiter. */
+enum { SEEN_ACTION, SEEN_SYMBOL, SEEN_VALIDATION_RESULT, SEEN_ERROR_TYPE, SEEN_N };
+static PyObject *s_action, *s_symbol, *s_validation_result, *s_error_type;
+static PyObject **SEEN_LABELS[SEEN_N] = {&s_action, &s_symbol, &s_validation_result, &s_error_type};
 
 /* What one buffer's lines use, read from the pipeline when the buffer arrives. */
 typedef struct {
-    PyObject *pending, *pending_clock, *answered, *answered_clock, *answered_popitem;
+    PyObject *pending, *pending_clock, *pending_born, *answered, *answered_clock, *answered_born, *answered_popitem;
     Py_ssize_t pending_max, answered_max;
-    PyObject *calls, *labels, *prices, *seen, *ignored, *unpriced, *usage_missing;
+    PyObject *calls, *labels, *prices, *seen, *unpriced, *usage_missing;
+    PyObject *seen_sets[SEEN_N];  /* limiter._seen[label], as first needed */
 } Feed;
 
 /* Interned strings. */
-static PyObject *s_request, *s_response, *s_decision, *s_input, *s_output, *s_provider_label, *s_operation_label, *s_model_label,
-    *s_action, *s_symbol, *s_validation_result, *s_event_type, *s_error_type, *s_empty, *s_upper, *s_one, *s_minus_one;
+static PyObject *s_input, *s_output, *s_provider_label, *s_operation_label, *s_model_label,
+    *s_empty, *s_upper, *s_one, *s_minus_one;
 
-static int offsets(PyTypeObject *type, const char **names, int n, Py_ssize_t *out) {
+/* The offsets of the slots `names` of `type`; with `partial`, -1 for a name it lacks (a line shape
+   has only the fields its event type reads, and its handler reads only those). */
+static int offsets(PyTypeObject *type, const char **names, int n, Py_ssize_t *out, int partial) {
     for (int i = 0; i < n; i++) {
         PyObject *d = PyObject_GetAttrString((PyObject *)type, names[i]);
+        if (d == NULL && partial && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            out[i] = -1;
+            continue;
+        }
         if (d == NULL) return -1;
         int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
         if (ok) out[i] = ((PyMemberDescrObject *)d)->d_member->offset;
@@ -107,26 +123,29 @@ static void HotPath_dealloc(HotPath *self) {
     }
     Py_XDECREF(self->per_call);
     Py_XDECREF(self->pipeline); Py_XDECREF(self->decode); Py_XDECREF(self->slow); Py_XDECREF(self->unset);
-    Py_XDECREF(self->line_t); Py_XDECREF(self->usage_t); Py_XDECREF(self->series_t);
+    for (int i = 0; i < LINE_SHAPES; i++) Py_XDECREF(self->line_t[i]);
+    Py_XDECREF(self->usage_t); Py_XDECREF(self->series_t);
     Py_XDECREF(self->histogram_t); Py_XDECREF(self->call_t); Py_XDECREF(self->price_t);
     Py_XDECREF(self->unit_price_t);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int HotPath_init(HotPath *self, PyObject *args, PyObject *kwds) {
-    static char *kw[] = {"pipeline", "decode", "slow", "unset", "line", "usage", "series", "histogram",
-                         "call", "price", "unit_price", NULL};
+    static char *kw[] = {"pipeline", "decode", "slow", "unset", "request", "response", "decision", "usage",
+                         "series", "histogram", "call", "price", "unit_price", NULL};
     PyObject *pipeline, *decode, *slow, *unset;
-    PyTypeObject *t[7];
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOO!O!O!O!O!O!O!", kw, &pipeline, &decode, &slow, &unset,
-                                     &PyType_Type, &t[0], &PyType_Type, &t[1], &PyType_Type, &t[2],
+    PyTypeObject *shapes[LINE_SHAPES], *t[7];
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOO!O!O!O!O!O!O!O!O!", kw, &pipeline, &decode, &slow, &unset,
+                                     &PyType_Type, &shapes[REQUEST], &PyType_Type, &shapes[RESPONSE],
+                                     &PyType_Type, &shapes[DECISION], &PyType_Type, &t[1], &PyType_Type, &t[2],
                                      &PyType_Type, &t[3], &PyType_Type, &t[4], &PyType_Type, &t[5],
                                      &PyType_Type, &t[6]))
         return -1;
-    if (offsets(t[0], LINE_SLOTS, L_N, self->line) || offsets(t[1], USAGE_SLOTS, U_N, self->usage) ||
-        offsets(t[2], SERIES_SLOTS, S_N, self->series) || offsets(t[3], HISTOGRAM_SLOTS, H_N, self->histogram) ||
-        offsets(t[4], CALL_SLOTS, C_N, self->call) || offsets(t[5], PRICE_SLOTS, P_N, self->price) ||
-        offsets(t[6], UNIT_PRICE_SLOTS, UP_N, self->unit_price))
+    for (int i = 0; i < LINE_SHAPES; i++)
+        if (offsets(shapes[i], LINE_SLOTS, L_N, self->line[i], 1)) return -1;
+    if (offsets(t[1], USAGE_SLOTS, U_N, self->usage, 0) || offsets(t[2], SERIES_SLOTS, S_N, self->series, 0) ||
+        offsets(t[3], HISTOGRAM_SLOTS, H_N, self->histogram, 0) || offsets(t[4], CALL_SLOTS, C_N, self->call, 0) ||
+        offsets(t[5], PRICE_SLOTS, P_N, self->price, 0) || offsets(t[6], UNIT_PRICE_SLOTS, UP_N, self->unit_price, 0))
         return -1;
     Py_XSETREF(self->per_call, PyDict_New());
     if (self->per_call == NULL) return -1;
@@ -136,9 +155,13 @@ static int HotPath_init(HotPath *self, PyObject *args, PyObject *kwds) {
         Py_INCREF(values[i]);
         Py_XSETREF(*fields[i], values[i]);
     }
-    PyTypeObject **types[] = {&self->line_t, &self->usage_t, &self->series_t, &self->histogram_t,
+    for (int i = 0; i < LINE_SHAPES; i++) {
+        Py_INCREF(shapes[i]);
+        Py_XSETREF(self->line_t[i], shapes[i]);
+    }
+    PyTypeObject **types[] = {NULL, &self->usage_t, &self->series_t, &self->histogram_t,
                               &self->call_t, &self->price_t, &self->unit_price_t};
-    for (int i = 0; i < 7; i++) {
+    for (int i = 1; i < 7; i++) {
         Py_INCREF(t[i]);
         Py_XSETREF(*types[i], t[i]);
     }
@@ -178,10 +201,12 @@ static PyTypeObject LineBufferType = {
 /* -- small helpers ------------------------------------------------------------------------- */
 
 static void feed_clear(Feed *f) {
-    Py_CLEAR(f->pending); Py_CLEAR(f->pending_clock); Py_CLEAR(f->answered); Py_CLEAR(f->answered_clock);
+    Py_CLEAR(f->pending); Py_CLEAR(f->pending_clock); Py_CLEAR(f->pending_born);
+    Py_CLEAR(f->answered); Py_CLEAR(f->answered_clock); Py_CLEAR(f->answered_born);
     Py_CLEAR(f->answered_popitem); Py_CLEAR(f->calls); Py_CLEAR(f->labels); Py_CLEAR(f->prices);
-    Py_CLEAR(f->seen); Py_CLEAR(f->ignored); Py_CLEAR(f->unpriced);
+    Py_CLEAR(f->seen); Py_CLEAR(f->unpriced);
     Py_CLEAR(f->usage_missing);
+    for (int i = 0; i < SEEN_N; i++) Py_CLEAR(f->seen_sets[i]);
 }
 
 static PyObject *attr_path(PyObject *obj, const char *first, const char *second) {
@@ -235,14 +260,13 @@ static int feed_load(HotPath *self, Feed *f) {
     f->labels = PyObject_GetAttrString(self->pipeline, "_labels");
     f->prices = attr_path(self->pipeline, "prices", "_cache");
     f->seen = attr_path(self->pipeline, "limit", "_seen");
-    f->ignored = attr_path(self->pipeline, "health", "ignored");
     f->unpriced = attr_path(self->pipeline, "health", "unpriced");
     f->usage_missing = attr_path(self->pipeline, "health", "usage_missing");
-    if (!f->answered_popitem || !f->calls || !f->labels || !f->prices || !f->seen || !f->ignored || !f->unpriced ||
+    if (!f->answered_popitem || !f->calls || !f->labels || !f->prices || !f->seen || !f->unpriced ||
         !f->usage_missing)
         return -1;
     if (!PyDict_CheckExact(f->calls) || !PyDict_CheckExact(f->prices) || !PyDict_CheckExact(f->seen) ||
-        !PyDict_CheckExact(f->ignored) || !PyDict_CheckExact(f->unpriced) || !PyDict_CheckExact(f->usage_missing)) {
+        !PyDict_CheckExact(f->unpriced) || !PyDict_CheckExact(f->usage_missing)) {
         PyErr_SetString(PyExc_RuntimeError, "hotpath: the pipeline's caches are not as expected");
         return -1;
     }
@@ -333,11 +357,18 @@ static int observe(HotPath *self, PyObject *h, double value) {
     return 0;
 }
 
-/* The label value as LabelLimiter would give it, if it gives it unchanged without learning it. */
-static int seen(Feed *f, PyObject *label, PyObject *value) {
-    PyObject *values = PyDict_GetItemWithError(f->seen, label);
-    if (values == NULL) return PyErr_Occurred() ? -1 : 0;
-    return PySet_Contains(values, value);
+/* Whether LabelLimiter gives the value unchanged without learning it: 1 if it has seen it. The
+   label's set is looked up once a buffer (a limiter keeps each label's set for good). */
+static int seen(Feed *f, int label, PyObject *value) {
+    PyObject **values = &f->seen_sets[label];
+    if (*values == NULL) {
+        PyObject *found = PyDict_GetItemWithError(f->seen, *SEEN_LABELS[label]);
+        if (found == NULL) return PyErr_Occurred() ? -1 : 0;
+        if (!PySet_CheckExact(found)) return 0;
+        Py_INCREF(found);
+        *values = found;
+    }
+    return PySet_Contains(*values, value);
 }
 
 /* The _Call stored under `key` in a BoundedTable's items (borrowed, in *call): 1 if found, 0 if
@@ -350,11 +381,11 @@ static int entry_call(HotPath *self, PyObject *items, PyObject *key, PyObject **
     return Py_IS_TYPE(*call, self->call_t) ? 1 : 2;
 }
 
-static int put(PyObject *items, PyObject *clock, PyObject *key, PyObject *call) {
-    PyObject *born = PyObject_CallNoArgs(clock);
-    if (born == NULL) return -1;
-    PyObject *entry = PyTuple_Pack(2, born, call);
-    Py_DECREF(born);
+/* BoundedTable.put of a key it does not hold. The clock is read once a buffer: the lines of one
+   read are born together. */
+static int put(PyObject *items, PyObject *clock, PyObject **born, PyObject *key, PyObject *call) {
+    if (*born == NULL && (*born = PyObject_CallNoArgs(clock)) == NULL) return -1;
+    PyObject *entry = PyTuple_Pack(2, *born, call);
     if (entry == NULL) return -1;
     int r = PyObject_SetItem(items, key, entry);
     Py_DECREF(entry);
@@ -365,11 +396,11 @@ static int put(PyObject *items, PyObject *clock, PyObject *key, PyObject *call) 
    Each returns 1 when it recorded the line, 0 when the line is left to the Python path (nothing
    changed), -1 on error. */
 
-static int request(HotPath *self, Feed *f, PyObject *line) {
-    PyObject *rid = SLOT(line, self->line[L_REQUEST_ID]), *model = SLOT(line, self->line[L_MODEL]);
+static int request(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o) {
+    PyObject *rid = SLOT(line, o[L_REQUEST_ID]), *model = SLOT(line, o[L_MODEL]);
     if (rid == Py_None || model == Py_None) return 0;
-    PyObject *key = PyTuple_Pack(4, f->labels, model, SLOT(line, self->line[L_PROVIDER]),
-                                 SLOT(line, self->line[L_OPERATION]));
+    PyObject *key = PyTuple_Pack(4, f->labels, model, SLOT(line, o[L_PROVIDER]),
+                                 SLOT(line, o[L_OPERATION]));
     if (key == NULL) return -1;
     PyObject *call = PyDict_GetItemWithError(f->calls, key);
     Py_DECREF(key);
@@ -382,7 +413,7 @@ static int request(HotPath *self, Feed *f, PyObject *line) {
     if (PyDict_GET_SIZE(f->pending) >= f->pending_max) return 0;  /* the oldest is orphaned: Python */
     Py_INCREF(call);
     int r = add_slot(series, self->series[S_IN_FLIGHT], s_one);
-    if (r == 0) r = put(f->pending, f->pending_clock, rid, call);
+    if (r == 0) r = put(f->pending, f->pending_clock, &f->pending_born, rid, call);
     Py_DECREF(call);
     return r < 0 ? -1 : 1;
 }
@@ -470,9 +501,9 @@ static int error_class_kept(PyObject *name) {
    as new references in *error_type and *status (None for no status): 1 if this path can tell
    them, 0 if not, -1 on error. Only the usual shape: an error_type, no error object, a status
    code absent or an integer. */
-static int failure(HotPath *self, PyObject *line, PyObject **error_type, PyObject **status) {
-    PyObject *name = SLOT(line, self->line[L_ERROR_TYPE]), *code = SLOT(line, self->line[L_STATUS_CODE]);
-    if (!PyUnicode_CheckExact(name) || SLOT(line, self->line[L_ERROR]) != Py_None || !error_class_kept(name))
+static int failure(HotPath *self, PyObject *line, const Py_ssize_t *o, PyObject **error_type, PyObject **status) {
+    PyObject *name = SLOT(line, o[L_ERROR_TYPE]), *code = SLOT(line, o[L_STATUS_CODE]);
+    if (!PyUnicode_CheckExact(name) || SLOT(line, o[L_ERROR]) != Py_None || !error_class_kept(name))
         return 0;
     if (code == self->unset) {
         *status = Py_None;
@@ -495,9 +526,9 @@ static int failure(HotPath *self, PyObject *line, PyObject **error_type, PyObjec
 
 /* The usage of a response, where its shape is the usual one (fields.typed_usage): 1 with the
    token counts (new references), 0 if not, -1 on error. No usage at all gives 0 and 0. */
-static int usage_of(HotPath *self, PyObject *line, PyObject **in, PyObject **out) {
-    PyObject *usage = SLOT(line, self->line[L_TOKEN_USAGE]);
-    if (usage == self->unset) usage = SLOT(line, self->line[L_USAGE]);
+static int usage_of(HotPath *self, PyObject *line, const Py_ssize_t *o, PyObject **in, PyObject **out) {
+    PyObject *usage = SLOT(line, o[L_TOKEN_USAGE]);
+    if (usage == self->unset) usage = SLOT(line, o[L_USAGE]);
     if (usage == Py_None) {
         *in = PyLong_FromLong(0);
         *out = PyLong_FromLong(0);
@@ -515,18 +546,18 @@ static int usage_of(HotPath *self, PyObject *line, PyObject **in, PyObject **out
     return 1;
 }
 
-static int response(HotPath *self, Feed *f, PyObject *line) {
-    PyObject *ms = SLOT(line, self->line[L_RESPONSE_TIME_MS]), *rid = SLOT(line, self->line[L_REQUEST_ID]);
-    PyObject *success = SLOT(line, self->line[L_SUCCESS]);
+static int response(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o) {
+    PyObject *ms = SLOT(line, o[L_RESPONSE_TIME_MS]), *rid = SLOT(line, o[L_REQUEST_ID]);
+    PyObject *success = SLOT(line, o[L_SUCCESS]);
     if (!PyFloat_CheckExact(ms) || rid == Py_None || (success != Py_True && success != Py_False)) return 0;
     PyObject *error_type = NULL, *status = NULL, *in = NULL, *out = NULL, *fkey = NULL, *call = NULL;
-    int r = usage_of(self, line, &in, &out);
+    int r = usage_of(self, line, o, &in, &out);
     if (r != 1) goto done;
     r = -1;
     long long in_n = PyLong_AsLongLong(in), out_n = PyLong_AsLongLong(out);
     if (PyErr_Occurred()) goto done;
     int has_usage = in_n > 0 || out_n > 0, ok = success == Py_True;
-    if (!ok && (r = failure(self, line, &error_type, &status)) != 1) goto done;
+    if (!ok && (r = failure(self, line, o, &error_type, &status)) != 1) goto done;
 
     r = entry_call(self, f->pending, rid, &call);
     if (r != 1) {
@@ -536,7 +567,7 @@ static int response(HotPath *self, Feed *f, PyObject *line) {
     }
     Py_INCREF(call);
     r = 0;
-    PyObject *model = SLOT(line, self->line[L_MODEL]), *requested = SLOT(call, self->call[C_MODEL]);
+    PyObject *model = SLOT(line, o[L_MODEL]), *requested = SLOT(call, self->call[C_MODEL]);
     if (model != Py_None && (r = PyObject_RichCompareBool(model, requested, Py_EQ)) != 1) goto done;
     r = 0;
     PyObject *series = SLOT(call, self->call[C_SERIES]);
@@ -553,7 +584,7 @@ static int response(HotPath *self, Feed *f, PyObject *line) {
         PyObject *errors = SLOT(series, self->series[S_ERRORS]);
         failed_calls = SLOT(series, self->series[S_FAILED_CALLS]);
         if (!PyDict_CheckExact(errors) || !PyDict_CheckExact(failed_calls) ||
-            (r = seen(f, s_error_type, error_type)) != 1)
+            (r = seen(f, SEEN_ERROR_TYPE, error_type)) != 1)
             goto done;
         r = -1;
         if ((hist = PyDict_GetItemWithError(errors, error_type)) == NULL) {
@@ -565,12 +596,12 @@ static int response(HotPath *self, Feed *f, PyObject *line) {
     }
     r = 0;
     if (!histogram_ok(self, hist)) goto done;
-    PyObject *ttfc_ms = SLOT(line, self->line[L_TTFC_MS]), *ttfc = NULL;
+    PyObject *ttfc_ms = SLOT(line, o[L_TTFC_MS]), *ttfc = NULL;
     if (ttfc_ms != Py_None) {
         ttfc = SLOT(series, self->series[S_TTFC]);
         if (!PyFloat_CheckExact(ttfc_ms) || !histogram_ok(self, ttfc)) goto done;  /* its first: Python */
     }
-    PyObject *logged = SLOT(line, self->line[L_COST]), *counts_key, *price;
+    PyObject *logged = SLOT(line, o[L_COST]), *counts_key, *price;
     if ((r = call_info(self, f, call, series, &counts_key, &price)) != 1) goto done;
     r = 0;
     double cost = 0.0;
@@ -592,7 +623,7 @@ static int response(HotPath *self, Feed *f, PyObject *line) {
     int failed = PyObject_DelItem(f->pending, rid) < 0 ||
                  add_slot(series, self->series[S_IN_FLIGHT], s_minus_one) < 0 ||
                  (known && PyObject_DelItem(f->answered, rid) < 0) ||
-                 put(f->answered, f->answered_clock, rid, call) < 0;
+                 put(f->answered, f->answered_clock, &f->answered_born, rid, call) < 0;
     Py_DECREF(rid);
     if (failed) goto done;
     while (PyDict_GET_SIZE(f->answered) > f->answered_max) {
@@ -648,8 +679,8 @@ static PyObject *upper(PyObject *text) {
     return PyObject_CallMethodNoArgs(text, s_upper);
 }
 
-static int decision(HotPath *self, Feed *f, PyObject *line) {
-    PyObject *action = SLOT(line, self->line[L_ACTION]), *rid = SLOT(line, self->line[L_REQUEST_ID]);
+static int decision(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o) {
+    PyObject *action = SLOT(line, o[L_ACTION]), *rid = SLOT(line, o[L_REQUEST_ID]);
     if (!PyUnicode_CheckExact(action) || rid == Py_None) return 0;
     PyObject *call;
     int found = entry_call(self, f->answered, rid, &call);
@@ -659,7 +690,7 @@ static int decision(HotPath *self, Feed *f, PyObject *line) {
     if (!Py_IS_TYPE(series, self->series_t)) return 0;
     PyObject *decisions = SLOT(series, self->series[S_DECISIONS]);
     if (!PyDict_CheckExact(decisions)) return 0;
-    PyObject *symbol = SLOT(line, self->line[L_SYMBOL]), *validation = SLOT(line, self->line[L_VALIDATION_RESULT]);
+    PyObject *symbol = SLOT(line, o[L_SYMBOL]), *validation = SLOT(line, o[L_VALIDATION_RESULT]);
     if (symbol == Py_None) symbol = s_empty;
     if (validation == Py_None) validation = s_empty;
     if (!PyUnicode_CheckExact(symbol) || !PyUnicode_CheckExact(validation)) return 0;
@@ -668,8 +699,8 @@ static int decision(HotPath *self, Feed *f, PyObject *line) {
     if (upper_action == NULL || upper_validation == NULL) goto done;
     r = 0;
     int ok;
-    if ((ok = seen(f, s_action, upper_action)) != 1 || (ok = seen(f, s_symbol, symbol)) != 1 ||
-        (ok = seen(f, s_validation_result, upper_validation)) != 1) {
+    if ((ok = seen(f, SEEN_ACTION, upper_action)) != 1 || (ok = seen(f, SEEN_SYMBOL, symbol)) != 1 ||
+        (ok = seen(f, SEEN_VALIDATION_RESULT, upper_validation)) != 1) {
         r = ok;
         goto done;
     }
@@ -689,24 +720,12 @@ done:
     return r;
 }
 
-static int ignored(Feed *f, PyObject *event_type) {
-    int ok = seen(f, s_event_type, event_type);
-    if (ok != 1) return ok;
-    PyObject *count = PyDict_GetItemWithError(f->ignored, event_type);
-    if (count == NULL) return PyErr_Occurred() ? -1 : 0;
-    return add_item(f->ignored, event_type, s_one) < 0 ? -1 : 1;
-}
-
 static int record(HotPath *self, Feed *f, PyObject *line) {
-    if (!Py_IS_TYPE(line, self->line_t)) return 0;
-    PyObject *event_type = SLOT(line, self->line[L_EVENT_TYPE]);
-    if (!PyUnicode_CheckExact(event_type)) return 0;
-    int eq;
-    if ((eq = PyUnicode_Compare(event_type, s_response)) == 0) return response(self, f, line);
-    if (eq == -1 && PyErr_Occurred()) return -1;
-    if (PyUnicode_Compare(event_type, s_request) == 0) return request(self, f, line);
-    if (PyUnicode_Compare(event_type, s_decision) == 0) return decision(self, f, line);
-    return ignored(f, event_type);
+    PyTypeObject *type = Py_TYPE(line);
+    if (type == self->line_t[RESPONSE]) return response(self, f, line, self->line[RESPONSE]);
+    if (type == self->line_t[REQUEST]) return request(self, f, line, self->line[REQUEST]);
+    if (type == self->line_t[DECISION]) return decision(self, f, line, self->line[DECISION]);
+    return 0;
 }
 
 /* HotPath(buffer) -> the number of lines recorded here; the others went to `slow`. */
@@ -776,11 +795,10 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hotpath", NULL, -1,
 
 PyMODINIT_FUNC PyInit__hotpath(void) {
     struct { PyObject **target; const char *text; } strings[] = {
-        {&s_request, "completion_request"}, {&s_response, "completion_response"},
-        {&s_decision, "trading_decision"}, {&s_input, "input"}, {&s_output, "output"},
+        {&s_input, "input"}, {&s_output, "output"},
         {&s_provider_label, "gen_ai_provider_name"},
         {&s_operation_label, "gen_ai_operation_name"}, {&s_model_label, "gen_ai_request_model"}, {&s_action, "action"}, {&s_symbol, "symbol"},
-        {&s_validation_result, "validation_result"}, {&s_event_type, "event_type"}, {&s_error_type, "error_type"}, {&s_empty, ""},
+        {&s_validation_result, "validation_result"}, {&s_error_type, "error_type"}, {&s_empty, ""},
         {&s_upper, "upper"}};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
         if ((*strings[i].target = PyUnicode_InternFromString(strings[i].text)) == NULL) return NULL;

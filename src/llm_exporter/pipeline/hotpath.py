@@ -50,10 +50,12 @@ def hot_path(pipeline: SourcePipeline, fmt: str, call_type: type) -> Feed | None
     try:
         return HotPath(  # type: ignore[misc]
             pipeline=pipeline,
-            decode=completion.decode_line,
+            decode=completion.decode_hot,
             slow=pipeline.line,
             unset=UNSET,
-            line=completion.Line,
+            request=completion.HOT_REQUEST,
+            response=completion.HOT_RESPONSE,
+            decision=completion.HOT_DECISION,
             usage=fields.Usage,
             series=Series,
             histogram=Histogram,

@@ -121,7 +121,7 @@ class SourcePipeline:
             if self._hot is not None and type(lines) is Lines and self.spans is None:
                 if lines.head is not None:
                     self.line(lines.head)
-                recorded = self._hot(lines.body)  # the lines it hands back count themselves
+                recorded = self._hot(lines.body())  # the lines it hands back count themselves
                 self.health.lines += recorded
             else:
                 event_of = self.event

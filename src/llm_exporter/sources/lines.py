@@ -1,7 +1,7 @@
 """What a source hands the pipeline: the complete lines of one read, left in its buffer.
 
 Splitting a buffer into one bytes object a line costs about as much as decoding the line's few
-useful fields, so the lines are split only if somebody iterates over them; the pipeline's fast
+useful fields, so the lines are cut out only if somebody iterates over them; the pipeline's hot
 path (pipeline.hotpath) reads them in place.
 """
 
@@ -12,16 +12,26 @@ from collections.abc import Iterator
 
 class Lines:
     """Complete lines without their newlines: `head` (a line assembled from earlier reads, or
-    None), then each line of `body`, a buffer of whole lines each ending with a newline."""
+    None), then each line of `data[begin:end]`, whole lines each ending with a newline: `begin`
+    is 0 or just past the first newline of `data`, `end` just past its last."""
 
-    __slots__ = ("body", "head")
+    __slots__ = ("begin", "data", "end", "head")
 
-    def __init__(self, head: bytes | None, body: memoryview | bytes) -> None:
+    def __init__(self, head: bytes | None, data: bytes, begin: int = 0, end: int | None = None) -> None:
         self.head = head
-        self.body = body
+        self.data = data
+        self.begin = begin
+        self.end = len(data) if end is None else end
+
+    def body(self) -> memoryview:
+        return memoryview(self.data)[self.begin : self.end]
 
     def __iter__(self) -> Iterator[bytes]:
         if self.head is not None:
             yield self.head
-        if self.body:
-            yield from bytes(self.body).split(b"\n")[:-1]
+        # Found with `index` (memchr, ten times bytes.split's pace on long lines), cut where they lie.
+        data, start, end = self.data, self.begin, self.end
+        while start < end:
+            stop = data.index(b"\n", start)
+            yield data[start:stop]
+            start = stop + 1

@@ -624,7 +624,7 @@ class Tailer:
                 head = bytes(f.partial)
             f.partial = bytearray()
             if cut - begin <= max_line and (head is None or len(head) <= max_line):
-                self.on_lines(Lines(head, memoryview(chunk)[begin:cut]))
+                self.on_lines(Lines(head, chunk, begin, cut))
             else:
                 lines = chunk[begin:cut].split(b"\n")
                 lines.pop()
