@@ -6,7 +6,9 @@
 Two workloads: completion-format lines (benchmarks/generate.py, about 510 bytes each) and real
 LiteLLM payloads (tests/testdata/litellm_recorded/*.jsonl repeated, about 13 KB each). Every
 contender is a whole process (start-up and imports included), pinned to core 0, timed wall-clock;
-the best of `--rounds` interleaved rounds is kept:
+the best of `--rounds` interleaved rounds is kept. The project's modules are byte-compiled first,
+as `pip install` leaves them (this machine sets PYTHONDONTWRITEBYTECODE, which would otherwise
+have every replay compile them again):
 - replay: `python -m llm_exporter replay --format F FILE` (output to /dev/null);
 - bare orjson: `for line in open(FILE, 'rb')`, `orjson.loads(line)` and one dict lookup;
 - bare msgspec: the same loop with `msgspec.json.decode` (untyped);
@@ -17,6 +19,7 @@ the best of `--rounds` interleaved rounds is kept:
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import subprocess
@@ -94,6 +97,7 @@ def main() -> None:
     p.add_argument("--completion-lines", type=int, default=300_000)
     p.add_argument("--litellm-lines", type=int, default=20_000)
     args = p.parse_args()
+    compileall.compile_dir(HERE.parent / "src", quiet=1)
     print(f"Python {sys.version.split()[0]}, core 0 of {os.cpu_count()}")
     workload("completion", completion_file(args.completion_lines), "completion", "event_type", args.rounds)
     workload("litellm", litellm_file(args.litellm_lines), "litellm", "call_type", args.rounds)

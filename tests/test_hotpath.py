@@ -17,7 +17,7 @@ from llm_exporter import __version__, cli
 from llm_exporter.pipeline import hotpath
 from llm_exporter.sources.lines import Lines
 from test_typed_decoding import mutate
-from testkit import TESTDATA, make_exporter, scrape
+from testkit import TESTDATA, make_exporter, scrape, value
 
 pytestmark = pytest.mark.skipif(
     not hotpath.available(), reason="the C hot path is not built: `pip install -e .` needs a C compiler"
@@ -143,6 +143,24 @@ def test_priced_models_recorded_in_c(tmp_path: Path) -> None:
     # the lines handed back count themselves; the caller (process) adds the recorded ones
     lines_read = scrape(exporter)[("llm_exporter_lines_read_total", frozenset({("source", "app")}))]
     assert lines_read == len(lines) - recorded
+
+
+def test_lines_that_carry_their_cost_are_recorded_in_c(tmp_path: Path) -> None:
+    """A logged cost needs no price: those responses are the C side's too, though no price of
+    their model was ever looked up."""
+    exporter, _ = make_exporter(tmp_path, "completion")
+    pipeline = next(iter(exporter.sources.values())).pipeline
+    lines = []
+    for i in range(300):
+        rid = f"r{i}"
+        lines.append(orjson.dumps({"event_type": "completion_request", "request_id": rid, "model": "gpt-4o"}))
+        usage = {"prompt_tokens": 10, "completion_tokens": 5}
+        response = {"event_type": "completion_response", "request_id": rid, "response_time_ms": 20}
+        lines.append(orjson.dumps({**response, "token_usage": usage, "cost_estimate_usd": 0.001}))
+    recorded = pipeline._hot(b"".join(line + b"\n" for line in lines))
+    assert recorded == len(lines) - 1  # all but the first request, its series a first sighting
+    labels = {"gen_ai_operation_name": "chat", "gen_ai_provider_name": "openai", "gen_ai_request_model": "gpt-4o"}
+    assert value(scrape(exporter), "llm_cost_usd_total", **labels) == pytest.approx(0.3)
 
 
 def test_a_head_line_then_the_buffer(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import argparse
 import fnmatch
 import gc
 import glob
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -229,6 +230,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    whole_process = argv is None  # the process' own command line, not a caller's list
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-"):  # serving takes flags only: a first word is a command
         command = COMMANDS.get(argv[0])
@@ -238,5 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
             hint = f"; did you mean {close[0]}?" if close else f" (commands: {', '.join(COMMANDS)})"
             return _fail(f"unknown command {argv[0]!r}{hint}")
-        return command(argv[1:])
+        code = command(argv[1:])
+        if whole_process and command is _replay:
+            # Its output written, a replay has nothing left to close: tearing down the heap it
+            # built (every line's aggregates, the pending tables) would only cost time.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
     return _serve(argv)

@@ -418,10 +418,22 @@ static int request(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o) 
     return r < 0 ? -1 : 1;
 }
 
+/* PriceBook's price for a call's (provider, requested model): borrowed, None for no known price;
+   NULL (no error) if it was never looked up. */
+static PyObject *book_price(HotPath *self, Feed *f, PyObject *call, PyObject *provider) {
+    PyObject *lookup = PyTuple_Pack(2, provider, SLOT(call, self->call[C_MODEL]));
+    if (lookup == NULL) return NULL;
+    PyObject *found = PyDict_GetItemWithError(f->prices, lookup);
+    Py_DECREF(lookup);
+    return found;
+}
+
 /* What pricing and the per-series counts need of a call, cached by call: its series'
-   (operation, provider, model) and PriceBook's price for (provider, requested model), None for no
-   known price. 1 with both (borrowed), 0 if the price was never looked up, -1 on error. */
-static int call_info(HotPath *self, Feed *f, PyObject *call, PyObject *series, PyObject **key, PyObject **price) {
+   (operation, provider, model), and with `need_price` PriceBook's price (None for no known
+   price). 1 with both (borrowed; the price is UNSET unless needed), 0 if the price is needed and
+   was never looked up (Python looks it up), -1 on error. */
+static int call_info(HotPath *self, Feed *f, PyObject *call, PyObject *series, int need_price, PyObject **key,
+                     PyObject **price) {
     PyObject *info = PyDict_GetItemWithError(self->per_call, call);
     if (info == NULL) {
         if (PyErr_Occurred()) return -1;
@@ -430,22 +442,27 @@ static int call_info(HotPath *self, Feed *f, PyObject *call, PyObject *series, P
         PyObject *values[3];
         for (int i = 0; i < 3; i++)
             if ((values[i] = PyDict_GetItemWithError(labels, names[i])) == NULL) return PyErr_Occurred() ? -1 : 0;
-        PyObject *lookup = PyTuple_Pack(2, values[1], SLOT(call, self->call[C_MODEL]));
-        if (lookup == NULL) return -1;
-        PyObject *found = PyDict_GetItemWithError(f->prices, lookup);
-        Py_DECREF(lookup);
-        if (found == NULL) return PyErr_Occurred() ? -1 : 0;  /* never looked up: Python does */
         PyObject *counts_key = PyTuple_Pack(3, values[0], values[1], values[2]);
         if (counts_key == NULL) return -1;
-        info = PyTuple_Pack(2, counts_key, found);
+        info = PyTuple_Pack(2, counts_key, self->unset);
         Py_DECREF(counts_key);
-        if (info == NULL) return -1;
         /* Folded series get a new call each time: past the cap, nothing more is kept. */
-        int r = PyDict_GET_SIZE(self->per_call) < CALLS_CACHED ? PyDict_SetItem(self->per_call, call, info) : 0;
-        Py_DECREF(info);  /* the caller's borrowed references live as long as the call's entry */
+        if (info == NULL || PyDict_GET_SIZE(self->per_call) >= CALLS_CACHED ||
+            PyDict_SetItem(self->per_call, call, info) < 0) {
+            Py_XDECREF(info);
+            return PyErr_Occurred() ? -1 : 0;  /* not kept: the Python path records it */
+        }
+        Py_DECREF(info);  /* the borrowed references below live as long as the call's entry */
+    }
+    if (need_price && PyTuple_GET_ITEM(info, 1) == self->unset) {
+        PyObject *counts_key = PyTuple_GET_ITEM(info, 0);
+        PyObject *found = book_price(self, f, call, PyTuple_GET_ITEM(counts_key, 1));
+        if (found == NULL) return PyErr_Occurred() ? -1 : 0;
+        PyObject *priced = PyTuple_Pack(2, counts_key, found);
+        int r = priced ? PyDict_SetItem(self->per_call, call, priced) : -1;
+        Py_XDECREF(priced);
         if (r < 0) return -1;
-        if (PyDict_GET_SIZE(self->per_call) >= CALLS_CACHED && PyDict_GetItemWithError(self->per_call, call) == NULL)
-            return PyErr_Occurred() ? -1 : 0;  /* not kept: the Python path prices it */
+        info = priced;  /* held by per_call now */
     }
     *key = PyTuple_GET_ITEM(info, 0);
     *price = PyTuple_GET_ITEM(info, 1);
@@ -602,7 +619,7 @@ static int response(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o)
         if (!PyFloat_CheckExact(ttfc_ms) || !histogram_ok(self, ttfc)) goto done;  /* its first: Python */
     }
     PyObject *logged = SLOT(line, o[L_COST]), *counts_key, *price;
-    if ((r = call_info(self, f, call, series, &counts_key, &price)) != 1) goto done;
+    if ((r = call_info(self, f, call, series, logged == Py_None && has_usage, &counts_key, &price)) != 1) goto done;
     r = 0;
     double cost = 0.0;
     int priced = 0;  /* 1: add `cost`, 2: count as unpriced, 0: neither */
