@@ -3,12 +3,13 @@
     PYTHONPATH=src python3 benchmarks/bench_replay.py [--rounds 3] [--completion-lines 300000]
         [--litellm-lines 20000]
 
-Two workloads: completion-format lines (benchmarks/generate.py, about 510 bytes each) and real
-LiteLLM payloads (tests/testdata/litellm_recorded/*.jsonl repeated, about 13 KB each). Every
-contender is a whole process (start-up and imports included), pinned to core 0, timed wall-clock;
-the best of `--rounds` interleaved rounds is kept. The project's modules are byte-compiled first,
-as `pip install` leaves them (this machine sets PYTHONDONTWRITEBYTECODE, which would otherwise
-have every replay compile them again):
+Two workloads: completion-format lines (benchmarks/generate.py, about 510 bytes each; again with
+a cost logged on every response, which spares the price lookups) and real LiteLLM payloads
+(tests/testdata/litellm_recorded/*.jsonl repeated, about 13 KB each). Every contender is a whole
+process (start-up and imports included), pinned to core 0, timed wall-clock; the best of
+`--rounds` interleaved rounds is kept. The project's modules are byte-compiled first, as
+`pip install` leaves them (this machine sets PYTHONDONTWRITEBYTECODE, which would otherwise have
+every replay compile them again):
 - replay: `python -m llm_exporter replay --format F FILE` (output to /dev/null);
 - bare orjson: `for line in open(FILE, 'rb')`, `orjson.loads(line)` and one dict lookup;
 - bare msgspec: the same loop with `msgspec.json.decode` (untyped);
@@ -47,6 +48,19 @@ def litellm_file(n: int) -> Path:
         recorded = b"".join(p.read_bytes() for p in sorted(RECORDED.glob("*.jsonl")))
         per_copy = recorded.count(b"\n")
         path.write_bytes(recorded * -(-n // per_copy))
+    return path
+
+
+def costed_file(completion: Path) -> Path:
+    """The completion workload with a cost logged on every response: nothing to price, so the
+    run never imports genai-prices (pydantic and its price data: most of replay's start-up)."""
+    path = completion.with_name(completion.name.replace("completions-", "completions-costed-"))
+    if not path.exists():
+        with open(completion, "rb") as src, open(path, "wb") as out:
+            for line in src:
+                if b'"completion_response"' in line:
+                    line = line.replace(b'"success":', b'"cost_estimate_usd":0.00123,"success":', 1)
+                out.write(line)
     return path
 
 
@@ -99,7 +113,9 @@ def main() -> None:
     args = p.parse_args()
     compileall.compile_dir(HERE.parent / "src", quiet=1)
     print(f"Python {sys.version.split()[0]}, core 0 of {os.cpu_count()}")
-    workload("completion", completion_file(args.completion_lines), "completion", "event_type", args.rounds)
+    completion = completion_file(args.completion_lines)
+    workload("completion", completion, "completion", "event_type", args.rounds)
+    workload("completion, costs logged", costed_file(completion), "completion", "event_type", args.rounds)
     workload("litellm", litellm_file(args.litellm_lines), "litellm", "call_type", args.rounds)
 
 
