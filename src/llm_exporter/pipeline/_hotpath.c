@@ -5,8 +5,8 @@
  * the fields its parser checks), and a line whose series, pending request, price and label values
  * are already known is recorded here exactly as SourcePipeline's handlers would record it; every
  * other line (undecodable, rejected, another event type, a first sighting, a full table) goes to
- * `slow`, the Python path, with nothing done here. Checks come first and mutations last, so a line is either recorded
- * whole here or handed on untouched.
+ * `slow`, the Python path, with nothing done here. Checks come first and mutations last, so a
+ * line is either recorded whole here or handed on untouched.
  *
  * The Python objects are read through their slots' offsets (member descriptors looked up once),
  * each object's type checked before its slots are read.
@@ -589,7 +589,8 @@ static int response(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o)
     r = 0;
     PyObject *series = SLOT(call, self->call[C_SERIES]);
     if (!Py_IS_TYPE(series, self->series_t) || !PyDict_CheckExact(SLOT(series, self->series[S_LABELS]))) goto done;
-    PyObject *usage_in = SLOT(series, self->series[S_USAGE_INPUT]), *usage_out = SLOT(series, self->series[S_USAGE_OUTPUT]);
+    PyObject *usage_in = SLOT(series, self->series[S_USAGE_INPUT]);
+    PyObject *usage_out = SLOT(series, self->series[S_USAGE_OUTPUT]);
     PyObject *tokens = SLOT(series, self->series[S_TOKENS]), *total = SLOT(series, self->series[S_COST]);
     if (!histogram_ok(self, usage_in) || !histogram_ok(self, usage_out) || !PyDict_CheckExact(tokens) ||
         !PyFloat_CheckExact(total))
@@ -812,11 +813,10 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hotpath", NULL, -1,
 
 PyMODINIT_FUNC PyInit__hotpath(void) {
     struct { PyObject **target; const char *text; } strings[] = {
-        {&s_input, "input"}, {&s_output, "output"},
-        {&s_provider_label, "gen_ai_provider_name"},
-        {&s_operation_label, "gen_ai_operation_name"}, {&s_model_label, "gen_ai_request_model"}, {&s_action, "action"}, {&s_symbol, "symbol"},
-        {&s_validation_result, "validation_result"}, {&s_error_type, "error_type"}, {&s_empty, ""},
-        {&s_upper, "upper"}};
+        {&s_input, "input"}, {&s_output, "output"}, {&s_provider_label, "gen_ai_provider_name"},
+        {&s_operation_label, "gen_ai_operation_name"}, {&s_model_label, "gen_ai_request_model"},
+        {&s_action, "action"}, {&s_symbol, "symbol"}, {&s_validation_result, "validation_result"},
+        {&s_error_type, "error_type"}, {&s_empty, ""}, {&s_upper, "upper"}};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
         if ((*strings[i].target = PyUnicode_InternFromString(strings[i].text)) == NULL) return NULL;
     if ((s_one = PyLong_FromLong(1)) == NULL || (s_minus_one = PyLong_FromLong(-1)) == NULL) return NULL;
