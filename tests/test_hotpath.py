@@ -120,8 +120,14 @@ def test_mutated_traffic_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.
     for i in rng.sample(range(len(lines)), 1500):
         if lines[i].strip():
             lines[i] = orjson.dumps(mutate(rng, orjson.loads(lines[i])))
+    for i in rng.sample(range(len(lines)), 60):  # a byte gone wrong, anywhere in the line
+        damaged = bytearray(lines[i] or b" ")
+        damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        lines[i] = bytes(damaged).replace(b"\n", b" ")
     lines += [b"[1]", b"nul\x00", b'{"event_type":"completion_request"} {"b":2}', b"{", b'{"model":"gpt\xff"}']
-    replay_both(tmp_path, lines, monkeypatch)
+    lines.append(lines[0][:-1] + b',"unread":"\x96"}')  # invalid UTF-8 where no shape reads: invalid_utf8
+    text = replay_both(tmp_path, lines, monkeypatch)
+    assert 'llm_exporter_lines_rejected_total{reason="invalid_utf8",source="replay"}' in text
 
 
 def test_limits_that_fold_and_orphan_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

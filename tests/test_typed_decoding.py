@@ -150,3 +150,16 @@ def test_each_format_reads_its_time_and_a_bad_one_rejects_nothing() -> None:
         line = orjson.dumps(obj)
         for event in (DECODERS["litellm"](line), PARSERS["litellm"](orjson.loads(line))):
             assert event is not None and event.time == pytest.approx(EPOCH)  # endTime
+
+
+@pytest.mark.parametrize("fmt", sorted(DECODERS))
+def test_typed_leaves_lines_with_invalid_utf8_anywhere_to_the_generic_way(fmt: str) -> None:
+    """msgspec skips a field it does not read without looking at its bytes: a line with invalid
+    UTF-8 there must still go the generic way, which rejects it as invalid_utf8."""
+    for line in SAMPLES[fmt][:20]:
+        obj = orjson.loads(line)
+        for bad in (b"\x96", b"\xed\xa0\x80", b"\xc0\xaf"):  # a stray byte, a surrogate, an overlong
+            damaged = orjson.dumps({**obj, "unread_note": "@"}).replace(b"@", bad)
+            assert generic(fmt, damaged) == "undecodable"
+            assert DECODERS[fmt](damaged) is None
+        assert DECODERS[fmt](orjson.dumps({**obj, "unread_note": "caf\u00e9"})) is not None  # UTF-8 is fine

@@ -125,9 +125,8 @@ decode_line = msgspec.json.Decoder(Line).decode
 
 def decode(line: bytes) -> Event | None:
     """`parse(orjson.loads(line))` for the lines of the usual shape, None for the others."""
-    try:
-        obj = decode_line(line)
-    except fields.UNDECODABLE:
+    obj = fields.typed(decode_line, line)
+    if obj is None:
         return None
     return event(obj)
 

@@ -87,9 +87,8 @@ decode_line = msgspec.json.Decoder(_Line).decode
 
 def decode(line: bytes) -> Completion | None:
     """`parse(orjson.loads(line))` for the lines of the usual shape, None for the others."""
-    try:
-        obj = decode_line(line)
-    except fields.UNDECODABLE:
+    obj = fields.typed(decode_line, line)
+    if obj is None:
         return None
     error_type = http_status = None
     if obj.status is not None and obj.status.lower() not in _OK:

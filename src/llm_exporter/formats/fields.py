@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -178,6 +179,22 @@ def timestamp(value: Any) -> float | None:
 # What a typed decoder raises for a line it cannot take: msgspec's errors (a ValueError), invalid
 # UTF-8 in a string, nesting past its depth limit.
 UNDECODABLE = (ValueError, RecursionError)
+T = TypeVar("T")
+
+
+def typed(decode: Callable[[bytes], T], line: bytes) -> T | None:
+    """`decode(line)`, or None for a line the generic way must see: one the decoder refuses, or
+    one that is not UTF-8. A typed decoder skips the fields it does not read without looking at
+    their bytes, and would take a line the generic way rejects as invalid_utf8."""
+    if not line.isascii():
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    try:
+        return decode(line)
+    except UNDECODABLE:
+        return None
 
 Text = Annotated[str, Meta(min_length=1)]  # "" means missing: the generic way says so
 Tokens = Annotated[int, Meta(ge=0, le=MAX_TOKENS)]

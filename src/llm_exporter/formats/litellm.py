@@ -156,9 +156,8 @@ decode_line = msgspec.json.Decoder(_Payload).decode
 
 def decode(line: bytes) -> Completion | None:
     """`parse(orjson.loads(line))` for the payloads of the usual shape, None for the others."""
-    try:
-        obj = decode_line(line)
-    except fields.UNDECODABLE:
+    obj = fields.typed(decode_line, line)
+    if obj is None:
         return None
     if obj.standard_logging_object is not None:
         obj = obj.standard_logging_object
