@@ -1,7 +1,7 @@
 """The completion format's hot path: its common lines recorded in C (pipeline/_hotpath.c).
 
 From bytes to aggregates a completion line costs the Python path about 2.8 µs, and this path
-0.76 µs, half of it the decode (docs/performance.md). The C side reads each line of a read buffer
+0.8 µs, half of it the decode (docs/performance.md). The C side reads each line of a read buffer
 in place, decodes it with formats.completion.decode_hot and records it only when everything it
 touches already exists: a known series, its pending request, its price, its label values, its
 error or decision key. Any other line (undecodable, rejected, another event type, a first
