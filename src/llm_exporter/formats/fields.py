@@ -196,6 +196,7 @@ def typed(decode: Callable[[bytes], T], line: bytes) -> T | None:
     except UNDECODABLE:
         return None
 
+
 Text = Annotated[str, Meta(min_length=1)]  # "" means missing: the generic way says so
 Tokens = Annotated[int, Meta(ge=0, le=MAX_TOKENS)]
 Cost = Annotated[float, Meta(ge=0, le=MAX_COST_USD)]
