@@ -32,10 +32,15 @@ static const char *LINE_SLOTS[L_N] = {
     "error_type", "status_code", "token_usage", "usage", "time_to_first_chunk_ms", "cost_estimate_usd",
     "action", "symbol", "validation_result"};
 
-enum { U_PROMPT, U_COMPLETION, U_CACHE_READ, U_CACHE_WRITE, U_PROMPT_DETAILS, U_COMPLETION_DETAILS, U_N };
+enum { U_PROMPT, U_COMPLETION, U_INPUT, U_OUTPUT, U_TOTAL, U_CACHE_READ, U_CACHE_WRITE, U_PROMPT_DETAILS,
+       U_COMPLETION_DETAILS, U_N };
 static const char *USAGE_SLOTS[U_N] = {
-    "prompt_tokens", "completion_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
-    "prompt_tokens_details", "completion_tokens_details"};
+    "prompt_tokens", "completion_tokens", "input_tokens", "output_tokens", "total_tokens",
+    "cache_read_input_tokens", "cache_creation_input_tokens", "prompt_tokens_details",
+    "completion_tokens_details"};
+
+enum { D_CACHED, D_REASONING, D_N };
+static const char *DETAILS_SLOTS[D_N] = {"cached_tokens", "reasoning_tokens"};
 
 enum { S_LABELS, S_IN_FLIGHT, S_COST, S_DURATION, S_USAGE_INPUT, S_USAGE_OUTPUT, S_TOKENS,
        S_CONSECUTIVE_FAILURES, S_REQUESTS_OK, S_REQUESTS_FAILED, S_TTFC, S_DECISIONS, S_ERRORS,
@@ -74,8 +79,10 @@ typedef struct {
     PyObject *pipeline, *decode, *slow, *unset;
     PyObject *per_call;  /* _Call -> (its (operation, provider, model) key, its Price or None) */
     Bounds bounds[BOUNDS_CACHED];
-    PyTypeObject *line_t[LINE_SHAPES], *usage_t, *series_t, *histogram_t, *call_t, *price_t, *unit_price_t;
-    Py_ssize_t line[LINE_SHAPES][L_N], usage[U_N], series[S_N], histogram[H_N], call[C_N], price[P_N], unit_price[UP_N];
+    PyTypeObject *line_t[LINE_SHAPES], *usage_t, *details_t, *series_t, *histogram_t, *call_t, *price_t,
+        *unit_price_t;
+    Py_ssize_t line[LINE_SHAPES][L_N], details[D_N], usage[U_N], series[S_N], histogram[H_N], call[C_N],
+        price[P_N], unit_price[UP_N];
 } HotPath;
 
 /* The labels whose values the hot path checks with the LabelLimiter. */
@@ -92,7 +99,8 @@ typedef struct {
 } Feed;
 
 /* Interned strings. */
-static PyObject *s_input, *s_output, *s_provider_label, *s_operation_label, *s_model_label,
+static PyObject *s_input, *s_output, *s_cache_read, *s_cache_write, *s_reasoning, *s_provider_label,
+    *s_operation_label, *s_model_label,
     *s_empty, *s_upper, *s_one, *s_minus_one;
 
 /* The offsets of the slots `names` of `type`; with `partial`, -1 for a name it lacks (a line shape
@@ -125,7 +133,8 @@ static void HotPath_dealloc(HotPath *self) {
     Py_XDECREF(self->per_call);
     Py_XDECREF(self->pipeline); Py_XDECREF(self->decode); Py_XDECREF(self->slow); Py_XDECREF(self->unset);
     for (int i = 0; i < LINE_SHAPES; i++) Py_XDECREF(self->line_t[i]);
-    Py_XDECREF(self->usage_t); Py_XDECREF(self->series_t);
+    Py_XDECREF(self->usage_t);
+    Py_XDECREF(self->details_t); Py_XDECREF(self->series_t);
     Py_XDECREF(self->histogram_t); Py_XDECREF(self->call_t); Py_XDECREF(self->price_t);
     Py_XDECREF(self->unit_price_t);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -133,20 +142,21 @@ static void HotPath_dealloc(HotPath *self) {
 
 static int HotPath_init(HotPath *self, PyObject *args, PyObject *kwds) {
     static char *kw[] = {"pipeline", "decode", "slow", "unset", "request", "response", "decision", "usage",
-                         "series", "histogram", "call", "price", "unit_price", NULL};
+                         "series", "histogram", "call", "price", "unit_price", "details", NULL};
     PyObject *pipeline, *decode, *slow, *unset;
-    PyTypeObject *shapes[LINE_SHAPES], *t[7];
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOO!O!O!O!O!O!O!O!O!", kw, &pipeline, &decode, &slow, &unset,
+    PyTypeObject *shapes[LINE_SHAPES], *t[8];
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOO!O!O!O!O!O!O!O!O!O!", kw, &pipeline, &decode, &slow, &unset,
                                      &PyType_Type, &shapes[REQUEST], &PyType_Type, &shapes[RESPONSE],
                                      &PyType_Type, &shapes[DECISION], &PyType_Type, &t[1], &PyType_Type, &t[2],
                                      &PyType_Type, &t[3], &PyType_Type, &t[4], &PyType_Type, &t[5],
-                                     &PyType_Type, &t[6]))
+                                     &PyType_Type, &t[6], &PyType_Type, &t[7]))
         return -1;
     for (int i = 0; i < LINE_SHAPES; i++)
         if (offsets(shapes[i], LINE_SLOTS, L_N, self->line[i], 1)) return -1;
     if (offsets(t[1], USAGE_SLOTS, U_N, self->usage, 0) || offsets(t[2], SERIES_SLOTS, S_N, self->series, 0) ||
         offsets(t[3], HISTOGRAM_SLOTS, H_N, self->histogram, 0) || offsets(t[4], CALL_SLOTS, C_N, self->call, 0) ||
-        offsets(t[5], PRICE_SLOTS, P_N, self->price, 0) || offsets(t[6], UNIT_PRICE_SLOTS, UP_N, self->unit_price, 0))
+        offsets(t[5], PRICE_SLOTS, P_N, self->price, 0) || offsets(t[6], UNIT_PRICE_SLOTS, UP_N, self->unit_price, 0) ||
+        offsets(t[7], DETAILS_SLOTS, D_N, self->details, 0))
         return -1;
     Py_XSETREF(self->per_call, PyDict_New());
     if (self->per_call == NULL) return -1;
@@ -161,8 +171,8 @@ static int HotPath_init(HotPath *self, PyObject *args, PyObject *kwds) {
         Py_XSETREF(self->line_t[i], shapes[i]);
     }
     PyTypeObject **types[] = {NULL, &self->usage_t, &self->series_t, &self->histogram_t,
-                              &self->call_t, &self->price_t, &self->unit_price_t};
-    for (int i = 1; i < 7; i++) {
+                              &self->call_t, &self->price_t, &self->unit_price_t, &self->details_t};
+    for (int i = 1; i < 8; i++) {
         Py_INCREF(t[i]);
         Py_XSETREF(*types[i], t[i]);
     }
@@ -470,9 +480,14 @@ static int call_info(HotPath *self, Feed *f, PyObject *call, PyObject *series, i
     return 1;
 }
 
-/* Price.cost with no cache reads or writes, in its order of operations: 1 with the cost, 0 for a
-   price with tiers (left to Python). */
-static int cost_of(HotPath *self, PyObject *price, long long in, long long out, double *cost) {
+/* A call's tokens as fields.typed_usage gives them. */
+typedef struct {
+    long long in, out, cache_read, cache_write, reasoning;
+} Tokens;
+
+/* Price.cost, in its order of operations: 1 with the cost, 0 for a price with tiers (left to
+   Python). */
+static int cost_of(HotPath *self, PyObject *price, const Tokens *t, double *cost) {
     if (!Py_IS_TYPE(price, self->price_t)) return 0;
     double base[P_N];
     for (int i = 0; i < P_N; i++) {
@@ -482,9 +497,9 @@ static int cost_of(HotPath *self, PyObject *price, long long in, long long out, 
         if (!PyFloat_CheckExact(b) || !PyTuple_CheckExact(tiers) || PyTuple_GET_SIZE(tiers)) return 0;
         base[i] = PyFloat_AS_DOUBLE(b);
     }
-    double uncached = (double)(in > 0 ? in : 0);
-    *cost = uncached * base[P_INPUT] + 0.0 * base[P_CACHE_READ] + 0.0 * base[P_CACHE_WRITE] +
-            (double)out * base[P_OUTPUT];
+    long long uncached = t->in - t->cache_read - t->cache_write;
+    *cost = (double)(uncached > 0 ? uncached : 0) * base[P_INPUT] + (double)t->cache_read * base[P_CACHE_READ] +
+            (double)t->cache_write * base[P_CACHE_WRITE] + (double)t->out * base[P_OUTPUT];
     return 1;
 }
 
@@ -542,39 +557,79 @@ static int failure(HotPath *self, PyObject *line, const Py_ssize_t *o, PyObject 
     return 1;
 }
 
-/* The usage of a response, where its shape is the usual one (fields.typed_usage): 1 with the
-   token counts (new references), 0 if not, -1 on error. No usage at all gives 0 and 0. */
-static int usage_of(HotPath *self, PyObject *line, const Py_ssize_t *o, PyObject **in, PyObject **out) {
-    PyObject *usage = SLOT(line, o[L_TOKEN_USAGE]);
-    if (usage == self->unset) usage = SLOT(line, o[L_USAGE]);
-    if (usage == Py_None) {
-        *in = PyLong_FromLong(0);
-        *out = PyLong_FromLong(0);
+/* A token count slot: 1 with its value (None is absent, 0 here), 0 if not an int or None. */
+static int tokens_in(PyObject *value, long long *out, int *present) {
+    *present = value != Py_None;
+    if (!*present) {
+        *out = 0;
         return 1;
     }
-    if (!Py_IS_TYPE(usage, self->usage_t)) return 0;
-    PyObject *prompt = SLOT(usage, self->usage[U_PROMPT]), *completion = SLOT(usage, self->usage[U_COMPLETION]);
-    if (!PyLong_CheckExact(prompt) || !PyLong_CheckExact(completion)) return 0;
-    for (int i = U_CACHE_READ; i < U_N; i++)
-        if (SLOT(usage, self->usage[i]) != Py_None) return 0;
-    Py_INCREF(prompt);
-    Py_INCREF(completion);
-    *in = prompt;
-    *out = completion;
+    if (!PyLong_CheckExact(value)) return 0;
+    *out = PyLong_AsLongLong(value);  /* at most MAX_TOKENS: the shapes bound them */
     return 1;
+}
+
+/* fields.typed_usage of a response's usage (token_usage, else usage): 1 with the counts, 0 for a
+   shape left to Python (a total alone: unsplit tokens). No usage at all gives zeros. */
+static int usage_of(HotPath *self, PyObject *line, const Py_ssize_t *o, Tokens *t) {
+    memset(t, 0, sizeof(*t));
+    PyObject *usage = SLOT(line, o[L_TOKEN_USAGE]);
+    if (usage == self->unset) usage = SLOT(line, o[L_USAGE]);
+    if (usage == Py_None) return 1;
+    if (!Py_IS_TYPE(usage, self->usage_t)) return 0;
+    long long v[U_COMPLETION_DETAILS];
+    int present[U_COMPLETION_DETAILS];
+    PyObject *completion = SLOT(usage, self->usage[U_COMPLETION]);
+    int completion_unset = completion == self->unset;
+    for (int i = U_PROMPT; i < U_PROMPT_DETAILS; i++) {
+        PyObject *value = SLOT(usage, self->usage[i]);
+        if (i == U_COMPLETION && completion_unset) value = Py_None;
+        if (!tokens_in(value, &v[i], &present[i])) return 0;
+    }
+    t->cache_read = v[U_CACHE_READ];
+    t->cache_write = v[U_CACHE_WRITE];
+    PyObject *details = SLOT(usage, self->usage[U_PROMPT_DETAILS]);
+    int has;
+    long long n;
+    if (details != Py_None) {
+        if (!Py_IS_TYPE(details, self->details_t) || !tokens_in(SLOT(details, self->details[D_CACHED]), &n, &has))
+            return 0;
+        if (!t->cache_read) t->cache_read = n;
+    }
+    details = SLOT(usage, self->usage[U_COMPLETION_DETAILS]);
+    if (details != Py_None) {
+        if (!Py_IS_TYPE(details, self->details_t) ||
+            !tokens_in(SLOT(details, self->details[D_REASONING]), &t->reasoning, &has))
+            return 0;
+    }
+    if (!present[U_PROMPT] && !present[U_COMPLETION] && !present[U_INPUT] && !present[U_OUTPUT]) {
+        /* no split counts: the total is unsplit, the cache kinds are still counted (Python) */
+        return !v[U_TOTAL] && !t->cache_read && !t->cache_write && !t->reasoning;
+    }
+    t->in = present[U_PROMPT] ? v[U_PROMPT] : v[U_INPUT] + t->cache_read + t->cache_write;
+    t->out = completion_unset ? v[U_OUTPUT] : v[U_COMPLETION];
+    return 1;
+}
+
+/* tokens[kind] += count (add_tokens), for a count that is not 0. */
+static int add_tokens(PyObject *tokens, PyObject *kind, long long count) {
+    if (!count) return 0;
+    PyObject *delta = PyLong_FromLongLong(count);
+    if (delta == NULL) return -1;
+    int r = add_item(tokens, kind, delta);
+    Py_DECREF(delta);
+    return r;
 }
 
 static int response(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o) {
     PyObject *ms = SLOT(line, o[L_RESPONSE_TIME_MS]), *rid = SLOT(line, o[L_REQUEST_ID]);
     PyObject *success = SLOT(line, o[L_SUCCESS]);
     if (!PyFloat_CheckExact(ms) || rid == Py_None || (success != Py_True && success != Py_False)) return 0;
-    PyObject *error_type = NULL, *status = NULL, *in = NULL, *out = NULL, *fkey = NULL, *call = NULL;
-    int r = usage_of(self, line, o, &in, &out);
+    PyObject *error_type = NULL, *status = NULL, *fkey = NULL, *call = NULL;
+    Tokens t;
+    int r = usage_of(self, line, o, &t);
     if (r != 1) goto done;
-    r = -1;
-    long long in_n = PyLong_AsLongLong(in), out_n = PyLong_AsLongLong(out);
-    if (PyErr_Occurred()) goto done;
-    int has_usage = in_n > 0 || out_n > 0, ok = success == Py_True;
+    int has_usage = t.in > 0 || t.out > 0, ok = success == Py_True;
     if (!ok && (r = failure(self, line, o, &error_type, &status)) != 1) goto done;
 
     r = entry_call(self, f->pending, rid, &call);
@@ -630,7 +685,7 @@ static int response(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o)
         cost = PyFloat_AS_DOUBLE(logged);
         priced = 1;
     } else if (has_usage) {
-        priced = price == Py_None ? 2 : cost_of(self, price, in_n, out_n, &cost);
+        priced = price == Py_None ? 2 : cost_of(self, price, &t, &cost);
         if (!priced) goto done;
     }
     if ((r = PyDict_Contains(f->answered, rid)) < 0) goto done;
@@ -665,12 +720,15 @@ static int response(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o)
         goto done;
     }
     if (has_usage) {
-        if (observe(self, usage_in, (double)in_n) < 0 || observe(self, usage_out, (double)out_n) < 0) goto done;
+        if (observe(self, usage_in, (double)t.in) < 0 || observe(self, usage_out, (double)t.out) < 0) goto done;
     } else if (ok && count(f->usage_missing, counts_key) < 0) {
         goto done;
     }
     /* add_tokens: adding 0 leaves a total as it is */
-    if ((in_n && add_item(tokens, s_input, in) < 0) || (out_n && add_item(tokens, s_output, out) < 0)) goto done;
+    if (add_tokens(tokens, s_input, t.in) < 0 || add_tokens(tokens, s_output, t.out) < 0 ||
+        add_tokens(tokens, s_cache_read, t.cache_read) < 0 || add_tokens(tokens, s_cache_write, t.cache_write) < 0 ||
+        add_tokens(tokens, s_reasoning, t.reasoning) < 0)
+        goto done;
     if (ttfc != NULL && observe(self, ttfc, PyFloat_AS_DOUBLE(ttfc_ms) / 1000.0) < 0) goto done;
     if (add_slot(series, self->series[ok ? S_REQUESTS_OK : S_REQUESTS_FAILED], s_one) < 0) goto done;
     r = 1;
@@ -679,8 +737,6 @@ done:
     Py_XDECREF(fkey);
     Py_XDECREF(error_type);
     Py_XDECREF(status);
-    Py_XDECREF(in);
-    Py_XDECREF(out);
     return r;
 }
 
@@ -840,7 +896,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hotpath", NULL, -1,
 
 PyMODINIT_FUNC PyInit__hotpath(void) {
     struct { PyObject **target; const char *text; } strings[] = {
-        {&s_input, "input"}, {&s_output, "output"}, {&s_provider_label, "gen_ai_provider_name"},
+        {&s_input, "input"}, {&s_output, "output"}, {&s_cache_read, "cache_read"},
+        {&s_cache_write, "cache_write"}, {&s_reasoning, "reasoning"}, {&s_provider_label, "gen_ai_provider_name"},
         {&s_operation_label, "gen_ai_operation_name"}, {&s_model_label, "gen_ai_request_model"},
         {&s_action, "action"}, {&s_symbol, "symbol"}, {&s_validation_result, "validation_result"},
         {&s_error_type, "error_type"}, {&s_empty, ""}, {&s_upper, "upper"}};

@@ -58,6 +58,7 @@ def hot_path(pipeline: SourcePipeline, fmt: str, call_type: type) -> Feed | None
             response=completion.HOT_RESPONSE,
             decision=completion.HOT_DECISION,
             usage=fields.Usage,
+            details=fields.TokenDetails,
             series=Series,
             histogram=Histogram,
             call=call_type,
