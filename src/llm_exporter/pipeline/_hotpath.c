@@ -299,13 +299,11 @@ static int add_slot(PyObject *obj, Py_ssize_t offset, PyObject *delta) {
     return 0;
 }
 
+/* dict[key] = dict.get(key, 0) + delta (a total, or SourcePipeline._count's counts). */
 static int add_item(PyObject *dict, PyObject *key, PyObject *delta) {
     PyObject *value = PyDict_GetItemWithError(dict, key);
-    if (value == NULL) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "hotpath: a total went missing");
-        return -1;
-    }
-    PyObject *sum = PyNumber_Add(value, delta);
+    if (value == NULL && PyErr_Occurred()) return -1;
+    PyObject *sum = value ? PyNumber_Add(value, delta) : (Py_INCREF(delta), delta);
     if (sum == NULL) return -1;
     int r = PyDict_SetItem(dict, key, sum);
     Py_DECREF(sum);
@@ -503,17 +501,6 @@ static int cost_of(HotPath *self, PyObject *price, const Tokens *t, double *cost
     return 1;
 }
 
-/* counts[key] += 1 (SourcePipeline._count). */
-static int count(PyObject *counts, PyObject *key) {
-    PyObject *value = PyDict_GetItemWithError(counts, key);
-    if (value == NULL && PyErr_Occurred()) return -1;
-    PyObject *next = value ? PyNumber_Add(value, s_one) : (Py_INCREF(s_one), s_one);
-    if (next == NULL) return -1;
-    int r = PyDict_SetItem(counts, key, next);
-    Py_DECREF(next);
-    return r;
-}
-
 /* fields.error_class leaves a name alone when it matches ^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$; 1 if this
    one does (a name ending in a newline, which `$` lets through, is left to Python). */
 static int error_class_kept(PyObject *name) {
@@ -709,7 +696,7 @@ static int response(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o)
         PyObject *sum = PyFloat_FromDouble(PyFloat_AS_DOUBLE(total) + cost);
         if (sum == NULL) goto done;
         set_slot(series, self->series[S_COST], sum);
-    } else if (priced == 2 && count(f->unpriced, counts_key) < 0) {
+    } else if (priced == 2 && add_item(f->unpriced, counts_key, s_one) < 0) {
         goto done;
     }
     if (observe(self, hist, PyFloat_AS_DOUBLE(ms) / 1000.0) < 0) goto done;
@@ -721,7 +708,7 @@ static int response(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o)
     }
     if (has_usage) {
         if (observe(self, usage_in, (double)t.in) < 0 || observe(self, usage_out, (double)t.out) < 0) goto done;
-    } else if (ok && count(f->usage_missing, counts_key) < 0) {
+    } else if (ok && add_item(f->usage_missing, counts_key, s_one) < 0) {
         goto done;
     }
     /* add_tokens: adding 0 leaves a total as it is */
