@@ -44,8 +44,8 @@ def _labels(labels: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())) + "}"
 
 
-def _line(s: Sample) -> str:
-    return f"{s.name}{_labels(s.labels)} {number(s.value)}\n"
+def _sample(s: Sample) -> str:
+    return f"{s.name}{_labels(s.labels)} {number(s.value)}"
 
 
 def text(families: Iterable[Family]) -> bytes:
@@ -60,9 +60,9 @@ def text(families: Iterable[Family]) -> bytes:
         created = []
         for s in family.samples:
             if s.name == created_name:
-                created.append(_line(s))
+                created.append(_sample(s) + "\n")
             else:
-                out.append(_line(s))
+                out.append(_sample(s) + "\n")
         if created:
             out.append(f"# HELP {created_name} {doc}\n# TYPE {created_name} gauge\n")
             out.extend(created)
@@ -78,7 +78,7 @@ def openmetrics(families: Iterable[Family]) -> bytes:
         if family.unit:
             out.append(f"# UNIT {name} {family.unit}\n")
         for s in family.samples:
-            line = f"{s.name}{_labels(s.labels)} {number(s.value)}"
+            line = _sample(s)
             exemplar = s.exemplar
             if exemplar is not None:
                 line += f" # {_labels(exemplar.labels) or '{}'} {number(exemplar.value)}"

@@ -124,12 +124,9 @@ class SourcePipeline:
                 recorded = self._hot(lines.body())  # the lines it hands back count themselves
                 self.health.lines += recorded
             else:
-                event_of = self.event
-                handle = self.handle
+                one = self.line
                 for line in lines:
-                    event = event_of(line)
-                    if event is not None:
-                        handle(event)
+                    one(line)
             self._expire()
 
     def line(self, line: bytes) -> None:

@@ -623,13 +623,11 @@ class Tailer:
                 f.partial += chunk[: begin - 1]
                 head = bytes(f.partial)
             f.partial = bytearray()
+            whole = Lines(head, chunk, begin, cut)
             if cut - begin <= max_line and (head is None or len(head) <= max_line):
-                self.on_lines(Lines(head, chunk, begin, cut))
+                self.on_lines(whole)
             else:
-                lines = chunk[begin:cut].split(b"\n")
-                lines.pop()
-                if head is not None:
-                    lines.insert(0, head)
+                lines = list(whole)
                 kept = [line for line in lines if len(line) <= max_line]
                 for _ in range(len(lines) - len(kept)):
                     self._too_long()
