@@ -84,12 +84,9 @@ def settings_from(config: OTLPConfig | None, environ: Mapping[str, str] | None =
     env_endpoint = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if config is None and not env_endpoint:
         return None
-    protocol = (
-        (config.protocol if config is not None else None)
-        or env.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")
-        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "grpc"
-    )
+    from llm_exporter.instrumentation.configure import signal_protocol
+
+    protocol = signal_protocol("METRICS", config.protocol if config is not None else None, env, "grpc")
     if config is None:
         return OTLPSettings(protocol=protocol)
     return OTLPSettings(

@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, set_span_in_context
 
 from llm_exporter import __version__, semconv
-from llm_exporter.instrumentation.configure import signal_endpoint
+from llm_exporter.instrumentation.configure import signal_endpoint, signal_protocol
 from llm_exporter.pipeline.join import BoundedTable
 
 if TYPE_CHECKING:
@@ -60,12 +60,7 @@ def trace_settings(config: OTLPConfig | None, environ: Mapping[str, str] | None 
     if config is None or not config.traces:
         return None
     env = os.environ if environ is None else environ
-    protocol = (
-        config.protocol
-        or env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "grpc"
-    )
+    protocol = signal_protocol("TRACES", config.protocol, env, "grpc")
     return TraceSettings(
         protocol=protocol,
         endpoint=signal_endpoint("TRACES", config.endpoint, protocol),

@@ -108,13 +108,19 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _protocol(signal: str, protocol: str | None, environ: Mapping[str, str]) -> str:
-    value = (
+def signal_protocol(signal: str, protocol: str | None, environ: Mapping[str, str], default: str) -> str:
+    """The OTLP protocol of one signal (METRICS, TRACES): the one configured, else the signal's
+    variable, else OTEL_EXPORTER_OTLP_PROTOCOL, else `default`."""
+    return (
         protocol
         or environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
         or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    ).strip()
+        or default
+    )
+
+
+def _protocol(signal: str, protocol: str | None, environ: Mapping[str, str]) -> str:
+    value = signal_protocol(signal, protocol, environ, "http/protobuf").strip()
     if value not in PROTOCOLS:
         raise ValueError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, not {value!r}")
     return value
