@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import subprocess
 import sys
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
 
 from llm_exporter import config as config_module
 from llm_exporter.cli import main
@@ -177,18 +178,20 @@ def test_env_var_error_names_the_variable(tmp_path: Path) -> None:
 
 
 def _same(a: object, b: object) -> None:
-    """The same value; for models, the same fields set too, at every level."""
+    """The same value of the same types (1 == 1.0 is not enough), at every level."""
     assert type(a) is type(b)
     assert a == b
-    if isinstance(a, BaseModel):
-        assert isinstance(b, BaseModel)
-        assert a.model_fields_set == b.model_fields_set
-        for name in type(a).model_fields:
-            _same(getattr(a, name), getattr(b, name))
+    if is_dataclass(a):
+        for f in fields(a):
+            _same(getattr(a, f.name), getattr(b, f.name))
     elif isinstance(a, list):
         assert isinstance(b, list)
         for u, v in zip(a, b, strict=True):
             _same(u, v)
+    elif isinstance(a, dict):
+        assert isinstance(b, dict)
+        for key in a:
+            _same(a[key], b[key])
 
 
 def _replay_source(name: str, path: str, fmt: str = "auto") -> dict[str, object]:
@@ -212,7 +215,7 @@ def test_sources_config_is_the_validated_config(
         fast = sources_config(copy.deepcopy(sources), "replay", environ={})
     validated = parse_config({"sources": copy.deepcopy(sources), "positions_file": None}, "replay", environ={})
     _same(fast, validated)
-    assert fast.model_dump() == validated.model_dump()
+    assert asdict(fast) == asdict(validated)
     assert fast.thresholds.gauge_samples() == validated.thresholds.gauge_samples()
 
 
@@ -238,16 +241,34 @@ def test_sources_config_applies_environment_overrides() -> None:
 
 
 def test_parsing_a_config_builds_every_validator_on_its_thread() -> None:
-    """The models' validators are deferred (replay's start-up); parse_config builds them all, so
-    that no thread (the daemon's /probe builds ProbeConfigs) races pydantic building one."""
+    """pydantic is imported, and the validators built, when a config is first validated (replay's
+    start-up); parse_config builds them all, so that the daemon's /probe threads find them built."""
     code = (
-        "from llm_exporter.config import _Strict, parse_config\n"
-        "def unbuilt(): return [m.__name__ for m in _Strict.__subclasses__() if not m.__pydantic_complete__]\n"
-        "before = unbuilt()\n"
-        "parse_config({'sources': [{'name': 'a', 'path': '/x'}]}, 'test', environ={})\n"
-        "print(len(before), len(_Strict.__subclasses__()), unbuilt())\n"
+        "import json, sys\n"
+        "from llm_exporter import config\n"
+        "before = [sorted(s.__name__ for s in config._validators), 'pydantic' in sys.modules]\n"
+        "config.parse_config({'sources': [{'name': 'a', 'path': '/x'}]}, 'test', environ={})\n"
+        "print(json.dumps([before, sorted(s.__name__ for s in config._validators)]))\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    deferred, models, unbuilt = run.stdout.split(maxsplit=2)
-    assert deferred == models  # none built at import
-    assert unbuilt.strip() == "[]"
+    before, after = json.loads(run.stdout)
+    assert before == [[], False]
+    assert after == ["Config", "PriceOverride", "ProbeConfig"]
+
+
+def test_threads_validating_first_together_all_get_valid_configs() -> None:
+    """Threads that validate at once, none validated before: one builds, the others wait for it."""
+    code = (
+        "import threading\n"
+        "from llm_exporter.config import ProbeConfig, validate\n"
+        "start, got = threading.Barrier(8), []\n"
+        "def probe(i):\n"
+        "    start.wait()\n"
+        "    got.append(validate(ProbeConfig, {'url': f'http://h{i}:1/v1', 'type': 'ollama'}))\n"
+        "threads = [threading.Thread(target=probe, args=(i,)) for i in range(8)]\n"
+        "for t in threads: t.start()\n"
+        "for t in threads: t.join()\n"
+        "print(sorted(p.url for p in got if type(p) is ProbeConfig and p.type == 'ollama'))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert run.stdout.strip() == str(sorted(f"http://h{i}:1/v1" for i in range(8)))

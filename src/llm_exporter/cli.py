@@ -19,6 +19,7 @@ import glob
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from llm_exporter import __version__
@@ -153,7 +154,7 @@ def _check_config(argv: Sequence[str]) -> int:
 def _replay_config(config_path: str | None, fmt: str | None, files: list[str]) -> Config:
     """Sources for replay: each file joins the config source whose glob matches it, else a
     source named `replay` (`replay-2`, ...) in `--format`."""
-    raw = load_config(config_path).model_dump() if config_path else {}
+    raw = asdict(load_config(config_path)) if config_path else {}
     configured = raw.get("sources", [])
     if not files:
         if not configured:

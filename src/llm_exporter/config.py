@@ -6,12 +6,18 @@ import fnmatch
 import glob
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+# The schema is plain dataclasses; pydantic, imported by _validator(), validates them from a
+# YAML mapping. A replay without a config file constructs them and never imports pydantic (about
+# 40 ms of its start-up, issue 11). The annotations stay strings until pydantic resolves them.
+if TYPE_CHECKING:
+    from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
 from llm_exporter.semconv import DURATION_BUCKETS, EXTENDED_DURATION_BUCKETS, SHARED_LABELS
 
@@ -40,116 +46,118 @@ class ConfigError(Exception):
     """A config that cannot be used; the message names the file, the key path and the problem."""
 
 
-class _Strict(BaseModel):
-    # Validators are built by parse_config (_build_validators), not at import: a replay without
-    # a config file never builds them (sources_config), and building them all cost about 20 ms
-    # of every start-up.
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+class _Strict:
+    # Read by pydantic when it validates the dataclass (a TypedDict: a plain dict needs no import).
+    __pydantic_config__ = {"extra": "forbid"}
 
 
 _SOURCE_NAME = r"^[A-Za-z0-9_.-]+$"
 _SOURCE_NAME_MAX = 64
+SourceFormat = Literal["auto", "completion", "event", "litellm"]
+StartAt = Literal["beginning", "end"]
 
 
+def _label_names(labels: dict[str, str]) -> dict[str, str]:
+    for name, value in labels.items():
+        if not _LABEL_NAME.match(name) or name.startswith("__"):
+            raise ValueError(f"{name!r} is not a valid Prometheus label name")
+        if name in _RESERVED_LABELS:
+            raise ValueError(f"{name!r} is a label the exporter sets itself")
+        if not value:
+            raise ValueError(f"{name!r} needs a value")
+    return labels
+
+
+def _field_paths(fields: dict[str, str]) -> dict[str, str]:
+    for name, path in fields.items():
+        if "" in path.split("."):  # `metadata..team` or `.team` names no field: it would never match
+            raise ValueError(f"{name!r}: {path!r} is not a dotted path of field names (an empty name)")
+    return fields
+
+
+@dataclass
 class SourceConfig(_Strict):
-    name: str = Field(pattern=_SOURCE_NAME, max_length=_SOURCE_NAME_MAX)
-    path: str = Field(min_length=1, description="a file path or glob")
-    format: Literal["auto", "completion", "event", "litellm"] = "auto"
-    start_at: Literal["beginning", "end"] = "beginning"
-    labels: dict[str, str] = Field(default_factory=dict)
+    name: Annotated[str, Field(pattern=_SOURCE_NAME, max_length=_SOURCE_NAME_MAX)]
+    path: Annotated[str, Field(min_length=1, description="a file path or glob")]
+    format: SourceFormat = "auto"
+    start_at: StartAt = "beginning"
+    labels: Annotated[dict[str, str], AfterValidator(_label_names)] = field(default_factory=dict)
     # Opt-in labels taken from each line: label name -> dotted path of a JSON field (for example
     # `team: metadata.user_api_key_team_id`). Their values count against limits.max_label_values.
-    label_fields: dict[str, str] = Field(default_factory=dict)
+    label_fields: Annotated[dict[str, str], AfterValidator(_label_names), AfterValidator(_field_paths)] = field(
+        default_factory=dict
+    )
     # Rotated siblings that are compressed are never parsed; more patterns can be excluded.
-    exclude: list[str] = Field(default_factory=lambda: ["*.gz", "*.bz2", "*.xz", "*.zst", "*.zip"])
+    exclude: list[str] = field(default_factory=lambda: ["*.gz", "*.bz2", "*.xz", "*.zst", "*.zip"])
 
-    @field_validator("labels", "label_fields")
-    @classmethod
-    def _label_names(cls, labels: dict[str, str]) -> dict[str, str]:
-        for name, value in labels.items():
-            if not _LABEL_NAME.match(name) or name.startswith("__"):
-                raise ValueError(f"{name!r} is not a valid Prometheus label name")
-            if name in _RESERVED_LABELS:
-                raise ValueError(f"{name!r} is a label the exporter sets itself")
-            if not value:
-                raise ValueError(f"{name!r} needs a value")
-        return labels
-
-    @field_validator("label_fields")
-    @classmethod
-    def _field_paths(cls, fields: dict[str, str]) -> dict[str, str]:
-        for name, path in fields.items():
-            if "" in path.split("."):  # `metadata..team` or `.team` names no field: it would never match
-                raise ValueError(f"{name!r}: {path!r} is not a dotted path of field names (an empty name)")
-        return fields
-
-    @model_validator(mode="after")
-    def _labels_apart(self) -> SourceConfig:
+    def __post_init__(self) -> None:
         both = sorted(set(self.labels) & set(self.label_fields))
         if both:
             raise ValueError(f"{', '.join(both)} set both in labels and in label_fields")
-        return self
 
 
+@dataclass
 class PriceOverride(_Strict):
     """US dollars per million tokens."""
 
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-    cache_read: float | None = Field(default=None, ge=0)
-    cache_write: float | None = Field(default=None, ge=0)
+    input: Annotated[float, Field(ge=0)]
+    output: Annotated[float, Field(ge=0)]
+    cache_read: Annotated[float | None, Field(ge=0)] = None
+    cache_write: Annotated[float | None, Field(ge=0)] = None
 
 
+@dataclass
 class PricingConfig(_Strict):
-    overrides: dict[str, PriceOverride] = Field(default_factory=dict)
+    overrides: dict[str, PriceOverride] = field(default_factory=dict)
 
 
+@dataclass
 class LimitsConfig(_Strict):
-    max_label_values: int = Field(default=500, ge=1, description="distinct values per label")
-    max_series: int = Field(default=2000, ge=1, description="label sets per source")
+    max_label_values: Annotated[int, Field(ge=1, description="distinct values per label")] = 500
+    max_series: Annotated[int, Field(ge=1, description="label sets per source")] = 2000
     # 16 MiB: LiteLLM logs a call's whole `messages`, so a long-context call is a line of several MB.
-    max_line_bytes: int = Field(
-        default=16 * 1024 * 1024, ge=256, description="longer lines are skipped and counted as too_long"
+    max_line_bytes: Annotated[int, Field(ge=256, description="longer lines are skipped and counted as too_long")] = (
+        16 * 1024 * 1024
     )
-    pending_requests: int = Field(default=10_000, ge=1)
+    pending_requests: Annotated[int, Field(ge=1)] = 10_000
     # Descriptors of followed files kept open (idle ones are closed and reopened); unset: half
     # the process's file descriptor limit.
-    max_open_files: int | None = Field(default=None, ge=2)
-    pending_ttl_seconds: float = Field(default=600.0, gt=0)
+    max_open_files: Annotated[int | None, Field(ge=2)] = None
+    pending_ttl_seconds: Annotated[float, Field(gt=0)] = 600.0
     # How long a request whose last attempt failed waits for a retry or fallback (same
     # trace_id) before it counts as a failed request.
-    request_settle_seconds: float = Field(default=120.0, gt=0)
+    request_settle_seconds: Annotated[float, Field(gt=0)] = 120.0
 
 
+def _windows(windows: dict[str, float]) -> dict[str, float]:
+    for source, seconds in windows.items():
+        if seconds < 0:
+            raise ValueError(f"{source}: {seconds} is negative (0 turns the alert off)")
+    return windows
+
+
+@dataclass
 class ThresholdsConfig(_Strict):
-    max_response_time_seconds: float = Field(default=30.0, gt=0)
-    max_cost_per_hour_usd: float = Field(default=10.0, ge=0)
-    min_success_ratio: float = Field(default=0.9, ge=0, le=1)
-    max_consecutive_failures: int = Field(default=3, ge=1)
-    monthly_budget_usd: float = Field(default=500.0, ge=0)
+    max_response_time_seconds: Annotated[float, Field(gt=0)] = 30.0
+    max_cost_per_hour_usd: Annotated[float, Field(ge=0)] = 10.0
+    min_success_ratio: Annotated[float, Field(ge=0, le=1)] = 0.9
+    max_consecutive_failures: Annotated[int, Field(ge=1)] = 3
+    monthly_budget_usd: Annotated[float, Field(ge=0)] = 500.0
     # Fewest events in a ratio alert's window (requests in an hour for LLMSuccessRatioLow, lines
     # in 15 minutes for LLMExporterLinesRejected): one failed call of a quiet model is no page.
-    min_ratio_volume: int = Field(default=20, ge=1)
+    min_ratio_volume: Annotated[int, Field(ge=1)] = 20
     # LLMLogsStalled: how long a source may read nothing (its expected activity window); 0 never.
-    logs_stalled_after_seconds: float = Field(default=1800.0, ge=0)
-    logs_stalled_after_seconds_by_source: dict[str, float] = Field(default_factory=dict)
-
-    @field_validator("logs_stalled_after_seconds_by_source")
-    @classmethod
-    def _windows(cls, windows: dict[str, float]) -> dict[str, float]:
-        for source, seconds in windows.items():
-            if seconds < 0:
-                raise ValueError(f"{source}: {seconds} is negative (0 turns the alert off)")
-        return windows
+    logs_stalled_after_seconds: Annotated[float, Field(ge=0)] = 1800.0
+    logs_stalled_after_seconds_by_source: Annotated[dict[str, float], AfterValidator(_windows)] = field(
+        default_factory=dict
+    )
 
     def gauge_samples(self) -> list[tuple[dict[str, str], float]]:
         """llm_alert_threshold's samples: one per threshold, plus one per source with its own window."""
         samples: list[tuple[dict[str, str], float]] = []
-        # The fields themselves, not model_dump(): that would build the serializer (defer_build)
-        # for a few numbers, about 15 ms of a replay.
-        for name in type(self).model_fields:
-            if name != "logs_stalled_after_seconds_by_source":
-                samples.append(({"threshold": name}, float(getattr(self, name))))
+        for f in fields(self):
+            if f.name != "logs_stalled_after_seconds_by_source":
+                samples.append(({"threshold": f.name}, float(getattr(self, f.name))))
         for source, seconds in sorted(self.logs_stalled_after_seconds_by_source.items()):
             samples.append(({"threshold": "logs_stalled_after_seconds", "source": source}, float(seconds)))
         return samples
@@ -171,6 +179,7 @@ def unreachable_latency_threshold(thresholds: ThresholdsConfig, buckets: Sequenc
     return None
 
 
+@dataclass
 class HistogramsConfig(_Strict):
     # The semconv duration boundaries end at 81.92 s; this adds 163.84, 327.68 and 655.36 for
     # reasoning models. Other instrumentations' series of the same family then differ in `le`.
@@ -181,95 +190,95 @@ class HistogramsConfig(_Strict):
         return EXTENDED_DURATION_BUCKETS if self.extended_duration_buckets else DURATION_BUCKETS
 
 
+def _endpoint_url(endpoint: str | None) -> str | None:
+    # Anything else fails only at push time, retried every interval forever.
+    if endpoint is None:
+        return None
+    url = urlsplit(endpoint)
+    try:
+        url.port  # noqa: B018 (raises on a port that is not a number in range)
+    except ValueError:
+        raise ValueError(f"{endpoint!r} has an invalid port") from None
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f"{endpoint!r} is not an http:// or https:// URL (e.g. http://otel-collector:4317)")
+    return endpoint
+
+
+@dataclass
 class OTLPConfig(_Strict):
     """The daemon's OTLP push; unset keys fall back to the standard OTEL_EXPORTER_OTLP_* variables."""
 
-    endpoint: str | None = None
+    endpoint: Annotated[str | None, AfterValidator(_endpoint_url)] = None
     protocol: Literal["grpc", "http/protobuf"] | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    interval_seconds: float = Field(default=60.0, gt=0)
+    headers: dict[str, str] = field(default_factory=dict)
+    interval_seconds: Annotated[float, Field(gt=0)] = 60.0
     # One push, retries included; also bounds the last push when the daemon stops.
-    timeout_seconds: float = Field(default=5.0, gt=0)
+    timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     insecure: bool | None = None
-    resource_attributes: dict[str, str] = Field(default_factory=dict)
+    resource_attributes: dict[str, str] = field(default_factory=dict)
     # Push the metrics; off where Prometheus scrapes /metrics already and only spans should go.
     metrics: bool = True
     # Each completion read as a span (exposition/traces.py): the share of sessions (or calls,
     # where the log has no session) sent, and the spans that may wait for the exporter.
     traces: bool = False
-    traces_sample_ratio: float = Field(default=1.0, ge=0, le=1)
-    traces_max_queue_size: int = Field(default=2048, ge=1)
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint_url(cls, endpoint: str | None) -> str | None:
-        # Anything else fails only at push time, retried every interval forever.
-        if endpoint is None:
-            return None
-        url = urlsplit(endpoint)
-        try:
-            url.port  # noqa: B018 (raises on a port that is not a number in range)
-        except ValueError:
-            raise ValueError(f"{endpoint!r} has an invalid port") from None
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"{endpoint!r} is not an http:// or https:// URL (e.g. http://otel-collector:4317)")
-        return endpoint
+    traces_sample_ratio: Annotated[float, Field(ge=0, le=1)] = 1.0
+    traces_max_queue_size: Annotated[int, Field(ge=1)] = 2048
 
 
+def _http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL with a host")
+    if parts.username or parts.password:
+        raise ValueError("credentials in the URL would show in logs; use api_key_env or api_key_file")
+    return url
+
+
+@dataclass
 class ProbeConfig(_Strict):
     """A model server asked for its models (never a completion) every `interval_seconds`."""
 
-    url: str = Field(description="base URL: OpenAI-compatible as clients use it (…/v1), Ollama's, Anthropic's")
+    url: Annotated[
+        str,
+        Field(description="base URL: OpenAI-compatible as clients use it (…/v1), Ollama's, Anthropic's"),
+        AfterValidator(_http_url),
+    ]
     type: Literal["openai", "ollama", "anthropic"] = "openai"
-    provider: str | None = Field(default=None, description="gen_ai_provider_name; default: the type")
-    interval_seconds: float = Field(default=30.0, gt=0)
-    timeout_seconds: float = Field(default=5.0, gt=0)
+    provider: Annotated[str | None, Field(description="gen_ai_provider_name; default: the type")] = None
+    interval_seconds: Annotated[float, Field(gt=0)] = 30.0
+    timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     api_key_env: str | None = None  # the key is read from this variable, or from api_key_file
     api_key_file: str | None = None
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{url!r} is not an http(s) URL with a host")
-        if parts.username or parts.password:
-            raise ValueError("credentials in the URL would show in logs; use api_key_env or api_key_file")
-        return url
 
-
+@dataclass
 class Config(_Strict):
-    sources: list[SourceConfig] = Field(min_length=1)
+    sources: Annotated[list[SourceConfig], Field(min_length=1)]
     positions_file: str | None = None
-    poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
-    glob_interval_seconds: float = Field(default=5.0, gt=0)
-    rotate_wait_seconds: float = Field(default=5.0, ge=0)
+    poll_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
+    glob_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
+    rotate_wait_seconds: Annotated[float, Field(ge=0)] = 5.0
     force_polling: bool = False
-    positions_save_interval_seconds: float = Field(default=5.0, gt=0)
+    positions_save_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
     # ... or after this many bytes read, whichever comes first (a long start-up read included).
-    positions_save_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
-    pricing: PricingConfig = Field(default_factory=PricingConfig)
-    limits: LimitsConfig = Field(default_factory=LimitsConfig)
-    thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
-    histograms: HistogramsConfig = Field(default_factory=HistogramsConfig)
+    positions_save_bytes: Annotated[int, Field(ge=1)] = 32 * 1024 * 1024
+    pricing: PricingConfig = field(default_factory=PricingConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    thresholds: ThresholdsConfig = field(default_factory=ThresholdsConfig)
+    histograms: HistogramsConfig = field(default_factory=HistogramsConfig)
     otlp: OTLPConfig | None = None
-    probes: list[ProbeConfig] = Field(default_factory=list)
+    probes: list[ProbeConfig] = field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> Config:
+    def __post_init__(self) -> None:
+        # Run by pydantic once the fields are valid: a ValueError is a problem at the top level.
         seen: set[str] = set()
         for source in self.sources:
             if source.name in seen:
                 raise ValueError(f"source name {source.name!r} is used twice")
             seen.add(source.name)
-        return self
-
-    @model_validator(mode="after")
-    def _stall_windows_name_sources(self) -> Config:
         unknown = sorted(set(self.thresholds.logs_stalled_after_seconds_by_source) - {s.name for s in self.sources})
         if unknown:
             raise ValueError(f"thresholds.logs_stalled_after_seconds_by_source: no source named {', '.join(unknown)}")
-        return self
 
 
 Loc = tuple[str | int, ...]  # a key path, as pydantic reports it: ("sources", 0, "path")
@@ -291,12 +300,29 @@ def _set_by(loc: Loc, overrides: Mapping[Loc, str]) -> str | None:
     return None
 
 
+# pydantic words two problems otherwise for a dataclass than for a model (the schema was models;
+# exposition/webconfig.py's still are): users read the models' words, as they always did.
+_DATACLASS_WORDING = {
+    "unexpected_keyword_argument": "Extra inputs are not permitted",
+    "dataclass_type": "Input should be a valid dictionary or instance of {class_name}",
+}
+
+
+def problems(exc: ValidationError) -> list[tuple[Loc, str]]:
+    """Each problem's key path and message."""
+    out: list[tuple[Loc, str]] = []
+    for err in exc.errors():
+        wording = _DATACLASS_WORDING.get(err["type"])
+        out.append((err["loc"], wording.format(**err.get("ctx", {})) if wording else err["msg"]))
+    return out
+
+
 def format_errors(exc: ValidationError, overrides: Mapping[Loc, str] | None = None) -> str:
     """One line per problem: the key path, what is wrong, and the variable that set it, if one did."""
     lines = []
-    for err in exc.errors():
-        var = _set_by(err["loc"], overrides or {})
-        lines.append(f"  {_key_path(err['loc'])}: {err['msg']}" + (f" (set by {var})" if var else ""))
+    for loc, msg in problems(exc):
+        var = _set_by(loc, overrides or {})
+        lines.append(f"  {_key_path(loc)}: {msg}" + (f" (set by {var})" if var else ""))
     return "\n".join(lines)
 
 
@@ -342,24 +368,42 @@ def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict
     return overrides
 
 
-def _build_validators() -> None:
-    """Build every config model's validator now, on this thread. Left to pydantic, a deferred
-    model is built on first use, which pydantic does not make thread-safe (a first use racing it
-    may even get the parent's validator, which forbids every field): the daemon's HTTP threads
-    build a ProbeConfig for each /probe, but only after the config was parsed."""
-    for model in _Strict.__subclasses__():
-        model.model_rebuild()  # nothing to do once built
+_T = TypeVar("_T")
+_validators: dict[type, TypeAdapter[Any]] = {}
+_validators_lock = threading.Lock()
+
+
+def _validator(schema: type[_T]) -> TypeAdapter[_T]:
+    """The validator of Config, ProbeConfig or PriceOverride. The first call builds all three,
+    under a lock: threads may validate at once (the daemon's HTTP threads, a ProbeConfig for each
+    /probe), and pydantic does not make building a validator thread-safe."""
+    with _validators_lock:
+        if not _validators:
+            import pydantic
+
+            # The names the schema's string annotations use that are imported above only for type
+            # checkers: pydantic resolves annotations in the module's globals.
+            globals().update(Field=pydantic.Field, AfterValidator=pydantic.AfterValidator)
+            _validators.update({s: pydantic.TypeAdapter(s) for s in (Config, ProbeConfig, PriceOverride)})
+    return _validators[schema]
+
+
+def validate(schema: type[_T], raw: Any) -> _T:
+    """`raw` (a mapping) validated as a Config, ProbeConfig or PriceOverride; raises pydantic's
+    ValidationError, which format_errors() or problems() make readable."""
+    return _validator(schema).validate_python(raw)
 
 
 def parse_config(raw: Any, origin: str, environ: Mapping[str, str] | None = None) -> Config:
-    _build_validators()
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: the top level must be a mapping, not {type(raw).__name__}")
     overrides = apply_env_overrides(raw, os.environ if environ is None else environ)
+    from pydantic import ValidationError
+
     try:
-        return Config.model_validate(raw)
+        return validate(Config, raw)
     except ValidationError as exc:
         raise ConfigError(f"{origin}: invalid config\n{format_errors(exc, overrides)}") from None
 
@@ -388,8 +432,8 @@ def config_for_glob(glob: str, fmt: str = "auto", environ: Mapping[str, str] | N
     return parse_config({"sources": [{"name": "default", "path": glob, "format": fmt}]}, "--log-path", environ)
 
 
-_FORMATS = frozenset(get_args(SourceConfig.model_fields["format"].annotation))
-_START_AT = frozenset(get_args(SourceConfig.model_fields["start_at"].annotation))
+_FORMATS = frozenset(get_args(SourceFormat))
+_START_AT = frozenset(get_args(StartAt))
 
 
 def sources_config(sources: list[dict[str, Any]], origin: str, environ: Mapping[str, str] | None = None) -> Config:
@@ -397,8 +441,8 @@ def sources_config(sources: list[dict[str, Any]], origin: str, environ: Mapping[
     name, path, format, start_at and no labels, as replay builds them without a config file.
 
     When every value is plainly valid and no LLM_EXPORTER__ variable could override one, the
-    Config is constructed without validation, which would first build every model's validator;
-    it is the same Config, fields set included (tests/test_config.py compares them)."""
+    Config is constructed without validation, which would first import pydantic; it is the same
+    Config (tests/test_config.py compares them)."""
     raw: dict[str, Any] = {"sources": sources, "positions_file": None}
     environ = os.environ if environ is None else environ
     if any(var.startswith(ENV_PREFIX) for var in environ) or not all(_plain_source(s) for s in sources):
@@ -406,7 +450,7 @@ def sources_config(sources: list[dict[str, Any]], origin: str, environ: Mapping[
     names = [s["name"] for s in sources]
     if len(set(names)) != len(names):
         return parse_config(raw, origin, environ)  # for the error message
-    return _construct(Config, {"sources": [_construct(SourceConfig, dict(s)) for s in sources], "positions_file": None})
+    return Config(sources=[SourceConfig(**s) for s in sources], positions_file=None)
 
 
 def _plain_source(source: dict[str, Any]) -> bool:
@@ -422,23 +466,6 @@ def _plain_source(source: dict[str, Any]) -> bool:
         and source["start_at"] in _START_AT
         and source["labels"] == {}
     )
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def _construct(model: type[_M], values: dict[str, Any]) -> _M:
-    """`model.model_validate(values)` for valid values, unvalidated: defaults that are models are
-    constructed likewise, and the fields set are the keys given, as validation records them."""
-    given = set(values)
-    for name, field in model.model_fields.items():
-        factory = field.default_factory
-        if name in values or factory is None:
-            continue
-        # Called here, not by model_construct: it inspects each factory's signature (a few ms).
-        is_model = isinstance(factory, type) and issubclass(factory, BaseModel)
-        values[name] = _construct(factory, {}) if is_model else factory()  # type: ignore[call-arg]
-    return model.model_construct(_fields_set=given, **values)
 
 
 def no_files(source: SourceConfig) -> str | None:

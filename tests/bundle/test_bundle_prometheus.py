@@ -127,9 +127,11 @@ def _threshold_rules() -> dict[tuple[str, str], str]:
 
 
 def test_threshold_fallbacks_use_the_exporter_defaults():
+    from dataclasses import asdict
+
     from llm_exporter.config import ThresholdsConfig
 
-    defaults = ThresholdsConfig().model_dump()
+    defaults = asdict(ThresholdsConfig())
     rules = _threshold_rules()
     for name in PER_INSTANCE:
         expr = rules[("instance:llm_alert_threshold:effective", name)]

@@ -276,7 +276,7 @@ def configure(
         raise ImportError(MISSING_SDK)
     from opentelemetry import metrics, trace
 
-    from llm_exporter.config import PriceOverride
+    from llm_exporter.config import PriceOverride, validate
     from llm_exporter.pipeline.pricing import PriceBook
 
     disabled = _truthy(env.get("OTEL_SDK_DISABLED"))
@@ -314,7 +314,7 @@ def configure(
             atexit.register(_shutdown, built, shutdown_timeout)
         if tracer_provider is None:
             spans = False
-        overrides = {name: PriceOverride.model_validate(dict(p)) for name, p in (price_overrides or {}).items()}
+        overrides = {name: validate(PriceOverride, dict(p)) for name, p in (price_overrides or {}).items()}
         if meter_provider is None:
             from opentelemetry.metrics import NoOpMeterProvider
 

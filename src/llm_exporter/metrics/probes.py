@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pydantic import ValidationError
-
-from llm_exporter.config import ProbeConfig
+from llm_exporter.config import ProbeConfig, problems, validate
 from llm_exporter.exposition import render
 from llm_exporter.metrics.families import Family
 from llm_exporter.pipeline.labels import LabelLimiter
@@ -50,12 +48,13 @@ class ProbeCollector:
 def probe_target(target: str, module: str, timeout: float) -> bytes:
     """`/probe?target=URL&module=TYPE`, blackbox-exporter style: probe one server now and return
     its gauges. Raises ValueError (a message for the caller) for a target or module it refuses."""
+    from pydantic import ValidationError  # the daemon's: imported with its config
+
     try:
-        probe = ProbeConfig(url=target, type=module, timeout_seconds=timeout)  # type: ignore[arg-type]
+        probe = validate(ProbeConfig, {"url": target, "type": module, "timeout_seconds": timeout})
     except ValidationError as exc:
         names = {"url": "target", "type": "module"}  # the query's names, not the config's
-        problems = (f"{names.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
-        raise ValueError("; ".join(problems)) from None
+        raise ValueError("; ".join(f"{names.get(str(loc[0]), loc[0])}: {msg}" for loc, msg in problems(exc))) from None
     prober = Prober([probe], LabelLimiter(MAX_PROBE_MODELS))
     try:
         prober.poll_once()
