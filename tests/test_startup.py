@@ -14,8 +14,18 @@ from testkit import TESTDATA
 
 # What a replay without a config file used to import and never uses: prometheus_client (its
 # package brings HTTP servers and ssl), YAML (no config file), urllib.request and http.client
-# (probes), tempfile (saving positions), genai_prices (a call whose cost the log gives).
-UNUSED = ("prometheus_client", "yaml", "urllib.request", "http.client", "tempfile", "genai_prices")
+# (probes), tempfile (saving positions), genai_prices (a call whose cost the log gives), pydantic
+# (it validates a config; replay's own config is built valid).
+UNUSED = (
+    "prometheus_client",
+    "yaml",
+    "urllib.request",
+    "http.client",
+    "tempfile",
+    "genai_prices",
+    "pydantic",
+    "pydantic_core",
+)
 
 REPLAY = """
 import io, json, sys
