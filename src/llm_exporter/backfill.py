@@ -64,6 +64,7 @@ from llm_exporter.metrics.collector import LLMCollector
 from llm_exporter.metrics.health import Health
 from llm_exporter.metrics.store import MetricsStore
 from llm_exporter.pipeline.labels import LabelLimiter
+from llm_exporter.pipeline.price_cache import cache_dir
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.pipeline.processor import SourcePipeline
 from llm_exporter.sources.positions import Position, save_positions
@@ -478,7 +479,7 @@ def backfill(
     clock = LineTime()
     store = MetricsStore(clock)
     health = Health()
-    prices = PriceBook(config.pricing.overrides)
+    prices = PriceBook(config.pricing.overrides, cache_dir())
     limiter = LabelLimiter(config.limits.max_label_values)
     report = Report()
     readers: list[_Reader] = []

@@ -19,6 +19,7 @@ from llm_exporter.metrics.health import Health, SourceHealth
 from llm_exporter.metrics.probes import ProbeCollector
 from llm_exporter.metrics.store import MetricsStore
 from llm_exporter.pipeline.labels import LabelLimiter
+from llm_exporter.pipeline.price_cache import cache_dir
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.pipeline.processor import SourcePipeline
 from llm_exporter.sources.positions import Position, load_positions, save_positions
@@ -84,7 +85,7 @@ class Exporter:
         self.health = Health()
         self.config = config
         self.limiter = LabelLimiter(config.limits.max_label_values)
-        self.prices = PriceBook(config.pricing.overrides)
+        self.prices = PriceBook(config.pricing.overrides, cache_dir())
         self.sources: dict[str, Source] = {}
         self.prober = Prober(config.probes, self.limiter)
         self.open_files = OpenFiles(config.limits.max_open_files or default_max_open_files())
@@ -170,7 +171,7 @@ class Exporter:
         with self.store.lock:
             self.limiter.max_values = config.limits.max_label_values
             self.open_files.limit = config.limits.max_open_files or default_max_open_files()
-            self.prices = PriceBook(config.pricing.overrides)
+            self.prices = PriceBook(config.pricing.overrides, cache_dir())
             self._build_sources(config, (), initial=False)
             self._configure_spans(config)
             self.config = config

@@ -13,12 +13,14 @@ import types
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llm_exporter.providers import SELF_HOSTED, resolve
 
 if TYPE_CHECKING:
     from llm_exporter.config import PriceOverride
+    from llm_exporter.pipeline.price_cache import PriceCache
 
 # semconv provider names -> genai-prices provider ids, where they differ.
 _GENAI_PRICES_IDS = {
@@ -126,9 +128,9 @@ def _data_snapshot() -> types.ModuleType:
                 del sys.modules[name]
 
 
-def _from_genai_prices(provider: str, model: str) -> Price | None:
-    if provider in SELF_HOSTED:
-        return None
+def _from_genai_prices(provider: str, model: str) -> tuple[Price | None, bool]:
+    """The price genai-prices gives now, and whether it is the same at every date and hour
+    (it may be kept for later runs)."""
     data_snapshot = _data_snapshot()
     snapshot = data_snapshot.get_snapshot()
     provider_id: str | None = _GENAI_PRICES_IDS.get(provider, provider)
@@ -139,27 +141,48 @@ def _from_genai_prices(provider: str, model: str) -> Price | None:
     try:
         _, info = snapshot.find_provider_model(model, None, provider_id, None)
     except LookupError:
-        return None
-    prices = info.get_prices(datetime.now(timezone.utc))
+        return None, True
+    now = datetime.now(timezone.utc)
+    prices = info.get_prices(now)
     zero = UnitPrice(0.0)
     input_price = _unit(getattr(prices, "input_mtok", None), zero)
     output_price = _unit(getattr(prices, "output_mtok", None), zero)
     if input_price == zero and output_price == zero:
-        return None  # listed, but not priced by tokens
-    return Price(
+        return None, _lasting(info, now)  # listed, but not priced by tokens
+    price = Price(
         input=input_price,
         output=output_price,
         cache_read=_unit(getattr(prices, "cache_read_mtok", None), input_price),
         cache_write=_unit(getattr(prices, "cache_write_mtok", None), input_price),
     )
+    return price, _lasting(info, now)
+
+
+def _lasting(info: Any, now: datetime) -> bool:
+    """Whether a model's prices are those of every later date and hour too: one price, or prices
+    by start date that have all started (the last then applies for good). Not for prices by hour
+    of the day, nor while a change is still to come."""
+    if not isinstance(info.prices, list):
+        return True
+    from genai_prices.types import StartDateConstraint  # imported with the price data already
+
+    return all(
+        c.constraint is None or (isinstance(c.constraint, StartDateConstraint) and c.constraint.active(now))
+        for c in info.prices
+    )
 
 
 class PriceBook:
-    """Resolves and caches the price of each (provider, model); None means no known price."""
+    """Resolves and caches the price of each (provider, model); None means no known price.
 
-    def __init__(self, overrides: dict[str, PriceOverride] | None = None) -> None:
+    With `kept_in` (the exporter's commands, not an app's instrumentation) genai-prices' answers
+    are also kept in that directory for later runs (price_cache.py)."""
+
+    def __init__(self, overrides: dict[str, PriceOverride] | None = None, kept_in: Path | None = None) -> None:
         self._overrides = {name.lower(): _from_override(o) for name, o in (overrides or {}).items()}
         self._cache: dict[tuple[str, str], Price | None] = {}
+        self._kept_in = kept_in
+        self._kept: PriceCache | None = None
 
     def lookup(self, provider: str, model: str) -> Price | None:
         key = (provider, model)
@@ -170,7 +193,23 @@ class PriceBook:
         # Either spelling of a model (`openai/gpt-4o`, `gpt-4o`) finds the same price.
         provider_name, label = resolve(model, provider)
         price = self._overrides.get(model.lower()) or self._overrides.get(label.lower())
-        if price is None:
-            price = _from_genai_prices(provider_name, label)
+        if price is None and provider_name not in SELF_HOSTED:
+            price = self._genai_prices(provider_name, label)
         self._cache[key] = price
+        return price
+
+    def _genai_prices(self, provider: str, model: str) -> Price | None:
+        if self._kept_in is None:
+            return _from_genai_prices(provider, model)[0]
+        if self._kept is None:
+            from llm_exporter.pipeline.price_cache import PriceCache  # imports this module
+
+            self._kept = PriceCache(__file__, self._kept_in)
+        try:
+            return self._kept.prices[provider, model]
+        except KeyError:
+            pass
+        price, lasting = _from_genai_prices(provider, model)
+        if lasting:
+            self._kept.put(provider, model, price)
         return price

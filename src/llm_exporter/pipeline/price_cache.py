@@ -1,0 +1,116 @@
+"""genai-prices' answers kept on disk, so that a run pricing models seen before never imports it.
+
+Importing genai-prices (its pydantic types, its whole price list, its version read through
+importlib.metadata) costs about 30 ms, a quarter of a short replay's whole run. What it answers
+for a (provider, model) is fixed by its price data and by the code that asks (pricing.py), except
+for models whose prices change with the date or the hour: those are never kept. So each answer
+is kept in `$XDG_CACHE_HOME/llm-exporter/prices.json` (default `~/.cache`) under a fingerprint of
+both files; an upgrade of either, or an edit, changes the fingerprint and the file is ignored.
+
+The file is only ever an optimisation: unreadable, damaged, from another version or unwritable,
+it is ignored and prices come from genai-prices as they would without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from llm_exporter.pipeline.pricing import Price, UnitPrice
+
+_FILE = "prices.json"
+
+
+def cache_dir() -> Path:
+    """Where the exporter's commands keep prices: `$XDG_CACHE_HOME/llm-exporter`, else
+    `~/.cache/llm-exporter`."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "llm-exporter"
+
+
+def _fingerprint(asker: str) -> list[int] | None:
+    """Identity (inode, mtime, size) of genai-prices' price data and of the asking module, or None
+    when genai-prices' files cannot be found (no cache then)."""
+    spec = importlib.util.find_spec("genai_prices")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    out: list[int] = []
+    for path in (os.path.join(spec.submodule_search_locations[0], "data.py"), asker):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        out += [st.st_ino, st.st_mtime_ns, st.st_size]
+    return out
+
+
+def _encode(price: Price | None) -> list[Any] | None:
+    if price is None:
+        return None
+    units = (price.input, price.output, price.cache_read, price.cache_write)
+    return [[u.base, [list(t) for t in u.tiers]] for u in units]
+
+
+def _unit(raw: Any) -> UnitPrice:
+    base, tiers = raw
+    if not isinstance(base, float) or not isinstance(tiers, list):
+        raise ValueError("not a unit price")
+    pairs = tuple((int(start), float(price)) for start, price in tiers)
+    return UnitPrice(base, pairs)
+
+
+def _decode(raw: Any) -> Price | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or len(raw) != 4:
+        raise ValueError("not a price")
+    return Price(*(_unit(u) for u in raw))
+
+
+class PriceCache:
+    """The prices of one fingerprint: `get` what a run before resolved, `put` what this one did."""
+
+    def __init__(self, asker: str, directory: Path) -> None:
+        self._path = directory / _FILE
+        self._fingerprint = _fingerprint(asker)
+        self._raw: dict[tuple[str, str], Any] = {}
+        self.prices: dict[tuple[str, str], Price | None] = {}
+        if self._fingerprint is not None:
+            self._load()
+
+    def _load(self) -> None:
+        try:
+            data = orjson.loads(self._path.read_bytes())
+            if data["fingerprint"] != self._fingerprint:
+                return
+            raw = {(provider, model): price for provider, model, price in data["prices"]}
+            prices = {key: _decode(price) for key, price in raw.items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # absent, damaged or another version's: priced afresh
+        self._raw = raw
+        self.prices = prices
+
+    def put(self, provider: str, model: str, price: Price | None) -> None:
+        """Keep an answer for later runs: the file is rewritten whole and replaced in one step, so
+        a reader never sees half of it; a run writing at the same time may lose an entry (that
+        model is then priced by genai-prices once more)."""
+        self.prices[provider, model] = price
+        if self._fingerprint is None:
+            return
+        self._raw[provider, model] = _encode(price)
+        entries = [[provider, model, price] for (provider, model), price in self._raw.items()]
+        text = orjson.dumps({"fingerprint": self._fingerprint, "prices": entries})
+        part = self._path.with_name(f"{_FILE}.{os.getpid()}")
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            part.write_bytes(text)
+            os.replace(part, self._path)
+        except OSError:
+            self._fingerprint = None  # unwritable (read-only home): no more attempts this run
+            with contextlib.suppress(OSError):
+                part.unlink(missing_ok=True)
