@@ -14,13 +14,16 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from llm_exporter.config import ProbeConfig
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.semconv import LABEL_MODEL
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +141,7 @@ class Prober:
         self.clock = clock
         self._list = list_models
         self.states: dict[tuple[str, str], ProbeState] = {}  # (server_address, provider) -> state
-        self._pool = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="probe")
+        self._pool: ThreadPoolExecutor | None = None  # made for the first probe due: most runs have none
         self._running: set[int] = set()  # indexes of probes whose last run has not ended
         self.configure(probes)
 
@@ -165,7 +168,12 @@ class Prober:
                 self._due[i] = now + self.probes[i].interval_seconds
                 self._running.add(i)
             jobs = [(i, self.probes[i]) for i in due]
-        futures = [self._pool.submit(self._run, i, probe) for i, probe in jobs]
+            if jobs and self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="probe")
+            pool = self._pool
+        futures = [pool.submit(self._run, i, probe) for i, probe in jobs] if pool is not None else []
         if wait:
             for future in futures:
                 future.result()
@@ -204,7 +212,8 @@ class Prober:
             log.debug("probe %s (%s): %s", key[0], probe.type, error)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class ProbeLoop:
