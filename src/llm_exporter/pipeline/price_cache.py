@@ -73,12 +73,12 @@ def _decode(raw: Any) -> Price | None:
 
 
 class PriceCache:
-    """The prices of one fingerprint: `get` what a run before resolved, `put` what this one did."""
+    """The prices of one fingerprint: `prices` holds what runs before resolved, `put` keeps what
+    this one does."""
 
     def __init__(self, asker: str, directory: Path) -> None:
         self._path = directory / _FILE
         self._fingerprint = _fingerprint(asker)
-        self._raw: dict[tuple[str, str], Any] = {}
         self.prices: dict[tuple[str, str], Price | None] = {}
         if self._fingerprint is not None:
             self._load()
@@ -88,12 +88,9 @@ class PriceCache:
             data = orjson.loads(self._path.read_bytes())
             if data["fingerprint"] != self._fingerprint:
                 return
-            raw = {(provider, model): price for provider, model, price in data["prices"]}
-            prices = {key: _decode(price) for key, price in raw.items()}
+            self.prices = {(provider, model): _decode(price) for provider, model, price in data["prices"]}
         except (OSError, ValueError, KeyError, TypeError):
-            return  # absent, damaged or another version's: priced afresh
-        self._raw = raw
-        self.prices = prices
+            pass  # absent, damaged or another version's: priced afresh
 
     def put(self, provider: str, model: str, price: Price | None) -> None:
         """Keep an answer for later runs: the file is rewritten whole and replaced in one step, so
@@ -102,8 +99,7 @@ class PriceCache:
         self.prices[provider, model] = price
         if self._fingerprint is None:
             return
-        self._raw[provider, model] = _encode(price)
-        entries = [[provider, model, price] for (provider, model), price in self._raw.items()]
+        entries = [[provider, model, _encode(price)] for (provider, model), price in self.prices.items()]
         text = orjson.dumps({"fingerprint": self._fingerprint, "prices": entries})
         part = self._path.with_name(f"{_FILE}.{os.getpid()}")
         try:
