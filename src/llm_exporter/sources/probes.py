@@ -168,12 +168,14 @@ class Prober:
                 self._due[i] = now + self.probes[i].interval_seconds
                 self._running.add(i)
             jobs = [(i, self.probes[i]) for i in due]
-            if jobs and self._pool is None:
+            if not jobs:
+                return 0
+            if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="probe")
             pool = self._pool
-        futures = [pool.submit(self._run, i, probe) for i, probe in jobs] if pool is not None else []
+        futures = [pool.submit(self._run, i, probe) for i, probe in jobs]
         if wait:
             for future in futures:
                 future.result()
