@@ -35,7 +35,7 @@ from bench_tailing import PY, WORK, pin
 from bench_tailing import generated as completion_file
 
 HERE = Path(__file__).resolve().parent
-FIRST_RUN = "<no price cache>"
+FIRST_RUN = "replay, first run"
 RECORDED = HERE.parent / "tests" / "testdata" / "litellm_recorded"
 BARE = """import sys, {module}
 decode = {decode}
@@ -56,8 +56,8 @@ def litellm_file(n: int) -> Path:
 
 
 def costed_file(completion: Path) -> Path:
-    """The completion workload with a cost logged on every response: nothing to price, so the
-    run never imports genai-prices (pydantic and its price data: most of replay's start-up)."""
+    """The completion workload with a cost logged on every response: nothing to price, so even
+    a first run never imports genai-prices."""
     path = completion.with_name(completion.name.replace("completions-", "completions-costed-"))
     if not path.exists():
         with open(completion, "rb") as src, open(path, "wb") as out:
@@ -68,17 +68,14 @@ def costed_file(completion: Path) -> Path:
     return path
 
 
-def timed(argv: list[str]) -> float:
-    """Seconds to run argv; `FIRST_RUN` in it stands for an empty cache directory of its own."""
-    cache = WORK / "price-cache"
-    if FIRST_RUN in argv:
-        argv = [a for a in argv if a != FIRST_RUN]
-        cache = Path(tempfile.mkdtemp(dir=WORK))
+def timed(argv: list[str], first_run: bool = False) -> float:
+    """Seconds to run argv, with the benchmark's price cache or (`first_run`) an empty one."""
+    cache = Path(tempfile.mkdtemp(dir=WORK)) if first_run else WORK / "price-cache"
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pin, env=env)
     seconds = time.perf_counter() - start
-    if cache.name != "price-cache":
+    if first_run:
         shutil.rmtree(cache)
     return seconds
 
@@ -87,7 +84,7 @@ def contenders(path: Path, fmt: str, key: str) -> dict[str, list[str]]:
     replay = [PY, "-m", "llm_exporter", "replay", "--format", fmt, str(path)]
     runs = {
         "replay": replay,
-        "replay, first run": [*replay, FIRST_RUN],
+        FIRST_RUN: replay,
         "bare orjson loop": [PY, "-c", BARE.format(module="orjson", decode="orjson.loads", key=key), str(path)],
         "bare msgspec loop": [
             PY,
@@ -110,7 +107,7 @@ def workload(name: str, path: Path, fmt: str, key: str, rounds: int) -> None:
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(rounds):
         for contender, argv in runs.items():
-            best[contender] = min(best[contender], timed(argv))
+            best[contender] = min(best[contender], timed(argv, first_run=contender == FIRST_RUN))
     size = path.stat().st_size
     print(f"\n{name}: {path} ({n:,} lines, {size / 1e6:,.0f} MB, {size / n:,.0f} bytes a line), best of {rounds}")
     for contender, seconds in best.items():
