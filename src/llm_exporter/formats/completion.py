@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
@@ -186,28 +186,3 @@ def event(obj: Line) -> Event | None:
             fields.session(obj.session_id),
         )
     return Ignored(event_type)
-
-
-# -- the C hot path's shapes (pipeline/hotpath.py) ----------------------------------------------
-# Per event type, the Line fields its parser checks (times and sessions never reject, and the hot
-# path does not read them), tagged by event_type: fewer fields to fill, and no tag to compare. A
-# line these do not take (another event type, a field that would reject it) goes the Python way.
-
-_FIELDS = {field.name: field for field in msgspec.structs.fields(Line)}
-
-
-def _shape(event_type: str, names: tuple[str, ...]) -> type[Struct]:
-    fields_ = [(name, _FIELDS[name].type, _FIELDS[name].default) for name in names]
-    return msgspec.defstruct(f"Hot_{event_type}", fields_, tag_field="event_type", tag=event_type, gc=False)
-
-
-HOT_REQUEST = _shape("completion_request", ("request_id", "model", "provider", "operation"))
-HOT_RESPONSE = _shape(
-    "completion_response",
-    (
-        "request_id", "model", "provider", "operation", "response_time_ms", "success", "error", "error_type",
-        "status_code", "token_usage", "usage", "time_to_first_chunk_ms", "cost_estimate_usd",
-    ),
-)  # fmt: skip
-HOT_DECISION = _shape("trading_decision", ("request_id", "model", "action", "symbol", "validation_result"))
-decode_hot = msgspec.json.Decoder(Union[HOT_REQUEST, HOT_RESPONSE, HOT_DECISION]).decode  # noqa: UP007

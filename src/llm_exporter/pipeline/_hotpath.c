@@ -1,19 +1,20 @@
 /* The completion format's common lines, from the read buffer to the metrics store, in C.
  *
  * pipeline/hotpath.py says when this runs and what it is held to. In short: each line of the
- * buffer is decoded by the format's typed decoder (formats.completion.decode_hot: per event type,
- * the fields its parser checks), and a line whose series, pending request, price and label values
- * are already known is recorded here exactly as SourcePipeline's handlers would record it; every
- * other line (undecodable, rejected, another event type, a first sighting, a full table) goes to
- * `slow`, the Python path, with nothing done here. Checks come first and mutations last, so a
- * line is either recorded whole here or handed on untouched.
+ * buffer is read in place (_json.c validates it and locates the values of the keys the format
+ * reads; only those are built, per event type, as formats.completion.parse reads them), and a
+ * line whose series, pending request, price and label values are already known is recorded here
+ * exactly as SourcePipeline's handlers would record it; every other line (not JSON this reader
+ * takes, rejected, another event type, a first sighting, a full table) goes to `slow`, the Python
+ * path, with nothing done here. Checks come first and mutations last, so a line is either
+ * recorded whole here or handed on untouched.
  *
  * The Python objects are read through their slots' offsets (member descriptors looked up once),
  * each object's type checked before its slots are read.
  */
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_json.h"
+
 #include <structmember.h>
 #include <stdint.h>
 #include <string.h>
@@ -23,25 +24,26 @@
 
 #define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
 
-/* Slots read from each type, by name. */
-enum { L_REQUEST_ID, L_MODEL, L_PROVIDER, L_OPERATION, L_RESPONSE_TIME_MS, L_SUCCESS,
+/* The keys a completion line is read for (formats.completion.Line), and those of its usage. */
+enum { L_EVENT_TYPE, L_REQUEST_ID, L_MODEL, L_PROVIDER, L_OPERATION, L_RESPONSE_TIME_MS, L_SUCCESS,
        L_ERROR, L_ERROR_TYPE, L_STATUS_CODE, L_TOKEN_USAGE, L_USAGE, L_TTFC_MS, L_COST, L_ACTION, L_SYMBOL,
        L_VALIDATION_RESULT, L_N };
-static const char *LINE_SLOTS[L_N] = {
-    "request_id", "model", "provider", "operation", "response_time_ms", "success", "error",
+static JsonKeys LINE_KEYS = {L_N, {
+    "event_type", "request_id", "model", "provider", "operation", "response_time_ms", "success", "error",
     "error_type", "status_code", "token_usage", "usage", "time_to_first_chunk_ms", "cost_estimate_usd",
-    "action", "symbol", "validation_result"};
+    "action", "symbol", "validation_result"}};
 
 enum { U_PROMPT, U_COMPLETION, U_INPUT, U_OUTPUT, U_TOTAL, U_CACHE_READ, U_CACHE_WRITE, U_PROMPT_DETAILS,
        U_COMPLETION_DETAILS, U_N };
-static const char *USAGE_SLOTS[U_N] = {
+static JsonKeys USAGE_KEYS = {U_N, {
     "prompt_tokens", "completion_tokens", "input_tokens", "output_tokens", "total_tokens",
     "cache_read_input_tokens", "cache_creation_input_tokens", "prompt_tokens_details",
-    "completion_tokens_details"};
+    "completion_tokens_details"}};
 
 enum { D_CACHED, D_REASONING, D_N };
-static const char *DETAILS_SLOTS[D_N] = {"cached_tokens", "reasoning_tokens"};
+static JsonKeys DETAILS_KEYS = {D_N, {"cached_tokens", "reasoning_tokens"}};
 
+/* Slots read from each type, by name. */
 enum { S_LABELS, S_IN_FLIGHT, S_COST, S_DURATION, S_USAGE_INPUT, S_USAGE_OUTPUT, S_TOKENS,
        S_CONSECUTIVE_FAILURES, S_REQUESTS_OK, S_REQUESTS_FAILED, S_TTFC, S_DECISIONS, S_ERRORS,
        S_FAILED_CALLS, S_N };
@@ -62,8 +64,8 @@ static const char *PRICE_SLOTS[P_N] = {"input", "output", "cache_read", "cache_w
 enum { UP_BASE, UP_TIERS, UP_N };
 static const char *UNIT_PRICE_SLOTS[UP_N] = {"base", "tiers"};
 
-/* The decoder gives one of these shapes, by event type (formats.completion.HOT_SHAPES). */
-enum { REQUEST, RESPONSE, DECISION, LINE_SHAPES };
+/* The event types read here. */
+enum { REQUEST, RESPONSE, DECISION };
 
 #define BOUNDS_CACHED 4
 #define CALLS_CACHED 4096  /* as SourcePipeline's own cache of series resolutions */
@@ -76,13 +78,13 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *pipeline, *decode, *slow, *unset;
-    PyObject *per_call;  /* _Call -> (its (operation, provider, model) key, its Price or None) */
+    PyObject *pipeline, *slow;
+    PyObject *per_call;  /* _Call -> (its (operation, provider, model) key, its Price, None or s_unlooked) */
     Bounds bounds[BOUNDS_CACHED];
-    PyTypeObject *line_t[LINE_SHAPES], *usage_t, *details_t, *series_t, *histogram_t, *call_t, *price_t,
-        *unit_price_t;
-    Py_ssize_t line[LINE_SHAPES][L_N], details[D_N], usage[U_N], series[S_N], histogram[H_N], call[C_N],
-        price[P_N], unit_price[UP_N];
+    PyTypeObject *series_t, *histogram_t, *call_t, *price_t, *unit_price_t;
+    Py_ssize_t series[S_N], histogram[H_N], call[C_N], price[P_N], unit_price[UP_N];
+    long long max_tokens;  /* fields.MAX_TOKENS, MAX_COST_USD, MAX_DURATION_MS */
+    double max_cost, max_ms;
 } HotPath;
 
 /* The labels whose values the hot path checks with the LabelLimiter. */
@@ -102,17 +104,12 @@ typedef struct {
 static PyObject *s_input, *s_output, *s_cache_read, *s_cache_write, *s_reasoning, *s_provider_label,
     *s_operation_label, *s_model_label,
     *s_empty, *s_upper, *s_one, *s_minus_one;
+static PyObject *s_unlooked;  /* a call's price not looked up yet */
 
-/* The offsets of the slots `names` of `type`; with `partial`, -1 for a name it lacks (a line shape
-   has only the fields its event type reads, and its handler reads only those). */
-static int offsets(PyTypeObject *type, const char **names, int n, Py_ssize_t *out, int partial) {
+/* The offsets of the slots `names` of `type`. */
+static int offsets(PyTypeObject *type, const char **names, int n, Py_ssize_t *out) {
     for (int i = 0; i < n; i++) {
         PyObject *d = PyObject_GetAttrString((PyObject *)type, names[i]);
-        if (d == NULL && partial && PyErr_ExceptionMatches(PyExc_AttributeError)) {
-            PyErr_Clear();
-            out[i] = -1;
-            continue;
-        }
         if (d == NULL) return -1;
         int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
         if (ok) out[i] = ((PyMemberDescrObject *)d)->d_member->offset;
@@ -131,83 +128,44 @@ static void HotPath_dealloc(HotPath *self) {
         PyMem_Free(self->bounds[i].values);
     }
     Py_XDECREF(self->per_call);
-    Py_XDECREF(self->pipeline); Py_XDECREF(self->decode); Py_XDECREF(self->slow); Py_XDECREF(self->unset);
-    for (int i = 0; i < LINE_SHAPES; i++) Py_XDECREF(self->line_t[i]);
-    Py_XDECREF(self->usage_t);
-    Py_XDECREF(self->details_t); Py_XDECREF(self->series_t);
-    Py_XDECREF(self->histogram_t); Py_XDECREF(self->call_t); Py_XDECREF(self->price_t);
-    Py_XDECREF(self->unit_price_t);
+    Py_XDECREF(self->pipeline); Py_XDECREF(self->slow);
+    Py_XDECREF(self->series_t); Py_XDECREF(self->histogram_t); Py_XDECREF(self->call_t);
+    Py_XDECREF(self->price_t); Py_XDECREF(self->unit_price_t);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int HotPath_init(HotPath *self, PyObject *args, PyObject *kwds) {
-    static char *kw[] = {"pipeline", "decode", "slow", "unset", "request", "response", "decision", "usage",
-                         "series", "histogram", "call", "price", "unit_price", "details", NULL};
-    PyObject *pipeline, *decode, *slow, *unset;
-    PyTypeObject *shapes[LINE_SHAPES], *t[8];
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOO!O!O!O!O!O!O!O!O!O!", kw, &pipeline, &decode, &slow, &unset,
-                                     &PyType_Type, &shapes[REQUEST], &PyType_Type, &shapes[RESPONSE],
-                                     &PyType_Type, &shapes[DECISION], &PyType_Type, &t[1], &PyType_Type, &t[2],
-                                     &PyType_Type, &t[3], &PyType_Type, &t[4], &PyType_Type, &t[5],
-                                     &PyType_Type, &t[6], &PyType_Type, &t[7]))
+    static char *kw[] = {"pipeline", "slow", "series", "histogram", "call", "price", "unit_price", "max_tokens",
+                         "max_cost", "max_ms", NULL};
+    PyObject *pipeline, *slow;
+    PyTypeObject *t[5];
+    long long max_tokens;
+    double max_cost, max_ms;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!O!O!O!O!Ldd", kw, &pipeline, &slow, &PyType_Type, &t[0],
+                                     &PyType_Type, &t[1], &PyType_Type, &t[2], &PyType_Type, &t[3], &PyType_Type,
+                                     &t[4], &max_tokens, &max_cost, &max_ms))
         return -1;
-    for (int i = 0; i < LINE_SHAPES; i++)
-        if (offsets(shapes[i], LINE_SLOTS, L_N, self->line[i], 1)) return -1;
-    if (offsets(t[1], USAGE_SLOTS, U_N, self->usage, 0) || offsets(t[2], SERIES_SLOTS, S_N, self->series, 0) ||
-        offsets(t[3], HISTOGRAM_SLOTS, H_N, self->histogram, 0) || offsets(t[4], CALL_SLOTS, C_N, self->call, 0) ||
-        offsets(t[5], PRICE_SLOTS, P_N, self->price, 0) || offsets(t[6], UNIT_PRICE_SLOTS, UP_N, self->unit_price, 0) ||
-        offsets(t[7], DETAILS_SLOTS, D_N, self->details, 0))
+    if (offsets(t[0], SERIES_SLOTS, S_N, self->series) || offsets(t[1], HISTOGRAM_SLOTS, H_N, self->histogram) ||
+        offsets(t[2], CALL_SLOTS, C_N, self->call) || offsets(t[3], PRICE_SLOTS, P_N, self->price) ||
+        offsets(t[4], UNIT_PRICE_SLOTS, UP_N, self->unit_price))
         return -1;
     Py_XSETREF(self->per_call, PyDict_New());
     if (self->per_call == NULL) return -1;
-    PyObject **fields[] = {&self->pipeline, &self->decode, &self->slow, &self->unset};
-    PyObject *values[] = {pipeline, decode, slow, unset};
-    for (int i = 0; i < 4; i++) {
-        Py_INCREF(values[i]);
-        Py_XSETREF(*fields[i], values[i]);
-    }
-    for (int i = 0; i < LINE_SHAPES; i++) {
-        Py_INCREF(shapes[i]);
-        Py_XSETREF(self->line_t[i], shapes[i]);
-    }
-    PyTypeObject **types[] = {NULL, &self->usage_t, &self->series_t, &self->histogram_t,
-                              &self->call_t, &self->price_t, &self->unit_price_t, &self->details_t};
-    for (int i = 1; i < 8; i++) {
+    Py_INCREF(pipeline);
+    Py_XSETREF(self->pipeline, pipeline);
+    Py_INCREF(slow);
+    Py_XSETREF(self->slow, slow);
+    PyTypeObject **types[] = {&self->series_t, &self->histogram_t, &self->call_t, &self->price_t,
+                              &self->unit_price_t};
+    for (int i = 0; i < 5; i++) {
         Py_INCREF(t[i]);
         Py_XSETREF(*types[i], t[i]);
     }
+    self->max_tokens = max_tokens;
+    self->max_cost = max_cost;
+    self->max_ms = max_ms;
     return 0;
 }
-
-/* -- one line as a buffer ------------------------------------------------------------------
-   The decoder takes any buffer; a memoryview a line would cost an allocation (tracked by the
-   garbage collector) each. This one object points at each line in turn, and is replaced only
-   if somebody still holds a view of it. */
-
-typedef struct {
-    PyObject_HEAD
-    const char *data;
-    Py_ssize_t size, exports;
-} LineBuffer;
-
-static int LineBuffer_getbuffer(LineBuffer *self, Py_buffer *view, int flags) {
-    if (PyBuffer_FillInfo(view, (PyObject *)self, (void *)self->data, self->size, 1, flags) < 0) return -1;
-    self->exports++;
-    return 0;
-}
-
-static void LineBuffer_releasebuffer(LineBuffer *self, Py_buffer *view) { self->exports--; }
-
-static PyBufferProcs LineBuffer_as_buffer = {
-    (getbufferproc)LineBuffer_getbuffer, (releasebufferproc)LineBuffer_releasebuffer};
-
-static PyTypeObject LineBufferType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "llm_exporter.pipeline._hotpath.LineBuffer",
-    .tp_basicsize = sizeof(LineBuffer),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_as_buffer = &LineBuffer_as_buffer,
-};
 
 /* -- small helpers ------------------------------------------------------------------------- */
 
@@ -401,15 +359,176 @@ static int put(PyObject *items, PyObject *clock, PyObject **born, PyObject *key,
     return r;
 }
 
+/* -- reading a line ----------------------------------------------------------------------------
+   A line's values for its event type, read as formats.completion.parse reads them. A value parse
+   would reject, or read in a way not repeated here (a decimal string, a float token count, an
+   error object...), leaves the whole line to Python. */
+
+/* A call's tokens as fields.token_usage gives them. */
+typedef struct {
+    long long in, out, cache_read, cache_write, reasoning;
+} Tokens;
+
+typedef struct {
+    int type;
+    /* new references, NULL where the line has none */
+    PyObject *request_id, *model, *provider, *operation, *action, *symbol, *validation_result, *error_type,
+        *status;
+    double duration_ms, ttfc_ms, cost;
+    int success, has_ttfc, has_cost;
+    Tokens t;
+} Line;
+
+static void line_clear(Line *line) {
+    Py_CLEAR(line->request_id); Py_CLEAR(line->model); Py_CLEAR(line->provider); Py_CLEAR(line->operation);
+    Py_CLEAR(line->action); Py_CLEAR(line->symbol); Py_CLEAR(line->validation_result);
+    Py_CLEAR(line->error_type); Py_CLEAR(line->status);
+}
+
+static int absent(const JsonValue *v) { return v->kind == J_ABSENT || v->kind == J_NULL; }
+
+/* fields.text: 1 with a new str, or NULL where the line has none; 0 for a value left to Python
+   (not a string, empty, escaped), -1 on error. */
+static int text(const JsonValue *v, PyObject **out) {
+    if (absent(v)) return 1;
+    if (v->kind != J_STRING || v->flags || v->n == 0) return 0;
+    return (*out = PyUnicode_DecodeUTF8(v->p, v->n, NULL)) != NULL ? 1 : -1;
+}
+
+/* fields.number, at most `max`: 1 with it (*present 0 where the line has none), 0 for a value
+   left to Python, -1 on error. */
+static int number(const JsonValue *v, double max, double *out, int *present) {
+    *present = 0;
+    if (absent(v)) return 1;
+    if (v->kind != J_NUMBER || (v->flags & J_NEGATIVE)) return 0;
+    if (json_double(v, out) < 0) return -1;
+    *present = 1;
+    return *out <= max;
+}
+
+/* fields.count of an integer: 1 with it (0 where the line has none), 0 for a value left to Python. */
+static int count(HotPath *self, const JsonValue *v, long long *out, int *present) {
+    *out = 0;
+    *present = !absent(v);
+    return !*present || json_count(v, self->max_tokens, out);
+}
+
+/* fields.error_class leaves a name alone when it matches ^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$; 1 if this
+   one does (a newline, which `$` lets through at the end, is escaped in JSON: left to Python). */
+static int error_class_kept(const char *name, Py_ssize_t n) {
+    const unsigned char *c = (const unsigned char *)name;
+    if (n < 1 || n > 64 || !(c[0] == '_' || ((c[0] | 0x20) >= 'a' && (c[0] | 0x20) <= 'z'))) return 0;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        unsigned char ch = c[i], low = ch | 0x20;
+        if (!((low >= 'a' && low <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == ':' ||
+              ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* A failed response's error class and HTTP status label (fields.error_class, fields.http_status):
+   1 with them, 0 if left to Python, -1 on error. Only the usual shape: an error_type, no error
+   object, a status code absent or an integer. */
+static int failure(const JsonValue *v, Line *line) {
+    const JsonValue *name = &v[L_ERROR_TYPE], *code = &v[L_STATUS_CODE];
+    if (name->kind != J_STRING || name->flags || !error_class_kept(name->p, name->n) || !absent(&v[L_ERROR]))
+        return 0;
+    if (code->kind != J_ABSENT) {
+        long long status;
+        if (!json_count(code, 599, &status) || status < 100) return 0;
+        if ((line->status = PyUnicode_FromFormat("%lld", status)) == NULL) return -1;
+    }
+    return (line->error_type = PyUnicode_DecodeUTF8(name->p, name->n, NULL)) != NULL ? 1 : -1;
+}
+
+/* The token counts of a details object (prompt_tokens_details, completion_tokens_details): 1 with
+   its `key` (0 where it has none), 0 if left to Python. */
+static int details(HotPath *self, const JsonValue *v, int key, long long *out) {
+    JsonValue d[D_N];
+    int present;
+    *out = 0;
+    if (absent(v)) return 1;
+    return v->kind == J_OBJECT && json_object(v->p, v->p + v->n, &DETAILS_KEYS, d) &&
+           count(self, &d[key], out, &present);
+}
+
+/* fields.token_usage: 1 with the counts, 0 for a usage left to Python (not an object, a total
+   alone: unsplit tokens). No usage at all gives zeros. */
+static int usage_of(HotPath *self, const JsonValue *usage, Tokens *t) {
+    JsonValue u[U_N];
+    long long v[U_PROMPT_DETAILS], cached;
+    int present[U_PROMPT_DETAILS];
+    if (absent(usage)) return 1;
+    if (usage->kind != J_OBJECT || !json_object(usage->p, usage->p + usage->n, &USAGE_KEYS, u)) return 0;
+    for (int i = 0; i < U_PROMPT_DETAILS; i++)
+        if (!count(self, &u[i], &v[i], &present[i])) return 0;
+    t->cache_read = v[U_CACHE_READ];
+    t->cache_write = v[U_CACHE_WRITE];
+    if (!details(self, &u[U_PROMPT_DETAILS], D_CACHED, &cached) ||
+        !details(self, &u[U_COMPLETION_DETAILS], D_REASONING, &t->reasoning))
+        return 0;
+    if (!t->cache_read) t->cache_read = cached;
+    if (!present[U_PROMPT] && !present[U_COMPLETION] && !present[U_INPUT] && !present[U_OUTPUT]) {
+        /* no split counts: the total is unsplit, the cache kinds are still counted (Python) */
+        return !v[U_TOTAL] && !t->cache_read && !t->cache_write && !t->reasoning;
+    }
+    t->in = present[U_PROMPT] ? v[U_PROMPT] : v[U_INPUT] + t->cache_read + t->cache_write;
+    t->out = u[U_COMPLETION].kind == J_ABSENT ? v[U_OUTPUT] : v[U_COMPLETION];
+    return 1;
+}
+
+static const char *EVENT_TYPES[] = {"completion_request", "completion_response", "trading_decision"};
+
+/* A line's values: 1 with them in *line (cleared by line_clear), 0 if it is left to Python, -1 on
+   error. */
+static int read_line(HotPath *self, const char *p, Py_ssize_t n, Line *line) {
+    JsonValue v[L_N];
+    int r, present;
+    memset(line, 0, sizeof(*line));
+    if (!json_object(p, p + n, &LINE_KEYS, v)) return 0;
+    const JsonValue *type = &v[L_EVENT_TYPE];
+    if (type->kind != J_STRING || type->flags) return 0;
+    line->type = -1;
+    for (int i = REQUEST; i <= DECISION; i++)
+        if ((size_t)type->n == strlen(EVENT_TYPES[i]) && memcmp(type->p, EVENT_TYPES[i], (size_t)type->n) == 0)
+            line->type = i;
+    if (line->type < 0) return 0;  /* performance_metrics and the like: Python ignores them */
+    if ((r = text(&v[L_REQUEST_ID], &line->request_id)) != 1 || (r = text(&v[L_MODEL], &line->model)) != 1)
+        return r;
+    if (line->type == DECISION) {
+        if ((r = text(&v[L_ACTION], &line->action)) != 1 || (r = text(&v[L_SYMBOL], &line->symbol)) != 1 ||
+            (r = text(&v[L_VALIDATION_RESULT], &line->validation_result)) != 1)
+            return r;
+        return line->action != NULL;  /* required: Python says so */
+    }
+    if ((r = text(&v[L_PROVIDER], &line->provider)) != 1 || (r = text(&v[L_OPERATION], &line->operation)) != 1)
+        return r;
+    if (line->type == REQUEST) return line->request_id != NULL && line->model != NULL;
+    if ((r = number(&v[L_RESPONSE_TIME_MS], self->max_ms, &line->duration_ms, &present)) != 1) return r;
+    if (!present) return 0;  /* Python rejects it */
+    if (v[L_SUCCESS].kind != J_ABSENT && v[L_SUCCESS].kind != J_TRUE && v[L_SUCCESS].kind != J_FALSE) return 0;
+    line->success = v[L_SUCCESS].kind != J_FALSE;
+    if (!line->success && (r = failure(v, line)) != 1) return r;
+    const JsonValue *usage = &v[L_TOKEN_USAGE];
+    if (usage->kind == J_ABSENT)
+        usage = &v[L_USAGE];
+    else if (usage->kind != J_OBJECT)
+        return 0;  /* token_usage null: Python reads it as no usage, here it is left to Python */
+    if (!usage_of(self, usage, &line->t)) return 0;
+    if ((r = number(&v[L_TTFC_MS], self->max_ms, &line->ttfc_ms, &line->has_ttfc)) != 1) return r;
+    return number(&v[L_COST], self->max_cost, &line->cost, &line->has_cost);
+}
+
 /* -- the events ------------------------------------------------------------------------------
    Each returns 1 when it recorded the line, 0 when the line is left to the Python path (nothing
    changed), -1 on error. */
 
-static int request(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o) {
-    PyObject *rid = SLOT(line, o[L_REQUEST_ID]), *model = SLOT(line, o[L_MODEL]);
-    if (rid == Py_None || model == Py_None) return 0;
-    PyObject *key = PyTuple_Pack(4, f->labels, model, SLOT(line, o[L_PROVIDER]),
-                                 SLOT(line, o[L_OPERATION]));
+static PyObject *or_none(PyObject *value) { return value != NULL ? value : Py_None; }
+
+static int request(HotPath *self, Feed *f, const Line *line) {
+    PyObject *rid = line->request_id;
+    PyObject *key = PyTuple_Pack(4, f->labels, line->model, or_none(line->provider), or_none(line->operation));
     if (key == NULL) return -1;
     PyObject *call = PyDict_GetItemWithError(f->calls, key);
     Py_DECREF(key);
@@ -453,7 +572,7 @@ static int call_info(HotPath *self, Feed *f, PyObject *call, PyObject *series, i
             if ((values[i] = PyDict_GetItemWithError(labels, names[i])) == NULL) return PyErr_Occurred() ? -1 : 0;
         PyObject *counts_key = PyTuple_Pack(3, values[0], values[1], values[2]);
         if (counts_key == NULL) return -1;
-        info = PyTuple_Pack(2, counts_key, self->unset);
+        info = PyTuple_Pack(2, counts_key, s_unlooked);
         Py_DECREF(counts_key);
         /* Folded series get a new call each time: past the cap, nothing more is kept. */
         if (info == NULL || PyDict_GET_SIZE(self->per_call) >= CALLS_CACHED ||
@@ -463,7 +582,7 @@ static int call_info(HotPath *self, Feed *f, PyObject *call, PyObject *series, i
         }
         Py_DECREF(info);  /* the borrowed references below live as long as the call's entry */
     }
-    if (need_price && PyTuple_GET_ITEM(info, 1) == self->unset) {
+    if (need_price && PyTuple_GET_ITEM(info, 1) == s_unlooked) {
         PyObject *counts_key = PyTuple_GET_ITEM(info, 0);
         PyObject *found = book_price(self, f, call, PyTuple_GET_ITEM(counts_key, 1));
         if (found == NULL) return PyErr_Occurred() ? -1 : 0;
@@ -477,11 +596,6 @@ static int call_info(HotPath *self, Feed *f, PyObject *call, PyObject *series, i
     *price = PyTuple_GET_ITEM(info, 1);
     return 1;
 }
-
-/* A call's tokens as fields.typed_usage gives them. */
-typedef struct {
-    long long in, out, cache_read, cache_write, reasoning;
-} Tokens;
 
 /* Price.cost, in its order of operations: 1 with the cost, 0 for a price with tiers (left to
    Python). */
@@ -501,103 +615,6 @@ static int cost_of(HotPath *self, PyObject *price, const Tokens *t, double *cost
     return 1;
 }
 
-/* fields.error_class leaves a name alone when it matches ^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$; 1 if this
-   one does (a name ending in a newline, which `$` lets through, is left to Python). */
-static int error_class_kept(PyObject *name) {
-    if (!PyUnicode_IS_ASCII(name)) return 0;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(name);
-    const unsigned char *c = PyUnicode_1BYTE_DATA(name);
-    if (n < 1 || n > 64 || !(c[0] == '_' || ((c[0] | 0x20) >= 'a' && (c[0] | 0x20) <= 'z'))) return 0;
-    for (Py_ssize_t i = 1; i < n; i++) {
-        unsigned char ch = c[i], low = ch | 0x20;
-        if (!((low >= 'a' && low <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == ':' ||
-              ch == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-/* A failed response's error class and HTTP status label (fields.error_class, fields.http_status),
-   as new references in *error_type and *status (None for no status): 1 if this path can tell
-   them, 0 if not, -1 on error. Only the usual shape: an error_type, no error object, a status
-   code absent or an integer. */
-static int failure(HotPath *self, PyObject *line, const Py_ssize_t *o, PyObject **error_type, PyObject **status) {
-    PyObject *name = SLOT(line, o[L_ERROR_TYPE]), *code = SLOT(line, o[L_STATUS_CODE]);
-    if (!PyUnicode_CheckExact(name) || SLOT(line, o[L_ERROR]) != Py_None || !error_class_kept(name))
-        return 0;
-    if (code == self->unset) {
-        *status = Py_None;
-        Py_INCREF(Py_None);
-    } else if (PyLong_CheckExact(code)) {
-        long value = PyLong_AsLong(code);
-        if (value == -1 && PyErr_Occurred()) {
-            PyErr_Clear();
-            return 0;
-        }
-        if (value < 100 || value > 599) return 0;
-        if ((*status = PyUnicode_FromFormat("%ld", value)) == NULL) return -1;
-    } else {
-        return 0;
-    }
-    Py_INCREF(name);
-    *error_type = name;
-    return 1;
-}
-
-/* A token count slot: 1 with its value (None is absent, 0 here), 0 if not an int or None. */
-static int tokens_in(PyObject *value, long long *out, int *present) {
-    *present = value != Py_None;
-    if (!*present) {
-        *out = 0;
-        return 1;
-    }
-    if (!PyLong_CheckExact(value)) return 0;
-    *out = PyLong_AsLongLong(value);  /* at most MAX_TOKENS: the shapes bound them */
-    return 1;
-}
-
-/* fields.typed_usage of a response's usage (token_usage, else usage): 1 with the counts, 0 for a
-   shape left to Python (a total alone: unsplit tokens). No usage at all gives zeros. */
-static int usage_of(HotPath *self, PyObject *line, const Py_ssize_t *o, Tokens *t) {
-    memset(t, 0, sizeof(*t));
-    PyObject *usage = SLOT(line, o[L_TOKEN_USAGE]);
-    if (usage == self->unset) usage = SLOT(line, o[L_USAGE]);
-    if (usage == Py_None) return 1;
-    if (!Py_IS_TYPE(usage, self->usage_t)) return 0;
-    long long v[U_COMPLETION_DETAILS];
-    int present[U_COMPLETION_DETAILS];
-    PyObject *completion = SLOT(usage, self->usage[U_COMPLETION]);
-    int completion_unset = completion == self->unset;
-    for (int i = U_PROMPT; i < U_PROMPT_DETAILS; i++) {
-        PyObject *value = SLOT(usage, self->usage[i]);
-        if (i == U_COMPLETION && completion_unset) value = Py_None;
-        if (!tokens_in(value, &v[i], &present[i])) return 0;
-    }
-    t->cache_read = v[U_CACHE_READ];
-    t->cache_write = v[U_CACHE_WRITE];
-    PyObject *details = SLOT(usage, self->usage[U_PROMPT_DETAILS]);
-    int has;
-    long long n;
-    if (details != Py_None) {
-        if (!Py_IS_TYPE(details, self->details_t) || !tokens_in(SLOT(details, self->details[D_CACHED]), &n, &has))
-            return 0;
-        if (!t->cache_read) t->cache_read = n;
-    }
-    details = SLOT(usage, self->usage[U_COMPLETION_DETAILS]);
-    if (details != Py_None) {
-        if (!Py_IS_TYPE(details, self->details_t) ||
-            !tokens_in(SLOT(details, self->details[D_REASONING]), &t->reasoning, &has))
-            return 0;
-    }
-    if (!present[U_PROMPT] && !present[U_COMPLETION] && !present[U_INPUT] && !present[U_OUTPUT]) {
-        /* no split counts: the total is unsplit, the cache kinds are still counted (Python) */
-        return !v[U_TOTAL] && !t->cache_read && !t->cache_write && !t->reasoning;
-    }
-    t->in = present[U_PROMPT] ? v[U_PROMPT] : v[U_INPUT] + t->cache_read + t->cache_write;
-    t->out = completion_unset ? v[U_OUTPUT] : v[U_COMPLETION];
-    return 1;
-}
-
 /* tokens[kind] += count (add_tokens), for a count that is not 0. */
 static int add_tokens(PyObject *tokens, PyObject *kind, long long count) {
     if (!count) return 0;
@@ -608,27 +625,18 @@ static int add_tokens(PyObject *tokens, PyObject *kind, long long count) {
     return r;
 }
 
-static int response(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o) {
-    PyObject *ms = SLOT(line, o[L_RESPONSE_TIME_MS]), *rid = SLOT(line, o[L_REQUEST_ID]);
-    PyObject *success = SLOT(line, o[L_SUCCESS]);
-    if (!PyFloat_CheckExact(ms) || rid == Py_None || (success != Py_True && success != Py_False)) return 0;
-    PyObject *error_type = NULL, *status = NULL, *fkey = NULL, *call = NULL;
-    Tokens t;
-    int r = usage_of(self, line, o, &t);
-    if (r != 1) goto done;
-    int has_usage = t.in > 0 || t.out > 0, ok = success == Py_True;
-    if (!ok && (r = failure(self, line, o, &error_type, &status)) != 1) goto done;
-
-    r = entry_call(self, f->pending, rid, &call);
-    if (r != 1) {
-        r = r < 0 ? -1 : 0;
-        call = NULL;
-        goto done;
-    }
+static int response(HotPath *self, Feed *f, const Line *line) {
+    PyObject *rid = line->request_id, *error_type = line->error_type, *fkey = NULL, *call = NULL;
+    if (rid == NULL) return 0;
+    const Tokens *t = &line->t;
+    int has_usage = t->in > 0 || t->out > 0, ok = line->success;
+    int r = entry_call(self, f->pending, rid, &call);
+    if (r != 1) return r < 0 ? -1 : 0;
     Py_INCREF(call);
     r = 0;
-    PyObject *model = SLOT(line, o[L_MODEL]), *requested = SLOT(call, self->call[C_MODEL]);
-    if (model != Py_None && (r = PyObject_RichCompareBool(model, requested, Py_EQ)) != 1) goto done;
+    if (line->model != NULL &&
+        (r = PyObject_RichCompareBool(line->model, SLOT(call, self->call[C_MODEL]), Py_EQ)) != 1)
+        goto done;
     r = 0;
     PyObject *series = SLOT(call, self->call[C_SERIES]);
     if (!Py_IS_TYPE(series, self->series_t) || !PyDict_CheckExact(SLOT(series, self->series[S_LABELS]))) goto done;
@@ -652,27 +660,26 @@ static int response(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o)
             r = PyErr_Occurred() ? -1 : 0;
             goto done;
         }
-        if ((fkey = PyTuple_Pack(2, error_type, status == Py_None ? s_empty : status)) == NULL) goto done;
+        if ((fkey = PyTuple_Pack(2, error_type, line->status != NULL ? line->status : s_empty)) == NULL) goto done;
         if ((r = PyDict_Contains(failed_calls, fkey)) != 1) goto done;
     }
     r = 0;
     if (!histogram_ok(self, hist)) goto done;
-    PyObject *ttfc_ms = SLOT(line, o[L_TTFC_MS]), *ttfc = NULL;
-    if (ttfc_ms != Py_None) {
+    PyObject *ttfc = NULL;
+    if (line->has_ttfc) {
         ttfc = SLOT(series, self->series[S_TTFC]);
-        if (!PyFloat_CheckExact(ttfc_ms) || !histogram_ok(self, ttfc)) goto done;  /* its first: Python */
+        if (!histogram_ok(self, ttfc)) goto done;  /* its first: Python */
     }
-    PyObject *logged = SLOT(line, o[L_COST]), *counts_key, *price;
-    if ((r = call_info(self, f, call, series, logged == Py_None && has_usage, &counts_key, &price)) != 1) goto done;
+    PyObject *counts_key, *price;
+    if ((r = call_info(self, f, call, series, !line->has_cost && has_usage, &counts_key, &price)) != 1) goto done;
     r = 0;
     double cost = 0.0;
     int priced = 0;  /* 1: add `cost`, 2: count as unpriced, 0: neither */
-    if (logged != Py_None) {
-        if (!PyFloat_CheckExact(logged)) goto done;
-        cost = PyFloat_AS_DOUBLE(logged);
+    if (line->has_cost) {
+        cost = line->cost;
         priced = 1;
     } else if (has_usage) {
-        priced = price == Py_None ? 2 : cost_of(self, price, &t, &cost);
+        priced = price == Py_None ? 2 : cost_of(self, price, t, &cost);
         if (!priced) goto done;
     }
     if ((r = PyDict_Contains(f->answered, rid)) < 0) goto done;
@@ -699,7 +706,7 @@ static int response(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o)
     } else if (priced == 2 && add_item(f->unpriced, counts_key, s_one) < 0) {
         goto done;
     }
-    if (observe(self, hist, PyFloat_AS_DOUBLE(ms) / 1000.0) < 0) goto done;
+    if (observe(self, hist, line->duration_ms / 1000.0) < 0) goto done;
     if (ok) {
         set_slot(series, self->series[S_CONSECUTIVE_FAILURES], PyLong_FromLong(0));
     } else if (add_slot(series, self->series[S_CONSECUTIVE_FAILURES], s_one) < 0 ||
@@ -707,23 +714,21 @@ static int response(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o)
         goto done;
     }
     if (has_usage) {
-        if (observe(self, usage_in, (double)t.in) < 0 || observe(self, usage_out, (double)t.out) < 0) goto done;
+        if (observe(self, usage_in, (double)t->in) < 0 || observe(self, usage_out, (double)t->out) < 0) goto done;
     } else if (ok && add_item(f->usage_missing, counts_key, s_one) < 0) {
         goto done;
     }
     /* add_tokens: adding 0 leaves a total as it is */
-    if (add_tokens(tokens, s_input, t.in) < 0 || add_tokens(tokens, s_output, t.out) < 0 ||
-        add_tokens(tokens, s_cache_read, t.cache_read) < 0 || add_tokens(tokens, s_cache_write, t.cache_write) < 0 ||
-        add_tokens(tokens, s_reasoning, t.reasoning) < 0)
+    if (add_tokens(tokens, s_input, t->in) < 0 || add_tokens(tokens, s_output, t->out) < 0 ||
+        add_tokens(tokens, s_cache_read, t->cache_read) < 0 || add_tokens(tokens, s_cache_write, t->cache_write) < 0 ||
+        add_tokens(tokens, s_reasoning, t->reasoning) < 0)
         goto done;
-    if (ttfc != NULL && observe(self, ttfc, PyFloat_AS_DOUBLE(ttfc_ms) / 1000.0) < 0) goto done;
+    if (ttfc != NULL && observe(self, ttfc, line->ttfc_ms / 1000.0) < 0) goto done;
     if (add_slot(series, self->series[ok ? S_REQUESTS_OK : S_REQUESTS_FAILED], s_one) < 0) goto done;
     r = 1;
 done:
-    Py_XDECREF(call);
+    Py_DECREF(call);
     Py_XDECREF(fkey);
-    Py_XDECREF(error_type);
-    Py_XDECREF(status);
     return r;
 }
 
@@ -741,9 +746,9 @@ static PyObject *upper(PyObject *text) {
     return PyObject_CallMethodNoArgs(text, s_upper);
 }
 
-static int decision(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o) {
-    PyObject *action = SLOT(line, o[L_ACTION]), *rid = SLOT(line, o[L_REQUEST_ID]);
-    if (!PyUnicode_CheckExact(action) || rid == Py_None) return 0;
+static int decision(HotPath *self, Feed *f, const Line *line) {
+    PyObject *rid = line->request_id;
+    if (rid == NULL) return 0;
     PyObject *call;
     int found = entry_call(self, f->answered, rid, &call);
     if (found == 0) found = entry_call(self, f->pending, rid, &call);
@@ -752,11 +757,9 @@ static int decision(HotPath *self, Feed *f, PyObject *line, const Py_ssize_t *o)
     if (!Py_IS_TYPE(series, self->series_t)) return 0;
     PyObject *decisions = SLOT(series, self->series[S_DECISIONS]);
     if (!PyDict_CheckExact(decisions)) return 0;
-    PyObject *symbol = SLOT(line, o[L_SYMBOL]), *validation = SLOT(line, o[L_VALIDATION_RESULT]);
-    if (symbol == Py_None) symbol = s_empty;
-    if (validation == Py_None) validation = s_empty;
-    if (!PyUnicode_CheckExact(symbol) || !PyUnicode_CheckExact(validation)) return 0;
-    PyObject *key = NULL, *upper_action = upper(action), *upper_validation = upper(validation);
+    PyObject *symbol = line->symbol != NULL ? line->symbol : s_empty;
+    PyObject *validation = line->validation_result != NULL ? line->validation_result : s_empty;
+    PyObject *key = NULL, *upper_action = upper(line->action), *upper_validation = upper(validation);
     int r = -1;
     if (upper_action == NULL || upper_validation == NULL) goto done;
     r = 0;
@@ -782,16 +785,14 @@ done:
     return r;
 }
 
-static int record(HotPath *self, Feed *f, PyObject *line) {
-    PyTypeObject *type = Py_TYPE(line);
-    if (type == self->line_t[RESPONSE]) return response(self, f, line, self->line[RESPONSE]);
-    if (type == self->line_t[REQUEST]) return request(self, f, line, self->line[REQUEST]);
-    if (type == self->line_t[DECISION]) return decision(self, f, line, self->line[DECISION]);
-    return 0;
+static int record(HotPath *self, Feed *f, const Line *line) {
+    if (line->type == RESPONSE) return response(self, f, line);
+    if (line->type == REQUEST) return request(self, f, line);
+    return decision(self, f, line);
 }
 
-/* Whether a line is UTF-8, as the generic way requires (fields.typed): msgspec skips the fields a
-   shape does not read without looking at their bytes. ASCII is checked a word at a time; other
+/* Whether a line is UTF-8, as the generic way requires: _json.c reads strings without decoding
+   them. ASCII is checked a word at a time; other
    lines go through Python's own strict decoder. 1 if so, 0 if not, -1 on error. */
 static int utf8(const char *p, Py_ssize_t n) {
     Py_ssize_t i = 0;
@@ -825,7 +826,6 @@ static PyObject *HotPath_call(HotPath *self, PyObject *args, PyObject *kwds) {
     Feed f;
     Py_ssize_t recorded = 0;
     PyObject *result = NULL;
-    LineBuffer *view = NULL;
     if (feed_load(self, &f) < 0) goto done;
     const char *p = buf.buf, *end = p + buf.len;
     while (p < end) {
@@ -833,25 +833,14 @@ static PyObject *HotPath_call(HotPath *self, PyObject *args, PyObject *kwds) {
         const char *stop = nl ? nl : end;
         Py_ssize_t n = stop - p, m = n;
         if (m && p[m - 1] == '\r') m--;
-        int legible = utf8(p, m), taken = 0;
-        if (legible < 0) goto done;
-        if (legible) {
-            if (view == NULL || Py_REFCNT(view) > 1 || view->exports) {
-                Py_XDECREF(view);
-                if ((view = PyObject_New(LineBuffer, &LineBufferType)) == NULL) goto done;
-                view->exports = 0;
-            }
-            view->data = p;
-            view->size = m;
-            PyObject *line = PyObject_CallOneArg(self->decode, (PyObject *)view);
-            if (line == NULL) {
-                PyErr_Clear();  /* the Python path decodes it again and says why it is bad */
-            } else {
-                taken = record(self, &f, line);
-                Py_DECREF(line);
-                if (taken < 0) goto done;
-            }
+        int taken = utf8(p, m);
+        if (taken == 1) {
+            Line line;
+            taken = read_line(self, p, m, &line);
+            if (taken == 1) taken = record(self, &f, &line);
+            line_clear(&line);
         }
+        if (taken < 0) goto done;
         if (taken) {
             recorded++;
         } else {
@@ -866,11 +855,53 @@ static PyObject *HotPath_call(HotPath *self, PyObject *args, PyObject *kwds) {
     }
     result = PyLong_FromSsize_t(recorded);
 done:
-    Py_XDECREF(view);
     feed_clear(&f);
     PyBuffer_Release(&buf);
     return result;
 }
+
+/* HotPath.read(line) -> what the hot path reads from a line, as the fields of its event
+   (formats.events), or None for a line it leaves to Python. For tests and benchmarks. */
+static PyObject *HotPath_read(HotPath *self, PyObject *arg) {
+    Py_buffer buf;
+    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0) return NULL;
+    Line line;
+    memset(&line, 0, sizeof(line));
+    PyObject *out = NULL;
+    int r = utf8(buf.buf, buf.len);
+    if (r == 1) r = read_line(self, buf.buf, buf.len, &line);
+    if (r == 0) {
+        out = Py_NewRef(Py_None);
+    } else if (r == 1 && line.type == REQUEST) {
+        out = Py_BuildValue("{s:s,s:O,s:O,s:O,s:O}", "event", "Request", "request_id", line.request_id, "model",
+                            line.model, "provider", or_none(line.provider), "operation", or_none(line.operation));
+    } else if (r == 1 && line.type == DECISION) {
+        PyObject *validation = line.validation_result != NULL ? line.validation_result : s_empty;
+        out = Py_BuildValue("{s:s,s:O,s:N,s:O,s:N,s:O}", "event", "Decision", "request_id",
+                            or_none(line.request_id), "action", upper(line.action), "symbol",
+                            line.symbol != NULL ? line.symbol : s_empty, "validation_result", upper(validation),
+                            "model", or_none(line.model));
+    } else if (r == 1) {
+        const Tokens *t = &line.t;
+        PyObject *ttfc = line.has_ttfc ? PyFloat_FromDouble(line.ttfc_ms / 1000.0) : Py_NewRef(Py_None);
+        PyObject *cost = line.has_cost ? PyFloat_FromDouble(line.cost) : Py_NewRef(Py_None);
+        out = Py_BuildValue("{s:s,s:O,s:O,s:O,s:O,s:d,s:L,s:L,s:L,s:L,s:L,s:N,s:O,s:O,s:N}", "event", "Completion",
+                            "request_id", or_none(line.request_id), "model", or_none(line.model), "provider",
+                            or_none(line.provider), "operation", or_none(line.operation), "duration",
+                            line.duration_ms / 1000.0, "input_tokens", t->in, "output_tokens", t->out,
+                            "cache_read_tokens", t->cache_read, "cache_write_tokens", t->cache_write,
+                            "reasoning_tokens", t->reasoning, "cost", cost, "error_type",
+                            or_none(line.error_type), "http_status", or_none(line.status),
+                            "time_to_first_chunk", ttfc);
+    }
+    line_clear(&line);
+    PyBuffer_Release(&buf);
+    return out;
+}
+
+static PyMethodDef HotPath_methods[] = {
+    {"read", (PyCFunction)HotPath_read, METH_O, "What the hot path reads from a line (tests, benchmarks)."},
+    {NULL, NULL, 0, NULL}};
 
 static PyTypeObject HotPathType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -882,6 +913,7 @@ static PyTypeObject HotPathType = {
     .tp_init = (initproc)HotPath_init,
     .tp_dealloc = (destructor)HotPath_dealloc,
     .tp_call = (ternaryfunc)HotPath_call,
+    .tp_methods = HotPath_methods,
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hotpath", NULL, -1, NULL};
@@ -895,8 +927,13 @@ PyMODINIT_FUNC PyInit__hotpath(void) {
         {&s_error_type, "error_type"}, {&s_empty, ""}, {&s_upper, "upper"}};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
         if ((*strings[i].target = PyUnicode_InternFromString(strings[i].text)) == NULL) return NULL;
-    if ((s_one = PyLong_FromLong(1)) == NULL || (s_minus_one = PyLong_FromLong(-1)) == NULL) return NULL;
-    if (PyType_Ready(&HotPathType) < 0 || PyType_Ready(&LineBufferType) < 0) return NULL;
+    if ((s_one = PyLong_FromLong(1)) == NULL || (s_minus_one = PyLong_FromLong(-1)) == NULL ||
+        (s_unlooked = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type)) == NULL)
+        return NULL;
+    json_keys_ready(&LINE_KEYS);
+    json_keys_ready(&USAGE_KEYS);
+    json_keys_ready(&DETAILS_KEYS);
+    if (PyType_Ready(&HotPathType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     Py_INCREF(&HotPathType);

@@ -1,13 +1,16 @@
 """The completion format's hot path: its common lines recorded in C (pipeline/_hotpath.c).
 
-From bytes to aggregates a completion line costs the Python path about 2.8 µs, and this path
-0.8 µs, half of it the decode (docs/performance.md). The C side reads each line of a read buffer
-in place, decodes it with formats.completion.decode_hot and records it only when everything it
-touches already exists: a known series, its pending request, its price, its label values, its
-error or decision key. Any other line (undecodable, rejected, another event type, a first
-sighting, a full table) goes whole to the Python path, `SourcePipeline.line`, with nothing done in
-C: the Python code stays the one definition of what a line means. tests/test_hotpath.py holds
-the two paths to the same exposition on the golden sample and on generated and mutated logs.
+From bytes to aggregates a completion line costs the Python path about 2.8 µs, and this path about
+0.7 µs (docs/performance.md). The C side reads each line of a read buffer in place: _json.c
+validates it as JSON, as strictly as orjson, and locates the values of the keys the format reads;
+only those are built, per event type, as formats.completion.parse reads them. It records a line
+only when everything it touches already exists: a known series, its pending request, its price,
+its label values, its error or decision key. Any other line (JSON the reader leaves alone,
+rejected, another event type, a first sighting, a full table) goes whole to the Python path,
+`SourcePipeline.line`, with nothing done in C: the Python code stays the one definition of what a
+line means. tests/test_hotpath_reader.py holds the reader to orjson and `parse` on lines written
+every way JSON allows and damaged byte by byte; tests/test_hotpath.py holds the two paths to the
+same exposition on the golden sample and on generated and mutated logs.
 
 The extension is optional (setup.py): without it, or with LLM_EXPORTER_PURE_PYTHON=1 set, every
 line takes the Python path.
@@ -20,9 +23,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from msgspec import UNSET
-
-from llm_exporter.formats import completion, fields
+from llm_exporter.formats import fields
 from llm_exporter.metrics.store import Histogram, Series
 from llm_exporter.pipeline.pricing import Price, UnitPrice
 
@@ -51,19 +52,15 @@ def hot_path(pipeline: SourcePipeline, fmt: str, call_type: type) -> Feed | None
     try:
         return HotPath(  # type: ignore[misc]
             pipeline=pipeline,
-            decode=completion.decode_hot,
             slow=pipeline.line,
-            unset=UNSET,
-            request=completion.HOT_REQUEST,
-            response=completion.HOT_RESPONSE,
-            decision=completion.HOT_DECISION,
-            usage=fields.Usage,
-            details=fields.TokenDetails,
             series=Series,
             histogram=Histogram,
             call=call_type,
             price=Price,
             unit_price=UnitPrice,
+            max_tokens=fields.MAX_TOKENS,
+            max_cost=fields.MAX_COST_USD,
+            max_ms=fields.MAX_DURATION_MS,
         )
     except TypeError as exc:  # a slot renamed without the C side: slower, still right
         log.warning("the C hot path is off: %s", exc)
