@@ -930,9 +930,10 @@ PyMODINIT_FUNC PyInit__hotpath(void) {
     if ((s_one = PyLong_FromLong(1)) == NULL || (s_minus_one = PyLong_FromLong(-1)) == NULL ||
         (s_unlooked = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type)) == NULL)
         return NULL;
-    json_keys_ready(&LINE_KEYS);
-    json_keys_ready(&USAGE_KEYS);
-    json_keys_ready(&DETAILS_KEYS);
+    if (json_keys_ready(&LINE_KEYS) || json_keys_ready(&USAGE_KEYS) || json_keys_ready(&DETAILS_KEYS)) {
+        PyErr_SetString(PyExc_SystemError, "hotpath: a key table past its index");
+        return NULL;
+    }
     if (PyType_Ready(&HotPathType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;

@@ -23,8 +23,28 @@
 #define MAX_DIGITS 40
 #define MAX_EXPONENT 250
 
-void json_keys_ready(JsonKeys *keys) {
-    for (int i = 0; i < keys->n; i++) keys->lengths[i] = (Py_ssize_t)strlen(keys->names[i]);
+int json_keys_ready(JsonKeys *keys) {
+    memset(keys->by_length, -1, sizeof(keys->by_length));
+    for (int i = 0; i < keys->n; i++) {
+        size_t n = strlen(keys->names[i]), at = 0;
+        if (n >= JSON_KEY_LENGTH) return -1;
+        while (at < 3 && keys->by_length[n][at] >= 0) at++;
+        if (at == 3) return -1;
+        keys->by_length[n][at] = (signed char)i;
+    }
+    return 0;
+}
+
+/* The index of the key [name, name + n) among `keys`, or -1. */
+static inline int key_index(const JsonKeys *keys, const char *name, Py_ssize_t n) {
+    if (n >= JSON_KEY_LENGTH) return -1;
+    for (const signed char *at = keys->by_length[n]; *at >= 0; at++) {
+        const char *known = keys->names[*at];
+        Py_ssize_t i = 0;
+        while (i < n && known[i] == name[i]) i++;
+        if (i == n) return *at;
+    }
+    return -1;
 }
 
 static inline const char *space(const char *p, const char *end) {
@@ -146,13 +166,7 @@ static const char *object_end(const char *p, const char *end, int depth, const J
         int index = -1;
         if (keys != NULL) {
             if (flags) return NULL;
-            Py_ssize_t n = q - 1 - name;
-            for (int i = 0; i < keys->n; i++) {
-                if (keys->lengths[i] == n && memcmp(keys->names[i], name, (size_t)n) == 0) {
-                    index = i;
-                    break;
-                }
-            }
+            index = key_index(keys, name, q - 1 - name);
         }
         p = space(q, end);
         if (p >= end || *p != ':') return NULL;

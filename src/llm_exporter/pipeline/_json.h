@@ -17,16 +17,17 @@ typedef struct {
 } JsonValue;
 
 #define JSON_KEYS_MAX 24
+#define JSON_KEY_LENGTH 32 /* keys asked for are shorter */
 
 /* The keys of an object whose values are wanted. */
 typedef struct {
     int n;
     const char *names[JSON_KEYS_MAX];
-    Py_ssize_t lengths[JSON_KEYS_MAX];
+    signed char by_length[JSON_KEY_LENGTH][4]; /* the keys of each length, -1 after the last */
 } JsonKeys;
 
-/* The lengths of `names`, once. */
-void json_keys_ready(JsonKeys *keys);
+/* Index `names` by length, once: 0, or -1 for keys past what the index holds. */
+int json_keys_ready(JsonKeys *keys);
 
 /* Whether [p, end) is one JSON object, whitespace around it allowed, that this reader takes: 1
    with out[i] set to the value of keys->names[i] (J_ABSENT for a key not there), 0 if it is not
