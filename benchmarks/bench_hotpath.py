@@ -85,16 +85,7 @@ def stages(fmt: str) -> list[tuple[str, Callable[[list[bytes]], object]]]:
         ("whole pipeline, Python path", pipeline(fmt).process),
     ]
     if fmt == "completion" and hotpath.available():
-        hot_read = pipeline(fmt, hot=True)._hot.read  # type: ignore[union-attr]
-
-        def hot_read_only(lines: list[bytes]) -> None:
-            for line in lines:
-                hot_read(line)
-
-        found += [
-            ("hot path's reader only (values as a dict)", hot_read_only),
-            ("whole pipeline, C hot path (each read's buffer)", pipeline(fmt, hot=True).process),
-        ]
+        found.append(("whole pipeline, C hot path (each read's buffer)", pipeline(fmt, hot=True).process))
     return found
 
 
