@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
+import pytest
+
 from llm_exporter.config import parse_config
 from llm_exporter.exporter import Exporter
 from testkit import FakeClock, scrape, value, write_lines
@@ -124,3 +127,38 @@ def test_reload_that_removes_a_litellm_source_settles_its_failed_requests(tmp_pa
     assert value(scrape(exporter), "llm_requests_total", outcome="failure") == 0
     exporter.reload(cfg(tmp_path, {"name": "other", "path": str(tmp_path / "x.log"), "format": "litellm"}))
     assert value(scrape(exporter), "llm_requests_total", outcome="failure") == 1
+
+
+def _completion_pairs(first: int, n: int) -> list[bytes]:
+    """Requests and responses of a million input tokens each."""
+    lines = []
+    for i in range(first, first + n):
+        request = {"event_type": "completion_request", "request_id": f"r{i}", "model": "my-model"}
+        usage = {"prompt_tokens": 1_000_000, "completion_tokens": 0}
+        response = {"event_type": "completion_response", "request_id": f"r{i}", "response_time_ms": 5}
+        lines += [orjson.dumps(request) + b"\n", orjson.dumps({**response, "token_usage": usage}) + b"\n"]
+    return lines
+
+
+@pytest.mark.parametrize("pure_python", [False, True])
+def test_reload_that_changes_a_price_prices_what_comes_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pure_python: bool
+) -> None:
+    """An unchanged source keeps its counts and takes the new price: on the C hot path too, which
+    keeps each call's price."""
+    if pure_python:
+        monkeypatch.setenv("LLM_EXPORTER_PURE_PYTHON", "1")
+    log = tmp_path / "a.log"
+    source = {"name": "a", "path": str(log), "format": "completion"}
+
+    def priced(usd: float):
+        return cfg(tmp_path, source, pricing={"overrides": {"my-model": {"input": usd, "output": 0}}})
+
+    exporter = Exporter(priced(1.0), clock=FakeClock())
+    write_lines(log, _completion_pairs(0, 10))
+    exporter.poll_once()
+    assert value(scrape(exporter), "llm_cost_usd_total") == 10.0
+    exporter.reload(priced(2.0))
+    write_lines(log, _completion_pairs(10, 10))
+    exporter.poll_once()
+    assert value(scrape(exporter), "llm_cost_usd_total") == 30.0

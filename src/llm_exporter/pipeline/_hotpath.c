@@ -80,6 +80,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *pipeline, *slow;
     PyObject *per_call;  /* _Call -> (its (operation, provider, model) key, its Price, None or s_unlooked) */
+    PyObject *book;      /* the PriceBook per_call's prices are from: a reload brings a new one */
     Bounds bounds[BOUNDS_CACHED];
     PyTypeObject *series_t, *histogram_t, *call_t, *price_t, *unit_price_t;
     Py_ssize_t series[S_N], histogram[H_N], call[C_N], price[P_N], unit_price[UP_N];
@@ -128,6 +129,7 @@ static void HotPath_dealloc(HotPath *self) {
         PyMem_Free(self->bounds[i].values);
     }
     Py_XDECREF(self->per_call);
+    Py_XDECREF(self->book);
     Py_XDECREF(self->pipeline); Py_XDECREF(self->slow);
     Py_XDECREF(self->series_t); Py_XDECREF(self->histogram_t); Py_XDECREF(self->call_t);
     Py_XDECREF(self->price_t); Py_XDECREF(self->unit_price_t);
@@ -227,7 +229,15 @@ static int feed_load(HotPath *self, Feed *f) {
     f->answered_popitem = PyObject_GetAttrString(f->answered, "popitem");
     f->calls = PyObject_GetAttrString(self->pipeline, "_calls");
     f->labels = PyObject_GetAttrString(self->pipeline, "_labels");
-    f->prices = attr_path(self->pipeline, "prices", "_cache");
+    PyObject *book = PyObject_GetAttrString(self->pipeline, "prices");
+    if (book == NULL) return -1;
+    if (book != self->book) {  /* new prices (a reload): what was priced with the old ones goes */
+        PyDict_Clear(self->per_call);
+        Py_XSETREF(self->book, book);
+    } else {
+        Py_DECREF(book);
+    }
+    f->prices = PyObject_GetAttrString(self->book, "_cache");
     f->seen = attr_path(self->pipeline, "limit", "_seen");
     f->unpriced = attr_path(self->pipeline, "health", "unpriced");
     f->usage_missing = attr_path(self->pipeline, "health", "usage_missing");
