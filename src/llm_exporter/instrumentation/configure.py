@@ -136,6 +136,20 @@ def signal_endpoint(signal: str, endpoint: str | None, protocol: str) -> str | N
     return f"{base}/v1/{signal.lower()}"
 
 
+def _exporter_args(
+    endpoint: str | None, headers: Mapping[str, str] | None, timeout: float | None, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """An OTLP exporter's arguments: only those given, so the exporter reads the others from the env."""
+    args = dict(kwargs)
+    if endpoint is not None:
+        args["endpoint"] = endpoint
+    if headers:
+        args["headers"] = dict(headers)
+    if timeout is not None:
+        args["timeout"] = timeout
+    return args
+
+
 def metric_exporter(
     protocol: str, endpoint: str | None, headers: Mapping[str, str] | None, timeout: float | None, **kwargs: Any
 ) -> Any:
@@ -144,14 +158,7 @@ def metric_exporter(
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     else:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
-    args: dict[str, Any] = dict(kwargs)
-    if endpoint is not None:
-        args["endpoint"] = endpoint
-    if headers:
-        args["headers"] = dict(headers)
-    if timeout is not None:
-        args["timeout"] = timeout
-    return _quiet(OTLPMetricExporter(**args))
+    return _quiet(OTLPMetricExporter(**_exporter_args(endpoint, headers, timeout, kwargs)))
 
 
 def span_exporter(
@@ -165,14 +172,7 @@ def span_exporter(
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
-    args: dict[str, Any] = dict(kwargs)
-    if endpoint is not None:
-        args["endpoint"] = endpoint
-    if headers:
-        args["headers"] = dict(headers)
-    if timeout is not None:
-        args["timeout"] = timeout
-    return _quiet(OTLPSpanExporter(**args))
+    return _quiet(OTLPSpanExporter(**_exporter_args(endpoint, headers, timeout, kwargs)))
 
 
 def _build_meter_provider(
