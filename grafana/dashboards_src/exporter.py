@@ -3,8 +3,16 @@
 # ruff: noqa: E501  (PromQL strings read better unwrapped)
 from __future__ import annotations
 
+from typing import Any
+
 from .common import JI, MODEL_LEGEND, PM, XSEL, ZERO_BAD, dashboard, ds_var, query_var
 from .panels import Json, row, sized, stat, table, targets, thresholds, timeseries
+
+
+def _range_count(title: str, metric: str, legend: str, sel: str = XSEL, or_zero: bool = False, **kw: Any) -> Json:
+    """A 4x4 stat of a counter's increase over the dashboard's time range."""
+    expr = f"sum(increase({metric}{{{sel}}}[$__range]))" + (" or vector(0)" if or_zero else "")
+    return sized(stat(title, targets((expr, legend)), decimals=0, graph=False, **kw), 4, 4)
 
 
 def exporter() -> Json:
@@ -64,17 +72,13 @@ def exporter() -> Json:
             4,
             4,
         ),
-        sized(
-            stat(
-                "Positions save errors (range)",
-                targets((f"sum(increase(llm_exporter_positions_save_errors_total{{{JI}}}[$__range]))", "errors")),
-                thr=ZERO_BAD,
-                decimals=0,
-                color_mode="background",
-                graph=False,
-            ),
-            4,
-            4,
+        _range_count(
+            "Positions save errors (range)",
+            "llm_exporter_positions_save_errors_total",
+            "errors",
+            sel=JI,
+            thr=ZERO_BAD,
+            color_mode="background",
         ),
         sized(
             stat("Files open", targets((f"sum(llm_exporter_files_open{{{XSEL}}})", "files")), decimals=0, graph=False),
@@ -156,79 +160,30 @@ def exporter() -> Json:
             8,
         ),
         row("Files and requests"),
-        sized(
-            stat(
-                "Rotations (range)",
-                targets((f"sum(increase(llm_exporter_rotations_total{{{XSEL}}}[$__range]))", "rotations")),
-                decimals=0,
-                graph=False,
-            ),
-            4,
-            4,
+        _range_count("Rotations (range)", "llm_exporter_rotations_total", "rotations"),
+        _range_count("Truncations (range)", "llm_exporter_truncations_total", "truncations", thr=ZERO_BAD),
+        _range_count(
+            "Orphaned requests (range)",
+            "llm_exporter_orphaned_requests_total",
+            "orphaned",
+            desc="Requests whose response never came.",
         ),
-        sized(
-            stat(
-                "Truncations (range)",
-                targets((f"sum(increase(llm_exporter_truncations_total{{{XSEL}}}[$__range]))", "truncations")),
-                decimals=0,
-                graph=False,
-                thr=ZERO_BAD,
-            ),
-            4,
-            4,
+        _range_count(
+            "Label values folded (range)",
+            "llm_exporter_label_values_folded_total",
+            "folded",
+            sel=JI,
+            or_zero=True,
+            thr=ZERO_BAD,
+            desc="Label values replaced by the cardinality limit.",
         ),
-        sized(
-            stat(
-                "Orphaned requests (range)",
-                targets((f"sum(increase(llm_exporter_orphaned_requests_total{{{XSEL}}}[$__range]))", "orphaned")),
-                decimals=0,
-                graph=False,
-                desc="Requests whose response never came.",
-            ),
-            4,
-            4,
-        ),
-        sized(
-            stat(
-                "Label values folded (range)",
-                targets(
-                    (f"sum(increase(llm_exporter_label_values_folded_total{{{JI}}}[$__range])) or vector(0)", "folded")
-                ),
-                decimals=0,
-                graph=False,
-                thr=ZERO_BAD,
-                desc="Label values replaced by the cardinality limit.",
-            ),
-            4,
-            4,
-        ),
-        sized(
-            stat(
-                "Rejected lines (range)",
-                targets(
-                    (f"sum(increase(llm_exporter_lines_rejected_total{{{XSEL}}}[$__range])) or vector(0)", "rejected")
-                ),
-                decimals=0,
-                graph=False,
-            ),
-            4,
-            4,
-        ),
-        sized(
-            stat(
-                "Unpriced completions (range)",
-                targets(
-                    (
-                        f"sum(increase(llm_exporter_unpriced_completions_total{{{XSEL}}}[$__range])) or vector(0)",
-                        "unpriced",
-                    )
-                ),
-                decimals=0,
-                graph=False,
-                thr=ZERO_BAD,
-            ),
-            4,
-            4,
+        _range_count("Rejected lines (range)", "llm_exporter_lines_rejected_total", "rejected", or_zero=True),
+        _range_count(
+            "Unpriced completions (range)",
+            "llm_exporter_unpriced_completions_total",
+            "unpriced",
+            or_zero=True,
+            thr=ZERO_BAD,
         ),
         sized(
             timeseries(
