@@ -99,35 +99,50 @@ def client_server(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str | 
     return url_server(getattr(client, "base_url", None))
 
 
-class StreamProxy:
-    """Wraps a client's sync stream: times chunks, lets `on_item` read usage from each item,
-    finishes the call at the end, on an error (failed) or on close(). With `chunks=False`, items
-    are not chunks by themselves: `on_item` calls `call.record_chunk()` for those that are."""
+class _StreamProxy:
+    """What the sync and async stream proxies share: the call, each item's work, how the call
+    ends. With `chunks=False`, items are not chunks by themselves: `on_item` calls
+    `call.record_chunk()` for those that are."""
 
     def __init__(self, stream: Any, call: Call, on_item: OnItem, chunks: bool = True) -> None:
         self._stream = stream
         self._call = call
         self._on_item = on_item
         self._chunks = chunks
-        self._iterator: Iterator[Any] | None = None
+        self._iterator: Any = None
 
-    def _iterate(self) -> Iterator[Any]:
-        call = self._call
-        on_item = self._on_item
-        chunks = self._chunks
+    def _item(self, item: Any) -> None:
+        if self._chunks:
+            self._call.record_chunk()
+        self._on_item(self._call, item)
+
+    @contextmanager
+    def _finishing(self) -> Iterator[None]:
+        """Around the iteration: the call finishes when the stream ends, failed on an error,
+        plain when the consumer stops early (the iterator closed: GeneratorExit)."""
         try:
-            for item in self._stream:
-                if chunks:
-                    call.record_chunk()
-                on_item(call, item)
-                yield item
+            yield
         except GeneratorExit:
-            call.finish()
+            self._call.finish()
             raise
         except BaseException as exc:
-            call.finish(exc)
+            self._call.finish(exc)
             raise
-        call.finish()
+        self._call.finish()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class StreamProxy(_StreamProxy):
+    """Wraps a client's sync stream: times chunks, lets `on_item` read usage from each item,
+    finishes the call at the end, on an error (failed) or on close()."""
+
+    def _iterate(self) -> Iterator[Any]:
+        with self._finishing():
+            for item in self._stream:
+                self._item(item)
+                yield item
 
     def __iter__(self) -> Iterator[Any]:
         if self._iterator is None:
@@ -153,37 +168,15 @@ class StreamProxy:
         finally:
             self._call.finish()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
-
-class AsyncStreamProxy:
+class AsyncStreamProxy(_StreamProxy):
     """StreamProxy for async streams (`async for`, `aclose`/async `close`)."""
 
-    def __init__(self, stream: Any, call: Call, on_item: OnItem, chunks: bool = True) -> None:
-        self._stream = stream
-        self._call = call
-        self._on_item = on_item
-        self._chunks = chunks
-        self._iterator: AsyncIterator[Any] | None = None
-
     async def _iterate(self) -> AsyncIterator[Any]:
-        call = self._call
-        on_item = self._on_item
-        chunks = self._chunks
-        try:
+        with self._finishing():
             async for item in self._stream:
-                if chunks:
-                    call.record_chunk()
-                on_item(call, item)
+                self._item(item)
                 yield item
-        except GeneratorExit:
-            call.finish()
-            raise
-        except BaseException as exc:
-            call.finish(exc)
-            raise
-        call.finish()
 
     def __aiter__(self) -> AsyncIterator[Any]:
         if self._iterator is None:
@@ -212,9 +205,6 @@ class AsyncStreamProxy:
             self._call.finish()
 
     aclose = close
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
 
 class RawStreamResponse:
