@@ -10,7 +10,8 @@ rejected, another event type, a first sighting, a full table) goes whole to the 
 `SourcePipeline.line`, with nothing done in C: the Python code stays the one definition of what a
 line means. tests/test_hotpath_reader.py holds the reader to orjson and `parse` on lines written
 every way JSON allows and damaged byte by byte; tests/test_hotpath.py holds the two paths to the
-same exposition on the golden sample and on generated and mutated logs.
+same exposition on the golden sample and on generated and mutated logs; tests/test_hotpath_sanitized.py
+runs both on a build with AddressSanitizer and UBSan.
 
 The extension is optional (setup.py): without it, or with LLM_EXPORTER_PURE_PYTHON=1 set, every
 line takes the Python path.
