@@ -1,4 +1,4 @@
-"""The one compiled part: the completion format's hot path (src/llm_exporter/pipeline/_hotpath.c,
+"""The one compiled part: the completion and event formats' hot path (src/llm_exporter/pipeline/_hotpath.c,
 with its JSON reader _json.c).
 
 Optional: where it cannot be built (no C compiler or Python headers), the install goes on and the

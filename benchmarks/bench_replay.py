@@ -1,11 +1,12 @@
 """Replay against a bare parse loop and mtail: one run, the same file, the same core (issue 11).
 
     PYTHONPATH=src python3 benchmarks/bench_replay.py [--rounds 3] [--completion-lines 300000]
-        [--litellm-lines 20000]
+        [--litellm-lines 20000] [--event-lines 200000]
 
-Two workloads: completion-format lines (benchmarks/generate.py, about 510 bytes each; again with
-a cost logged on every response, which spares the price lookups) and real LiteLLM payloads
-(tests/testdata/litellm_recorded/*.jsonl repeated, about 13 KB each). Every contender is a whole
+The workloads: completion-format lines (benchmarks/generate.py, about 510 bytes each; again with
+a cost logged on every response, which spares the price lookups), real LiteLLM payloads
+(tests/testdata/litellm_recorded/*.jsonl repeated, about 13 KB each) and event-format lines (one
+line a call, about 200 bytes, made here). Every contender is a whole
 process (start-up and imports included), pinned to core 0, timed wall-clock; the best of
 `--rounds` interleaved rounds is kept. The project's modules are byte-compiled first, as
 `pip install` leaves them (this machine sets PYTHONDONTWRITEBYTECODE, which would otherwise have
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -31,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
 from bench_tailing import PY, WORK, pin
 from bench_tailing import generated as completion_file
 
@@ -52,6 +55,34 @@ def litellm_file(n: int) -> Path:
         recorded = b"".join(p.read_bytes() for p in sorted(RECORDED.glob("*.jsonl")))
         per_copy = recorded.count(b"\n")
         path.write_bytes(recorded * -(-n // per_copy))
+    return path
+
+
+def event_file(n: int) -> Path:
+    """Event-format lines: four models, split token counts, 5 % failures, half with a cost."""
+    path = WORK / f"events-{n}.log"
+    if not path.exists():
+        WORK.mkdir(parents=True, exist_ok=True)
+        rng = random.Random(1)
+        models = ["gpt-4", "gpt-4o-mini", "claude-3-haiku-20240307", "llama3:8b"]
+        with open(path, "wb") as out:
+            for _ in range(n):
+                prompt, completion = rng.randrange(50, 3000), rng.randrange(1, 800)
+                line = {
+                    "timestamp": "2024-01-15T10:00:13.000Z",
+                    "model": rng.choice(models),
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                    "latency_ms": rng.randrange(100, 9000),
+                    "status": "success" if rng.random() < 0.95 else "error",
+                    "tags": {"feature": "chat"},
+                }
+                if line["status"] == "error":
+                    line["error_type"] = "RateLimitError"
+                if rng.random() < 0.5:
+                    line["cost_usd"] = round(rng.random() / 100, 6)
+                out.write(orjson.dumps(line) + b"\n")
     return path
 
 
@@ -124,6 +155,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--completion-lines", type=int, default=300_000)
     p.add_argument("--litellm-lines", type=int, default=20_000)
+    p.add_argument("--event-lines", type=int, default=200_000)
     args = p.parse_args()
     compileall.compile_dir(HERE.parent / "src", quiet=1)
     print(f"Python {sys.version.split()[0]}, core 0 of {os.cpu_count()}")
@@ -131,6 +163,7 @@ def main() -> None:
     workload("completion", completion, "completion", "event_type", args.rounds)
     workload("completion, costs logged", costed_file(completion), "completion", "event_type", args.rounds)
     workload("litellm", litellm_file(args.litellm_lines), "litellm", "call_type", args.rounds)
+    workload("event", event_file(args.event_lines), "event", "model", args.rounds)
 
 
 if __name__ == "__main__":

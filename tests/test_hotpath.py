@@ -104,18 +104,70 @@ def traffic(rng: random.Random, n: int) -> list[bytes]:
     return out
 
 
-def replay_both(tmp_path: Path, lines: list[bytes], monkeypatch: pytest.MonkeyPatch, **config: object) -> str:
-    """The exposition replay gives for `lines`, asserted equal on both paths."""
+EVENT_USAGES = [  # the event format's flat counts, or a usage object, as formats.event reads them
+    lambda rng: {"prompt_tokens": (p := rng.randrange(0, 5000)), "completion_tokens": (c := rng.randrange(900)),
+                 "total_tokens": p + c},
+    lambda rng: {"input_tokens": rng.randrange(0, 3000), "output_tokens": rng.randrange(0, 900),
+                 "cache_read_input_tokens": rng.choice([0, 1024, None]),
+                 "cache_creation_input_tokens": rng.choice([0, 512, None])},
+    lambda rng: {"prompt_tokens": rng.randrange(100, 900), "completion_tokens": rng.randrange(90),
+                 "cached_tokens": rng.choice([0, 64, None]), "reasoning_tokens": rng.choice([0, 32, None])},
+    lambda rng: {"prompt_tokens": 40, "completion_tokens": 8, "prompt_tokens_details": {"cached_tokens": 16}},
+    lambda rng: {"total_tokens": rng.choice([0, 1200])},  # unsplit
+    lambda rng: {"prompt_tokens": rng.randrange(99), "completion_tokens": None},
+    lambda rng: {"usage": rng.choice(USAGES)(rng)},
+    lambda rng: {"usage": None},
+    lambda rng: {"cached_tokens": 5},
+    lambda rng: {},
+]  # fmt: skip
+
+
+def event_traffic(rng: random.Random, n: int) -> list[bytes]:
+    """Event format lines of every shape the hot path records, and some it leaves to Python:
+    statuses of every case (and one that lowercases to "ok" only outside ASCII), failures with and
+    without classes and status codes, logged and priced costs, providers and operations."""
+    out: list[bytes] = []
+    for _ in range(n):
+        line: dict[str, object] = {
+            "timestamp": "2024-01-15T10:00:13.000Z",
+            "model": rng.choice(MODELS),
+            "latency_ms": rng.choice([rng.uniform(1, 90000), rng.randrange(1, 5000), 0]),
+            **rng.choice(EVENT_USAGES)(rng),
+        }
+        if rng.random() < 0.5:
+            line["provider"] = rng.choice(["openai", "anthropic", "ollama", "google"])
+        if rng.random() < 0.3:
+            line["operation"] = rng.choice(["chat", "text_completion"])
+        if rng.random() < 0.7:
+            line["status"] = rng.choice(["success", "OK", "Completed", "succeeded", "error", "failed", "o\u212a"])
+        if rng.random() < 0.15:
+            line["status"] = "error"
+            line["error_type"] = rng.choice(["RateLimitError", "APITimeoutError", "bad class!", None])
+            line["error_message"] = rng.choice(["rate limited", "Timeout", None])
+            if rng.random() < 0.5:
+                line["status_code"] = rng.choice([429, 500, 503, 99, "429", None])
+        if rng.random() < 0.3:
+            line["cost_usd"] = rng.choice([round(rng.uniform(0, 0.05), 6), 0, 0.0])
+        if rng.random() < 0.2:
+            line["tags"] = {"feature": rng.choice(["chat", "search"])}
+        out.append(orjson.dumps(line))
+    return out
+
+
+def replay_both(
+    tmp_path: Path, lines: list[bytes], monkeypatch: pytest.MonkeyPatch, fmt: str = "completion", **config: object
+) -> str:
+    """The exposition replay gives for `lines` in format `fmt`, asserted equal on both paths."""
     log = tmp_path / "app.log"
     log.write_bytes(b"".join(line + b"\n" for line in lines))
     config_path = None
     if config:
         config_path = tmp_path / "config.yml"
-        source = {"name": "replay", "path": str(log), "format": "completion"}
+        source = {"name": "replay", "path": str(log), "format": fmt}
         config_path.write_text(yaml.safe_dump({"sources": [source], **config}))
-    hot = cli.replay(str(config_path) if config_path else None, "completion", [str(log)])
+    hot = cli.replay(str(config_path) if config_path else None, fmt, [str(log)])
     monkeypatch.setenv("LLM_EXPORTER_PURE_PYTHON", "1")
-    pure = cli.replay(str(config_path) if config_path else None, "completion", [str(log)])
+    pure = cli.replay(str(config_path) if config_path else None, fmt, [str(log)])
     monkeypatch.delenv("LLM_EXPORTER_PURE_PYTHON")
     assert hot.decode() == pure.decode()
     return hot.decode()
@@ -155,6 +207,42 @@ def test_limits_that_fold_and_orphan_same_on_both_paths(tmp_path: Path, monkeypa
     text = replay_both(tmp_path, traffic(random.Random(5), 3000), monkeypatch, limits=limits)
     assert "llm_exporter_series_folded_total" in text
     assert 'llm_exporter_orphaned_requests_total{source="replay"}' in text
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_event_traffic_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    text = replay_both(tmp_path, event_traffic(random.Random(seed), 4000), monkeypatch, "event")
+    assert 'error_type="RateLimitError"' in text and 'http_response_status_code="429"' in text
+    assert "llm_exporter_unpriced_completions_total{" in text
+    assert 'gen_ai_token_type="cache_read"' in text and 'gen_ai_token_type="reasoning"' in text
+
+
+def test_mutated_event_traffic_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(8)
+    lines = event_traffic(rng, 3000)
+    for i in rng.sample(range(len(lines)), 2000):
+        lines[i] = orjson.dumps(mutate(rng, orjson.loads(lines[i])))
+    for i in rng.sample(range(len(lines)), 60):
+        damaged = bytearray(lines[i])
+        damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        lines[i] = bytes(damaged).replace(b"\n", b" ")
+    replay_both(tmp_path, lines, monkeypatch, "event")
+    limits = {"max_label_values": 3, "max_series": 4}
+    replay_both(tmp_path, event_traffic(random.Random(9), 2000), monkeypatch, "event", limits=limits)
+
+
+def test_event_lines_recorded_in_c(tmp_path: Path) -> None:
+    """The usual event lines are the C side's: all but the first, a first sighting of its series
+    and price; of the generated traffic, with its many odd shapes, still most."""
+    exporter, _ = make_exporter(tmp_path, "event")
+    pipeline = next(iter(exporter.sources.values())).pipeline
+    usual = [
+        orjson.dumps({"model": "gpt-4o", "latency_ms": 20 + i, "prompt_tokens": 10, "completion_tokens": 5})
+        for i in range(300)
+    ]
+    assert pipeline._hot(b"".join(line + b"\n" for line in usual)) == len(usual) - 1
+    lines = event_traffic(random.Random(10), 3000)
+    assert pipeline._hot(b"".join(line + b"\n" for line in lines)) > 0.5 * len(lines)
 
 
 def test_priced_models_recorded_in_c(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
-"""The C hot path's line reader (pipeline/_json.c, read_line in _hotpath.c) against orjson and the
-completion format's parser: a line it takes is one orjson takes, and what it reads is exactly the
-event `formats.completion.parse` makes of it. The lines are the golden sample and generated
-traffic written out the many ways JSON allows (whitespace, escapes, surrogate pairs, number forms,
-key order, nesting), then damaged byte by byte."""
+"""The C hot path's line reader (pipeline/_json.c, read_line and read_event_line in _hotpath.c)
+against orjson and the formats' parsers: a line it takes is one orjson takes, and what it reads is
+exactly the event `formats.completion.parse` or `formats.event.parse` makes of it. The lines are
+the golden samples and generated traffic written out the many ways JSON allows (whitespace,
+escapes, surrogate pairs, number forms, key order, nesting), then damaged byte by byte."""
 
 from __future__ import annotations
 
@@ -12,22 +12,36 @@ from pathlib import Path
 import orjson
 import pytest
 
-from llm_exporter.formats import completion
+from llm_exporter.formats import completion, event
 from llm_exporter.formats.events import Rejected
 from llm_exporter.pipeline import hotpath
-from test_hotpath import GOLDEN, traffic
+from test_hotpath import GOLDEN, event_traffic, traffic
 from test_typed_decoding import mutate
-from testkit import make_exporter
+from testkit import TESTDATA, make_exporter
 
 pytestmark = pytest.mark.skipif(
     not hotpath.available(), reason="the C hot path is not built: `pip install -e .` needs a C compiler"
 )
 
 
-@pytest.fixture(scope="module")
-def read(tmp_path_factory: pytest.TempPathFactory):
-    exporter, _ = make_exporter(tmp_path_factory.mktemp("reader"), "completion")
+PARSE = {"completion": completion.parse, "event": event.parse}
+SOURCES = {  # each format's lines to write out: the golden sample, generated traffic
+    "completion": lambda rng, n: GOLDEN + traffic(rng, n),
+    "event": lambda rng, n: (TESTDATA / "golden" / "event.log").read_bytes().splitlines() + event_traffic(rng, 3 * n),
+}
+
+
+TAKEN = {"completion": 0.5, "event": 0.35}  # the generated event traffic has more shapes left to Python
+
+
+def reader(tmp_path_factory: pytest.TempPathFactory, fmt: str):  # type: ignore[no-untyped-def]
+    exporter, _ = make_exporter(tmp_path_factory.mktemp("reader"), fmt)
     return next(iter(exporter.sources.values())).pipeline._hot.read
+
+
+@pytest.fixture(scope="module")
+def read(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return reader(tmp_path_factory, "completion")
 
 
 def _string(rng: random.Random, text: str) -> str:
@@ -88,9 +102,9 @@ EXTRAS = [  # values of keys nobody reads, and some of those they read
 ]  # fmt: skip
 
 
-def lines(rng: random.Random, n: int) -> list[bytes]:
+def lines(rng: random.Random, n: int, fmt: str = "completion") -> list[bytes]:
     out = []
-    sources = [orjson.loads(line) for line in GOLDEN + traffic(rng, n) if line.strip()]
+    sources = [orjson.loads(line) for line in SOURCES[fmt](rng, n) if line.strip()]
     for obj in sources:
         if rng.random() < 0.2:
             obj = mutate(rng, obj)
@@ -139,8 +153,8 @@ def damaged(rng: random.Random, line: bytes) -> bytes:
     return bytes(data).replace(b"\n", b" ")
 
 
-def check(read, line: bytes) -> str:
-    """What the reader made of a line, after asserting it matches orjson and parse."""
+def check(read, line: bytes, fmt: str = "completion") -> str:  # type: ignore[no-untyped-def]
+    """What the reader made of a line, after asserting it matches orjson and the format's parse."""
     got = read(line)
     try:
         obj = orjson.loads(line)
@@ -151,30 +165,34 @@ def check(read, line: bytes) -> str:
         return "left"
     assert type(obj) is dict, line
     try:
-        event = completion.parse(obj)
+        parsed = PARSE[fmt](obj)
     except Rejected as exc:
         raise AssertionError(f"taken, but parse rejects it ({exc.reason}): {line!r}") from None
-    assert type(event).__name__ == got.pop("event"), line
+    assert type(parsed).__name__ == got.pop("event"), line
     for field, value in got.items():
-        expected = getattr(event, field)
+        expected = getattr(parsed, field)
         assert (type(expected) is float or type(value) is float or type(expected) is type(value)) and (
             expected == value
         ), (field, expected, value, line)
     return "taken"
 
 
+@pytest.mark.parametrize("fmt", sorted(PARSE))
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_the_reader_takes_what_orjson_takes_and_reads_it_as_parse(read, seed: int) -> None:
+def test_the_reader_takes_what_orjson_takes_and_reads_it_as_parse(
+    tmp_path_factory: pytest.TempPathFactory, fmt: str, seed: int
+) -> None:
+    read = reader(tmp_path_factory, fmt)
     rng = random.Random(seed)
-    written = lines(rng, 700)
+    written = lines(rng, 700, fmt)
     whole = {"taken": 0, "left": 0, "invalid": 0}
     broken = dict(whole)
     for line in written:
-        whole[check(read, line)] += 1
+        whole[check(read, line, fmt)] += 1
         for _ in range(3):
-            broken[check(read, damaged(rng, line))] += 1
+            broken[check(read, damaged(rng, line), fmt)] += 1
     # the comparison covered all three outcomes, and mostly lines the reader took
-    assert whole["taken"] > 0.5 * len(written) and whole["left"] > 0.05 * len(written), whole
+    assert whole["taken"] > TAKEN[fmt] * len(written) and whole["left"] > 0.05 * len(written), whole
     assert broken["taken"] > 0.1 * 3 * len(written) and broken["invalid"] > 0.3 * 3 * len(written), broken
 
 

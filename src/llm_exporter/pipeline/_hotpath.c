@@ -1,8 +1,8 @@
-/* The completion format's common lines, from the read buffer to the metrics store, in C.
+/* The completion and event formats' common lines, from the read buffer to the metrics store, in C.
  *
  * pipeline/hotpath.py says when this runs and what it is held to. In short: each line of the
  * buffer is read in place (_json.c validates it and locates the values of the keys the format
- * reads; only those are built, per event type, as formats.completion.parse reads them), and a
+ * reads; only those are built, as formats.completion.parse or formats.event.parse reads them), and a
  * line whose series, pending request, price and label values are already known is recorded here
  * exactly as SourcePipeline's handlers would record it; every other line (not JSON this reader
  * takes, rejected, another event type, a first sighting, a full table) goes to `slow`, the Python
@@ -43,6 +43,15 @@ static JsonKeys USAGE_KEYS = {U_N, {
 enum { D_CACHED, D_REASONING, D_N };
 static JsonKeys DETAILS_KEYS = {D_N, {"cached_tokens", "reasoning_tokens"}};
 
+/* The event format's keys (formats.event): its flat counts are the usage object's, first. */
+enum { E_MODEL = U_N, E_PROVIDER, E_OPERATION, E_LATENCY_MS, E_STATUS, E_ERROR_TYPE, E_STATUS_CODE, E_COST,
+       E_CACHED, E_REASONING, E_USAGE, E_N };
+static JsonKeys EVENT_KEYS = {E_N, {
+    "prompt_tokens", "completion_tokens", "input_tokens", "output_tokens", "total_tokens",
+    "cache_read_input_tokens", "cache_creation_input_tokens", "prompt_tokens_details",
+    "completion_tokens_details", "model", "provider", "operation", "latency_ms", "status", "error_type",
+    "status_code", "cost_usd", "cached_tokens", "reasoning_tokens", "usage"}};
+
 /* Slots read from each type, by name. */
 enum { S_LABELS, S_IN_FLIGHT, S_COST, S_DURATION, S_USAGE_INPUT, S_USAGE_OUTPUT, S_TOKENS,
        S_CONSECUTIVE_FAILURES, S_REQUESTS_OK, S_REQUESTS_FAILED, S_TTFC, S_DECISIONS, S_ERRORS,
@@ -64,8 +73,10 @@ static const char *PRICE_SLOTS[P_N] = {"input", "output", "cache_read", "cache_w
 enum { UP_BASE, UP_TIERS, UP_N };
 static const char *UNIT_PRICE_SLOTS[UP_N] = {"base", "tiers"};
 
-/* The event types read here. */
-enum { REQUEST, RESPONSE, DECISION };
+/* The formats read here, and their lines' kinds: the completion format's three event types, and
+   the event format's one line a call. */
+enum { COMPLETION_FORMAT, EVENT_FORMAT };
+enum { REQUEST, RESPONSE, DECISION, CALL };
 
 #define BOUNDS_CACHED 4
 #define CALLS_CACHED 4096  /* as SourcePipeline's own cache of series resolutions */
@@ -86,6 +97,7 @@ typedef struct {
     Py_ssize_t series[S_N], histogram[H_N], call[C_N], price[P_N], unit_price[UP_N];
     long long max_tokens;  /* fields.MAX_TOKENS, MAX_COST_USD, MAX_DURATION_MS */
     double max_cost, max_ms;
+    int format;
 } HotPath;
 
 /* The labels whose values the hot path checks with the LabelLimiter. */
@@ -137,16 +149,25 @@ static void HotPath_dealloc(HotPath *self) {
 }
 
 static int HotPath_init(HotPath *self, PyObject *args, PyObject *kwds) {
-    static char *kw[] = {"pipeline", "slow", "series", "histogram", "call", "price", "unit_price", "max_tokens",
-                         "max_cost", "max_ms", NULL};
+    static char *kw[] = {"pipeline", "format", "slow", "series", "histogram", "call", "price", "unit_price",
+                         "max_tokens", "max_cost", "max_ms", NULL};
     PyObject *pipeline, *slow;
+    const char *format;
     PyTypeObject *t[5];
     long long max_tokens;
     double max_cost, max_ms;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!O!O!O!O!Ldd", kw, &pipeline, &slow, &PyType_Type, &t[0],
-                                     &PyType_Type, &t[1], &PyType_Type, &t[2], &PyType_Type, &t[3], &PyType_Type,
-                                     &t[4], &max_tokens, &max_cost, &max_ms))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OsOO!O!O!O!O!Ldd", kw, &pipeline, &format, &slow, &PyType_Type,
+                                     &t[0], &PyType_Type, &t[1], &PyType_Type, &t[2], &PyType_Type, &t[3],
+                                     &PyType_Type, &t[4], &max_tokens, &max_cost, &max_ms))
         return -1;
+    if (strcmp(format, "completion") == 0) {
+        self->format = COMPLETION_FORMAT;
+    } else if (strcmp(format, "event") == 0) {
+        self->format = EVENT_FORMAT;
+    } else {
+        PyErr_Format(PyExc_ValueError, "hotpath: no C path for the %s format", format);
+        return -1;
+    }
     if (offsets(t[0], SERIES_SLOTS, S_N, self->series) || offsets(t[1], HISTOGRAM_SLOTS, H_N, self->histogram) ||
         offsets(t[2], CALL_SLOTS, C_N, self->call) || offsets(t[3], PRICE_SLOTS, P_N, self->price) ||
         offsets(t[4], UNIT_PRICE_SLOTS, UP_N, self->unit_price))
@@ -440,10 +461,8 @@ static int error_class_kept(const char *name, Py_ssize_t n) {
 /* A failed response's error class and HTTP status label (fields.error_class, fields.http_status):
    1 with them, 0 if left to Python, -1 on error. Only the usual shape: an error_type, no error
    object, a status code absent or an integer. */
-static int failure(const JsonValue *v, Line *line) {
-    const JsonValue *name = &v[L_ERROR_TYPE], *code = &v[L_STATUS_CODE];
-    if (name->kind != J_STRING || name->flags || !error_class_kept(name->p, name->n) || !absent(&v[L_ERROR]))
-        return 0;
+static int failure(const JsonValue *name, const JsonValue *code, Line *line) {
+    if (name->kind != J_STRING || name->flags || !error_class_kept(name->p, name->n)) return 0;
     if (code->kind != J_ABSENT) {
         long long status;
         if (!json_count(code, 599, &status) || status < 100) return 0;
@@ -463,14 +482,11 @@ static int details(HotPath *self, const JsonValue *v, int key, long long *out) {
            count(self, &d[key], out, &present);
 }
 
-/* fields.token_usage: 1 with the counts, 0 for a usage left to Python (not an object, a total
-   alone: unsplit tokens). No usage at all gives zeros. */
-static int usage_of(HotPath *self, const JsonValue *usage, Tokens *t) {
-    JsonValue u[U_N];
+/* fields.token_usage of a usage object's values (u[U_*]): 1 with the counts, 0 for a usage left to
+   Python (a total alone: unsplit tokens). */
+static int usage_values(HotPath *self, const JsonValue *u, Tokens *t) {
     long long v[U_PROMPT_DETAILS], cached;
     int present[U_PROMPT_DETAILS];
-    if (absent(usage)) return 1;
-    if (usage->kind != J_OBJECT || !json_object(usage->p, usage->p + usage->n, &USAGE_KEYS, u)) return 0;
     for (int i = 0; i < U_PROMPT_DETAILS; i++)
         if (!count(self, &u[i], &v[i], &present[i])) return 0;
     t->cache_read = v[U_CACHE_READ];
@@ -486,6 +502,14 @@ static int usage_of(HotPath *self, const JsonValue *usage, Tokens *t) {
     t->in = present[U_PROMPT] ? v[U_PROMPT] : v[U_INPUT] + t->cache_read + t->cache_write;
     t->out = u[U_COMPLETION].kind == J_ABSENT ? v[U_OUTPUT] : v[U_COMPLETION];
     return 1;
+}
+
+/* The same of a usage object: 0 also for one that is not an object; no usage gives zeros. */
+static int usage_of(HotPath *self, const JsonValue *usage, Tokens *t) {
+    JsonValue u[U_N];
+    if (absent(usage)) return 1;
+    return usage->kind == J_OBJECT && json_object(usage->p, usage->p + usage->n, &USAGE_KEYS, u) &&
+           usage_values(self, u, t);
 }
 
 static const char *EVENT_TYPES[] = {"completion_request", "completion_response", "trading_decision"};
@@ -519,7 +543,10 @@ static int read_line(HotPath *self, const char *p, Py_ssize_t n, Line *line) {
     if (!present) return 0;  /* Python rejects it */
     if (v[L_SUCCESS].kind != J_ABSENT && v[L_SUCCESS].kind != J_TRUE && v[L_SUCCESS].kind != J_FALSE) return 0;
     line->success = v[L_SUCCESS].kind != J_FALSE;
-    if (!line->success && (r = failure(v, line)) != 1) return r;
+    if (!line->success) {
+        if (!absent(&v[L_ERROR])) return 0;  /* an error object: Python reads it */
+        if ((r = failure(&v[L_ERROR_TYPE], &v[L_STATUS_CODE], line)) != 1) return r;
+    }
     const JsonValue *usage = &v[L_TOKEN_USAGE];
     if (usage->kind == J_ABSENT)
         usage = &v[L_USAGE];
@@ -530,27 +557,85 @@ static int read_line(HotPath *self, const char *p, Py_ssize_t n, Line *line) {
     return number(&v[L_COST], self->max_cost, &line->cost, &line->has_cost);
 }
 
+static const char *SUCCESS_WORDS[] = {"success", "ok", "succeeded", "completed"};
+
+/* Whether an event's status (absent, null, or a string of ASCII without escapes) says success, as
+   `status.lower() in formats.event._OK` does. */
+static int succeeded(const JsonValue *status) {
+    if (absent(status)) return 1;  /* "success" */
+    for (size_t w = 0; w < sizeof(SUCCESS_WORDS) / sizeof(SUCCESS_WORDS[0]); w++) {
+        const char *word = SUCCESS_WORDS[w];
+        if ((size_t)status->n != strlen(word)) continue;
+        Py_ssize_t i = 0;
+        while (i < status->n && (status->p[i] >= 'A' && status->p[i] <= 'Z' ? status->p[i] | 0x20 : status->p[i]) == word[i])
+            i++;
+        if (i == status->n) return 1;
+    }
+    return 0;
+}
+
+/* An event format line's values (formats.event.parse): 1 with them in *line, 0 if it is left to
+   Python, -1 on error. */
+static int read_event_line(HotPath *self, const char *p, Py_ssize_t n, Line *line) {
+    JsonValue v[E_N];
+    int r, present;
+    memset(line, 0, sizeof(*line));
+    line->type = CALL;
+    if (!json_object(p, p + n, &EVENT_KEYS, v)) return 0;
+    if ((r = text(&v[E_MODEL], &line->model)) != 1) return r;
+    if (line->model == NULL) return 0;  /* required: Python rejects the line */
+    if ((r = text(&v[E_PROVIDER], &line->provider)) != 1 || (r = text(&v[E_OPERATION], &line->operation)) != 1)
+        return r;
+    if ((r = number(&v[E_LATENCY_MS], self->max_ms, &line->duration_ms, &present)) != 1) return r;
+    if (!present) return 0;  /* Python rejects it */
+    const JsonValue *status = &v[E_STATUS];
+    if (!absent(status) && (status->kind != J_STRING || status->flags || status->n == 0)) return 0;
+    for (Py_ssize_t i = 0; status->kind == J_STRING && i < status->n; i++)
+        if ((unsigned char)status->p[i] & 0x80) return 0;  /* str.lower() maps some other letters to ASCII */
+    line->success = succeeded(status);
+    if (!line->success && (r = failure(&v[E_ERROR_TYPE], &v[E_STATUS_CODE], line)) != 1) return r;
+    /* flat counts, else a usage object (formats.event._usage) */
+    int flat = !absent(&v[U_PROMPT]) || !absent(&v[U_COMPLETION]) || !absent(&v[U_INPUT]) ||
+               !absent(&v[U_OUTPUT]) || !absent(&v[U_TOTAL]) || v[E_USAGE].kind == J_ABSENT;
+    if (!flat) {
+        if (!usage_of(self, &v[E_USAGE], &line->t)) return 0;
+    } else {
+        int has;
+        if (!usage_values(self, v, &line->t) || !count(self, &v[E_CACHED], &line->t.cache_read, &has) ||
+            !count(self, &v[E_REASONING], &line->t.reasoning, &has))
+            return 0;
+        line->t.cache_write = 0;
+    }
+    return number(&v[E_COST], self->max_cost, &line->cost, &line->has_cost);
+}
+
 /* -- the events ------------------------------------------------------------------------------
    Each returns 1 when it recorded the line, 0 when the line is left to the Python path (nothing
    changed), -1 on error. */
 
 static PyObject *or_none(PyObject *value) { return value != NULL ? value : Py_None; }
 
-static int request(HotPath *self, Feed *f, const Line *line) {
-    PyObject *rid = line->request_id;
+/* The call SourcePipeline._series keeps for the line's (model, provider, operation): 1 with it
+   (borrowed), 0 if it has none (a first sighting, a folded series: Python resolves it), -1 on error. */
+static int known_call(HotPath *self, Feed *f, const Line *line, PyObject **call) {
     PyObject *key = PyTuple_Pack(4, f->labels, line->model, or_none(line->provider), or_none(line->operation));
     if (key == NULL) return -1;
-    PyObject *call = PyDict_GetItemWithError(f->calls, key);
+    *call = PyDict_GetItemWithError(f->calls, key);
     Py_DECREF(key);
-    if (call == NULL) return PyErr_Occurred() ? -1 : 0;
-    if (!Py_IS_TYPE(call, self->call_t)) return 0;
+    if (*call == NULL) return PyErr_Occurred() ? -1 : 0;
+    return Py_IS_TYPE(*call, self->call_t) && Py_IS_TYPE(SLOT(*call, self->call[C_SERIES]), self->series_t);
+}
+
+static int request(HotPath *self, Feed *f, const Line *line) {
+    PyObject *rid = line->request_id, *call;
+    int r = known_call(self, f, line, &call);
+    if (r != 1) return r;
     PyObject *series = SLOT(call, self->call[C_SERIES]);
-    if (!Py_IS_TYPE(series, self->series_t)) return 0;
     int known = PyDict_Contains(f->pending, rid);
     if (known != 0) return known < 0 ? -1 : 0;  /* an earlier request of that id is dropped: Python */
     if (PyDict_GET_SIZE(f->pending) >= f->pending_max) return 0;  /* the oldest is orphaned: Python */
     Py_INCREF(call);
-    int r = add_slot(series, self->series[S_IN_FLIGHT], s_one);
+    r = add_slot(series, self->series[S_IN_FLIGHT], s_one);
     if (r == 0) r = put(f->pending, f->pending_clock, &f->pending_born, rid, call);
     Py_DECREF(call);
     return r < 0 ? -1 : 1;
@@ -635,19 +720,12 @@ static int add_tokens(PyObject *tokens, PyObject *kind, long long count) {
     return r;
 }
 
-static int response(HotPath *self, Feed *f, const Line *line) {
-    PyObject *rid = line->request_id, *error_type = line->error_type, *fkey = NULL, *call = NULL;
-    if (rid == NULL) return 0;
+/* A call to the provider on its series, as SourcePipeline._provider_call and _count_request record
+   it; with `rid`, the answer to the pending request `call` came from (_completion's join). */
+static int provider_call(HotPath *self, Feed *f, const Line *line, PyObject *call, PyObject *rid) {
+    PyObject *error_type = line->error_type, *fkey = NULL;
     const Tokens *t = &line->t;
-    int has_usage = t->in > 0 || t->out > 0, ok = line->success;
-    int r = entry_call(self, f->pending, rid, &call);
-    if (r != 1) return r < 0 ? -1 : 0;
-    Py_INCREF(call);
-    r = 0;
-    if (line->model != NULL &&
-        (r = PyObject_RichCompareBool(line->model, SLOT(call, self->call[C_MODEL]), Py_EQ)) != 1)
-        goto done;
-    r = 0;
+    int has_usage = t->in > 0 || t->out > 0, ok = line->success, r = 0;
     PyObject *series = SLOT(call, self->call[C_SERIES]);
     if (!Py_IS_TYPE(series, self->series_t) || !PyDict_CheckExact(SLOT(series, self->series[S_LABELS]))) goto done;
     PyObject *usage_in = SLOT(series, self->series[S_USAGE_INPUT]);
@@ -692,22 +770,27 @@ static int response(HotPath *self, Feed *f, const Line *line) {
         priced = price == Py_None ? 2 : cost_of(self, price, t, &cost);
         if (!priced) goto done;
     }
-    if ((r = PyDict_Contains(f->answered, rid)) < 0) goto done;
-    int known = r;
+    int known = 0;
+    if (rid != NULL && (known = PyDict_Contains(f->answered, rid)) < 0) {
+        r = -1;
+        goto done;
+    }
 
     /* Recorded from here on, as SourcePipeline._completion does. */
     r = -1;
-    Py_INCREF(rid);
-    int failed = PyObject_DelItem(f->pending, rid) < 0 ||
-                 add_slot(series, self->series[S_IN_FLIGHT], s_minus_one) < 0 ||
-                 (known && PyObject_DelItem(f->answered, rid) < 0) ||
-                 put(f->answered, f->answered_clock, &f->answered_born, rid, call) < 0;
-    Py_DECREF(rid);
-    if (failed) goto done;
-    while (PyDict_GET_SIZE(f->answered) > f->answered_max) {
-        PyObject *dropped = PyObject_CallOneArg(f->answered_popitem, Py_False);
-        if (dropped == NULL) goto done;
-        Py_DECREF(dropped);
+    if (rid != NULL) {
+        Py_INCREF(rid);
+        int failed = PyObject_DelItem(f->pending, rid) < 0 ||
+                     add_slot(series, self->series[S_IN_FLIGHT], s_minus_one) < 0 ||
+                     (known && PyObject_DelItem(f->answered, rid) < 0) ||
+                     put(f->answered, f->answered_clock, &f->answered_born, rid, call) < 0;
+        Py_DECREF(rid);
+        if (failed) goto done;
+        while (PyDict_GET_SIZE(f->answered) > f->answered_max) {
+            PyObject *dropped = PyObject_CallOneArg(f->answered_popitem, Py_False);
+            if (dropped == NULL) goto done;
+            Py_DECREF(dropped);
+        }
     }
     if (priced == 1) {
         PyObject *sum = PyFloat_FromDouble(PyFloat_AS_DOUBLE(total) + cost);
@@ -737,8 +820,32 @@ static int response(HotPath *self, Feed *f, const Line *line) {
     if (add_slot(series, self->series[ok ? S_REQUESTS_OK : S_REQUESTS_FAILED], s_one) < 0) goto done;
     r = 1;
 done:
-    Py_DECREF(call);
     Py_XDECREF(fkey);
+    return r;
+}
+
+/* A completion response: the answer to its pending request, of the model requested. */
+static int response(HotPath *self, Feed *f, const Line *line) {
+    PyObject *rid = line->request_id, *call;
+    if (rid == NULL) return 0;
+    int r = entry_call(self, f->pending, rid, &call);
+    if (r != 1) return r < 0 ? -1 : 0;
+    Py_INCREF(call);  /* the join drops the pending table's reference */
+    if (line->model == NULL ||
+        (r = PyObject_RichCompareBool(line->model, SLOT(call, self->call[C_MODEL]), Py_EQ)) == 1)
+        r = provider_call(self, f, line, call, rid);
+    Py_DECREF(call);
+    return r;
+}
+
+/* An event format line: one call, on the series its (model, provider, operation) already has. */
+static int flat_call(HotPath *self, Feed *f, const Line *line) {
+    PyObject *call;
+    int r = known_call(self, f, line, &call);
+    if (r != 1) return r;
+    Py_INCREF(call);
+    r = provider_call(self, f, line, call, NULL);
+    Py_DECREF(call);
     return r;
 }
 
@@ -796,6 +903,7 @@ done:
 }
 
 static int record(HotPath *self, Feed *f, const Line *line) {
+    if (line->type == CALL) return flat_call(self, f, line);
     if (line->type == RESPONSE) return response(self, f, line);
     if (line->type == REQUEST) return request(self, f, line);
     return decision(self, f, line);
@@ -846,7 +954,7 @@ static PyObject *HotPath_call(HotPath *self, PyObject *args, PyObject *kwds) {
         int taken = utf8(p, m);
         if (taken == 1) {
             Line line;
-            taken = read_line(self, p, m, &line);
+            taken = self->format == EVENT_FORMAT ? read_event_line(self, p, m, &line) : read_line(self, p, m, &line);
             if (taken == 1) taken = record(self, &f, &line);
             line_clear(&line);
         }
@@ -879,7 +987,9 @@ static PyObject *HotPath_read(HotPath *self, PyObject *arg) {
     memset(&line, 0, sizeof(line));
     PyObject *out = NULL;
     int r = utf8(buf.buf, buf.len);
-    if (r == 1) r = read_line(self, buf.buf, buf.len, &line);
+    if (r == 1)
+        r = self->format == EVENT_FORMAT ? read_event_line(self, buf.buf, buf.len, &line)
+                                         : read_line(self, buf.buf, buf.len, &line);
     if (r == 0) {
         out = Py_NewRef(Py_None);
     } else if (r == 1 && line.type == REQUEST) {
@@ -940,7 +1050,8 @@ PyMODINIT_FUNC PyInit__hotpath(void) {
     if ((s_one = PyLong_FromLong(1)) == NULL || (s_minus_one = PyLong_FromLong(-1)) == NULL ||
         (s_unlooked = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type)) == NULL)
         return NULL;
-    if (json_keys_ready(&LINE_KEYS) || json_keys_ready(&USAGE_KEYS) || json_keys_ready(&DETAILS_KEYS)) {
+    if (json_keys_ready(&LINE_KEYS) || json_keys_ready(&USAGE_KEYS) || json_keys_ready(&DETAILS_KEYS) ||
+        json_keys_ready(&EVENT_KEYS)) {
         PyErr_SetString(PyExc_SystemError, "hotpath: a key table past its index");
         return NULL;
     }

@@ -1,17 +1,18 @@
-"""The completion format's hot path: its common lines recorded in C (pipeline/_hotpath.c).
+"""The completion and event formats' hot path: their common lines recorded in C
+(pipeline/_hotpath.c).
 
 From bytes to aggregates a completion line costs the Python path about 2.8 µs, and this path about
-0.7 µs (docs/performance.md). The C side reads each line of a read buffer in place: _json.c
+0.6 µs (docs/performance.md). The C side reads each line of a read buffer in place: _json.c
 validates it as JSON, as strictly as orjson, and locates the values of the keys the format reads;
-only those are built, per event type, as formats.completion.parse reads them. It records a line
-only when everything it touches already exists: a known series, its pending request, its price,
-its label values, its error or decision key. Any other line (JSON the reader leaves alone,
+only those are built, as formats.completion.parse or formats.event.parse reads them. It records a
+line only when everything it touches already exists: a known series, its pending request, its
+price, its label values, its error or decision key. Any other line (JSON the reader leaves alone,
 rejected, another event type, a first sighting, a full table) goes whole to the Python path,
 `SourcePipeline.line`, with nothing done in C: the Python code stays the one definition of what a
-line means. tests/test_hotpath_reader.py holds the reader to orjson and `parse` on lines written
-every way JSON allows and damaged byte by byte; tests/test_hotpath.py holds the two paths to the
-same exposition on the golden sample and on generated and mutated logs; tests/test_hotpath_sanitized.py
-runs both on a build with AddressSanitizer and UBSan.
+line means. tests/test_hotpath_reader.py holds the reader to orjson and the parsers on lines
+written every way JSON allows and damaged byte by byte; tests/test_hotpath.py holds the two paths
+to the same exposition on the golden samples and on generated and mutated logs;
+tests/test_hotpath_sanitized.py runs both on a build with AddressSanitizer and UBSan.
 
 The extension is optional (setup.py): without it, or with LLM_EXPORTER_PURE_PYTHON=1 set, every
 line takes the Python path.
@@ -42,17 +43,21 @@ log = logging.getLogger(__name__)
 Feed = Callable[[memoryview | bytes], int]
 
 
+FORMATS = ("completion", "event")  # the formats the C side reads (the LiteLLM one stays in Python)
+
+
 def available() -> bool:
     return HotPath is not None and not os.environ.get("LLM_EXPORTER_PURE_PYTHON")
 
 
 def hot_path(pipeline: SourcePipeline, fmt: str, call_type: type) -> Feed | None:
     """The C feed for a pipeline reading `fmt`, or None where lines take the Python path."""
-    if fmt != "completion" or pipeline.decode is None or not available():
+    if fmt not in FORMATS or pipeline.decode is None or not available():
         return None
     try:
         return HotPath(  # type: ignore[misc]
             pipeline=pipeline,
+            format=fmt,
             slow=pipeline.line,
             series=Series,
             histogram=Histogram,
