@@ -84,7 +84,7 @@ def stages(fmt: str) -> list[tuple[str, Callable[[list[bytes]], object]]]:
         ("typed decode + normalized event", events),
         ("whole pipeline, Python path", pipeline(fmt).process),
     ]
-    if fmt == "completion" and hotpath.available():
+    if fmt in hotpath.FORMATS and hotpath.available():
         found.append(("whole pipeline, C hot path (each read's buffer)", pipeline(fmt, hot=True).process))
     return found
 
