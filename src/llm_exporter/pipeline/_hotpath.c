@@ -979,7 +979,7 @@ done:
 }
 
 /* HotPath.read(line) -> what the hot path reads from a line, as the fields of its event
-   (formats.events), or None for a line it leaves to Python. For tests and benchmarks. */
+   (formats.events), or None for a line it leaves to Python. For tests (test_hotpath_reader). */
 static PyObject *HotPath_read(HotPath *self, PyObject *arg) {
     Py_buffer buf;
     if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0) return NULL;
@@ -1020,7 +1020,7 @@ static PyObject *HotPath_read(HotPath *self, PyObject *arg) {
 }
 
 static PyMethodDef HotPath_methods[] = {
-    {"read", (PyCFunction)HotPath_read, METH_O, "What the hot path reads from a line (tests, benchmarks)."},
+    {"read", (PyCFunction)HotPath_read, METH_O, "What the hot path reads from a line (for tests)."},
     {NULL, NULL, 0, NULL}};
 
 static PyTypeObject HotPathType = {
