@@ -559,6 +559,8 @@ static int read_line(HotPath *self, const char *p, Py_ssize_t n, Line *line) {
 
 static const char *SUCCESS_WORDS[] = {"success", "ok", "succeeded", "completed"};
 
+static char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c; }
+
 /* Whether an event's status (absent, null, or a string of ASCII without escapes) says success, as
    `status.lower() in formats.event._OK` does. */
 static int succeeded(const JsonValue *status) {
@@ -567,8 +569,7 @@ static int succeeded(const JsonValue *status) {
         const char *word = SUCCESS_WORDS[w];
         if ((size_t)status->n != strlen(word)) continue;
         Py_ssize_t i = 0;
-        while (i < status->n && (status->p[i] >= 'A' && status->p[i] <= 'Z' ? status->p[i] | 0x20 : status->p[i]) == word[i])
-            i++;
+        while (i < status->n && ascii_lower(status->p[i]) == word[i]) i++;
         if (i == status->n) return 1;
     }
     return 0;
