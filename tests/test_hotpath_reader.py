@@ -112,6 +112,15 @@ def lines(rng: random.Random, n: int, fmt: str = "completion") -> list[bytes]:
             obj = {**obj, "extra": rng.choice(EXTRAS)}
         if rng.random() < 0.1 and isinstance(obj, dict) and "usage" not in obj:
             obj["usage"] = {"prompt_tokens": rng.randrange(100), "note": rng.choice(EXTRAS)}
+        if rng.random() < 0.1 and isinstance(obj, dict) and obj.get("event_type") == "completion_response":
+            # a failure with an error of some kind: its status comes from an object's status_code
+            # only when the line has none of its own
+            obj = {**obj, "success": False, "error_type": rng.choice(["RateLimitError", "timeout"])}
+            obj["error"] = rng.choice(
+                ["upstream said no", {"status_code": 503}, {"type": "X", "status_code": 429}, [1]]
+            )
+            if rng.random() < 0.5:
+                obj["status_code"] = rng.choice([429, 500])
         if rng.random() < 0.1 and isinstance(obj, dict) and "token_usage" in obj:  # both cache counts
             obj["token_usage"] = {
                 "prompt_tokens": rng.randrange(1000),

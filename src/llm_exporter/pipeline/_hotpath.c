@@ -459,8 +459,8 @@ static int error_class_kept(const char *name, Py_ssize_t n) {
 }
 
 /* A failed response's error class and HTTP status label (fields.error_class, fields.http_status):
-   1 with them, 0 if left to Python, -1 on error. Only the usual shape: an error_type, no error
-   object, a status code absent or an integer. */
+   1 with them, 0 if left to Python, -1 on error. Only the usual shape: an error_type, a status
+   code absent or an integer. */
 static int failure(const JsonValue *name, const JsonValue *code, Line *line) {
     if (name->kind != J_STRING || name->flags || !error_class_kept(name->p, name->n)) return 0;
     if (code->kind != J_ABSENT) {
@@ -544,7 +544,9 @@ static int read_line(HotPath *self, const char *p, Py_ssize_t n, Line *line) {
     if (v[L_SUCCESS].kind != J_ABSENT && v[L_SUCCESS].kind != J_TRUE && v[L_SUCCESS].kind != J_FALSE) return 0;
     line->success = v[L_SUCCESS].kind != J_FALSE;
     if (!line->success) {
-        if (!absent(&v[L_ERROR])) return 0;  /* an error object: Python reads it */
+        /* completion._failure takes the status from an error object only without a status_code;
+           any other error (the seed's message string) gives neither class nor status here */
+        if (v[L_ERROR].kind == J_OBJECT && v[L_STATUS_CODE].kind == J_ABSENT) return 0;
         if ((r = failure(&v[L_ERROR_TYPE], &v[L_STATUS_CODE], line)) != 1) return r;
     }
     const JsonValue *usage = &v[L_TOKEN_USAGE];
