@@ -142,7 +142,7 @@ def event_traffic(rng: random.Random, n: int) -> list[bytes]:
             line["status"] = rng.choice(["success", "OK", "Completed", "succeeded", "error", "failed", "o\u212a"])
         if rng.random() < 0.15:
             line["status"] = "error"
-            line["error_type"] = rng.choice(["RateLimitError", "APITimeoutError", "bad class!", None])
+            line["error_type"] = rng.choice(["RateLimitError", "APITimeoutError", "bad class!", "", None])
             line["error_message"] = rng.choice(["rate limited", "Timeout", None])
             if rng.random() < 0.5:
                 line["status_code"] = rng.choice([429, 500, 503, 99, "429", None])

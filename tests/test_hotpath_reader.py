@@ -115,10 +115,9 @@ def lines(rng: random.Random, n: int, fmt: str = "completion") -> list[bytes]:
         if rng.random() < 0.1 and isinstance(obj, dict) and obj.get("event_type") == "completion_response":
             # a failure with an error of some kind: its status comes from an object's status_code
             # only when the line has none of its own
-            obj = {**obj, "success": False, "error_type": rng.choice(["RateLimitError", "timeout"])}
-            obj["error"] = rng.choice(
-                ["upstream said no", {"status_code": 503}, {"type": "X", "status_code": 429}, [1]]
-            )
+            obj = {**obj, "success": False, "error_type": rng.choice(["RateLimitError", "timeout", "", None])}
+            errors = ["upstream said no", "Timeout", {"status_code": 503}, {"type": "X", "status_code": 429}, [1]]
+            obj["error"] = rng.choice(errors)
             if rng.random() < 0.5:
                 obj["status_code"] = rng.choice([429, 500])
         if rng.random() < 0.1 and isinstance(obj, dict) and "token_usage" in obj:  # both cache counts
@@ -256,6 +255,8 @@ def test_the_reader_refuses_what_orjson_refuses(read, line: bytes) -> None:
         b'{"event_type":"completion_response","request_id":"r","response_time_ms":1e251}',
         b'{"event_type":"completion_response","request_id":"r","response_time_ms":"12"}',  # a decimal string
         b'{"event_type":"completion_response","request_id":"r","response_time_ms":12,"usage":{"prompt_tokens":1.0}}',
+        b'{"event_type":"completion_response","request_id":"r","response_time_ms":5,"success":false,'
+        b'"error":{"type":"X"},"status_code":429}',  # the class is in the error object
         b'{"event_type":"performance_metrics"}',
     ],
 )

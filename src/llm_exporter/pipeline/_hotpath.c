@@ -44,13 +44,13 @@ enum { D_CACHED, D_REASONING, D_N };
 static JsonKeys DETAILS_KEYS = {D_N, {"cached_tokens", "reasoning_tokens"}};
 
 /* The event format's keys (formats.event): its flat counts are the usage object's, first. */
-enum { E_MODEL = U_N, E_PROVIDER, E_OPERATION, E_LATENCY_MS, E_STATUS, E_ERROR_TYPE, E_STATUS_CODE, E_COST,
-       E_CACHED, E_REASONING, E_USAGE, E_N };
+enum { E_MODEL = U_N, E_PROVIDER, E_OPERATION, E_LATENCY_MS, E_STATUS, E_ERROR_TYPE, E_ERROR_MESSAGE,
+       E_STATUS_CODE, E_COST, E_CACHED, E_REASONING, E_USAGE, E_N };
 static JsonKeys EVENT_KEYS = {E_N, {
     "prompt_tokens", "completion_tokens", "input_tokens", "output_tokens", "total_tokens",
     "cache_read_input_tokens", "cache_creation_input_tokens", "prompt_tokens_details",
     "completion_tokens_details", "model", "provider", "operation", "latency_ms", "status", "error_type",
-    "status_code", "cost_usd", "cached_tokens", "reasoning_tokens", "usage"}};
+    "error_message", "status_code", "cost_usd", "cached_tokens", "reasoning_tokens", "usage"}};
 
 /* Slots read from each type, by name. */
 enum { S_LABELS, S_IN_FLIGHT, S_COST, S_DURATION, S_USAGE_INPUT, S_USAGE_OUTPUT, S_TOKENS,
@@ -89,7 +89,7 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *pipeline, *slow;
+    PyObject *pipeline, *slow, *other_error;  /* semconv.OTHER_ERROR */
     PyObject *per_call;  /* _Call -> (its (operation, provider, model) key, its Price, None or s_unlooked) */
     PyObject *book;      /* the PriceBook per_call's prices are from: a reload brings a new one */
     Bounds bounds[BOUNDS_CACHED];
@@ -142,7 +142,7 @@ static void HotPath_dealloc(HotPath *self) {
     }
     Py_XDECREF(self->per_call);
     Py_XDECREF(self->book);
-    Py_XDECREF(self->pipeline); Py_XDECREF(self->slow);
+    Py_XDECREF(self->pipeline); Py_XDECREF(self->slow); Py_XDECREF(self->other_error);
     Py_XDECREF(self->series_t); Py_XDECREF(self->histogram_t); Py_XDECREF(self->call_t);
     Py_XDECREF(self->price_t); Py_XDECREF(self->unit_price_t);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -150,15 +150,15 @@ static void HotPath_dealloc(HotPath *self) {
 
 static int HotPath_init(HotPath *self, PyObject *args, PyObject *kwds) {
     static char *kw[] = {"pipeline", "format", "slow", "series", "histogram", "call", "price", "unit_price",
-                         "max_tokens", "max_cost", "max_ms", NULL};
-    PyObject *pipeline, *slow;
+                         "max_tokens", "max_cost", "max_ms", "other_error", NULL};
+    PyObject *pipeline, *slow, *other_error;
     const char *format;
     PyTypeObject *t[5];
     long long max_tokens;
     double max_cost, max_ms;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OsOO!O!O!O!O!Ldd", kw, &pipeline, &format, &slow, &PyType_Type,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OsOO!O!O!O!O!LddU", kw, &pipeline, &format, &slow, &PyType_Type,
                                      &t[0], &PyType_Type, &t[1], &PyType_Type, &t[2], &PyType_Type, &t[3],
-                                     &PyType_Type, &t[4], &max_tokens, &max_cost, &max_ms))
+                                     &PyType_Type, &t[4], &max_tokens, &max_cost, &max_ms, &other_error))
         return -1;
     if (strcmp(format, "completion") == 0) {
         self->format = COMPLETION_FORMAT;
@@ -178,6 +178,8 @@ static int HotPath_init(HotPath *self, PyObject *args, PyObject *kwds) {
     Py_XSETREF(self->pipeline, pipeline);
     Py_INCREF(slow);
     Py_XSETREF(self->slow, slow);
+    Py_INCREF(other_error);
+    Py_XSETREF(self->other_error, other_error);
     PyTypeObject **types[] = {&self->series_t, &self->histogram_t, &self->call_t, &self->price_t,
                               &self->unit_price_t};
     for (int i = 0; i < 5; i++) {
@@ -458,17 +460,29 @@ static int error_class_kept(const char *name, Py_ssize_t n) {
     return 1;
 }
 
-/* A failed response's error class and HTTP status label (fields.error_class, fields.http_status):
-   1 with them, 0 if left to Python, -1 on error. Only the usual shape: an error_type, a status
-   code absent or an integer. */
-static int failure(const JsonValue *name, const JsonValue *code, Line *line) {
-    if (name->kind != J_STRING || name->flags || !error_class_kept(name->p, name->n)) return 0;
-    if (code->kind != J_ABSENT) {
+/* A failed call's error class and HTTP status label: fields.error_class(error_type or fallback)
+   and fields.http_status(status_code), the fallback being the completion format's error (not an
+   object: the caller leaves those) or the event format's error_message. 1 with them, 0 if left to
+   Python, -1 on error. Left: an error_type or fallback Python would read differently (escaped,
+   or falsy but not null), a status code other than absent, null or an integer. */
+static int failure(HotPath *self, const JsonValue *name, const JsonValue *fallback, const JsonValue *code,
+                   Line *line) {
+    const JsonValue *by = name;
+    if (absent(name))
+        by = fallback;
+    else if (name->kind != J_STRING || name->n == 0)
+        return 0;  /* truthy or not, as Python sees it: left to it */
+    if (by->kind == J_STRING && by->flags) return 0;  /* escapes could spell a class */
+    if (!absent(code)) {
         long long status;
         if (!json_count(code, 599, &status) || status < 100) return 0;
         if ((line->status = PyUnicode_FromFormat("%lld", status)) == NULL) return -1;
     }
-    return (line->error_type = PyUnicode_DecodeUTF8(name->p, name->n, NULL)) != NULL ? 1 : -1;
+    if (by->kind == J_STRING && error_class_kept(by->p, by->n))
+        line->error_type = PyUnicode_DecodeUTF8(by->p, by->n, NULL);
+    else  /* not a name fit for a label (a message, a number, none): the class is _OTHER */
+        line->error_type = Py_NewRef(self->other_error);
+    return line->error_type != NULL ? 1 : -1;
 }
 
 /* The token counts of a details object (prompt_tokens_details, completion_tokens_details): 1 with
@@ -544,10 +558,11 @@ static int read_line(HotPath *self, const char *p, Py_ssize_t n, Line *line) {
     if (v[L_SUCCESS].kind != J_ABSENT && v[L_SUCCESS].kind != J_TRUE && v[L_SUCCESS].kind != J_FALSE) return 0;
     line->success = v[L_SUCCESS].kind != J_FALSE;
     if (!line->success) {
-        /* completion._failure takes the status from an error object only without a status_code;
-           any other error (the seed's message string) gives neither class nor status here */
-        if (v[L_ERROR].kind == J_OBJECT && v[L_STATUS_CODE].kind == J_ABSENT) return 0;
-        if ((r = failure(&v[L_ERROR_TYPE], &v[L_STATUS_CODE], line)) != 1) return r;
+        /* completion._failure reads an error object for the class (without an error_type) and
+           the status (without a status_code); any other error stands for its class itself */
+        const JsonValue *error = &v[L_ERROR];
+        if (error->kind == J_OBJECT && (absent(&v[L_ERROR_TYPE]) || v[L_STATUS_CODE].kind == J_ABSENT)) return 0;
+        if ((r = failure(self, &v[L_ERROR_TYPE], error, &v[L_STATUS_CODE], line)) != 1) return r;
     }
     const JsonValue *usage = &v[L_TOKEN_USAGE];
     if (usage->kind == J_ABSENT)
@@ -596,7 +611,8 @@ static int read_event_line(HotPath *self, const char *p, Py_ssize_t n, Line *lin
     for (Py_ssize_t i = 0; status->kind == J_STRING && i < status->n; i++)
         if ((unsigned char)status->p[i] & 0x80) return 0;  /* str.lower() maps some other letters to ASCII */
     line->success = succeeded(status);
-    if (!line->success && (r = failure(&v[E_ERROR_TYPE], &v[E_STATUS_CODE], line)) != 1) return r;
+    if (!line->success && (r = failure(self, &v[E_ERROR_TYPE], &v[E_ERROR_MESSAGE], &v[E_STATUS_CODE], line)) != 1)
+        return r;
     /* flat counts, else a usage object (formats.event._usage) */
     int flat = !absent(&v[U_PROMPT]) || !absent(&v[U_COMPLETION]) || !absent(&v[U_INPUT]) ||
                !absent(&v[U_OUTPUT]) || !absent(&v[U_TOTAL]) || v[E_USAGE].kind == J_ABSENT;

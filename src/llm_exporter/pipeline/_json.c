@@ -28,8 +28,8 @@ int json_keys_ready(JsonKeys *keys) {
     for (int i = 0; i < keys->n; i++) {
         size_t n = strlen(keys->names[i]), at = 0;
         if (n >= JSON_KEY_LENGTH) return -1;
-        while (at < 3 && keys->by_length[n][at] >= 0) at++;
-        if (at == 3) return -1;
+        while (at < JSON_KEYS_OF_A_LENGTH && keys->by_length[n][at] >= 0) at++;
+        if (at == JSON_KEYS_OF_A_LENGTH) return -1;
         keys->by_length[n][at] = (signed char)i;
     }
     return 0;

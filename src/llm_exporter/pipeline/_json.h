@@ -17,13 +17,14 @@ typedef struct {
 } JsonValue;
 
 #define JSON_KEYS_MAX 24
-#define JSON_KEY_LENGTH 32 /* keys asked for are shorter */
+#define JSON_KEY_LENGTH 32       /* keys asked for are shorter */
+#define JSON_KEYS_OF_A_LENGTH 5  /* and at most this many share a length */
 
 /* The keys of an object whose values are wanted. */
 typedef struct {
     int n;
     const char *names[JSON_KEYS_MAX];
-    signed char by_length[JSON_KEY_LENGTH][4]; /* the keys of each length, -1 after the last */
+    signed char by_length[JSON_KEY_LENGTH][JSON_KEYS_OF_A_LENGTH + 1]; /* the keys of each length, -1 after */
 } JsonKeys;
 
 /* Index `names` by length, once: 0, or -1 for keys past what the index holds. */

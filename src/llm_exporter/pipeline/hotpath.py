@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from llm_exporter.formats import fields
 from llm_exporter.metrics.store import Histogram, Series
 from llm_exporter.pipeline.pricing import Price, UnitPrice
+from llm_exporter.semconv import OTHER_ERROR
 
 if TYPE_CHECKING:
     from llm_exporter.pipeline.processor import SourcePipeline
@@ -67,6 +68,7 @@ def hot_path(pipeline: SourcePipeline, fmt: str, call_type: type) -> Feed | None
             max_tokens=fields.MAX_TOKENS,
             max_cost=fields.MAX_COST_USD,
             max_ms=fields.MAX_DURATION_MS,
+            other_error=OTHER_ERROR,
         )
     except TypeError as exc:  # a slot renamed without the C side: slower, still right
         log.warning("the C hot path is off: %s", exc)
