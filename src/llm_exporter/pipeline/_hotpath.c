@@ -528,8 +528,8 @@ static int usage_of(HotPath *self, const JsonValue *usage, Tokens *t) {
 
 static const char *EVENT_TYPES[] = {"completion_request", "completion_response", "trading_decision"};
 
-/* A line's values: 1 with them in *line (cleared by line_clear), 0 if it is left to Python, -1 on
-   error. */
+/* A completion format line's values (formats.completion.parse): 1 with them in *line (cleared by
+   line_clear), 0 if it is left to Python, -1 on error. */
 static int read_line(HotPath *self, const char *p, Py_ssize_t n, Line *line) {
     JsonValue v[L_N];
     int r, present;
