@@ -542,6 +542,7 @@ def backfill(
         if positions is not None:
             sampler.restart(until + HANDOVER_GAP)
         blocks.close()
+        prices.save()
         bar.end()
         report.samples = sampler.samples
     report.lines = sum(h.lines for h in health.sources.values())

@@ -171,6 +171,7 @@ class Exporter:
         with self.store.lock:
             self.limiter.max_values = config.limits.max_label_values
             self.open_files.limit = config.limits.max_open_files or default_max_open_files()
+            self.prices.save()  # the new book finds them there
             self.prices = PriceBook(config.pricing.overrides, cache_dir())
             self._build_sources(config, (), initial=False)
             self._configure_spans(config)
@@ -247,6 +248,7 @@ class Exporter:
         for source in self.sources.values():
             source.tailer.close()
         self.prober.close()
+        self.prices.save()
         if self.spans is not None:
             self.spans.close()  # sends what it holds
             self.spans = None

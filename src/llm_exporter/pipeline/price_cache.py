@@ -73,13 +73,14 @@ def _decode(raw: Any) -> Price | None:
 
 
 class PriceCache:
-    """The prices of one fingerprint: `prices` holds what runs before resolved, `put` keeps what
-    this one does."""
+    """The prices of one fingerprint: `prices` holds what runs before resolved, `put` adds what
+    this one does, `save` writes them for later runs."""
 
     def __init__(self, asker: str, directory: Path) -> None:
         self._path = directory / _FILE
         self._fingerprint = _fingerprint(asker)
         self.prices: dict[tuple[str, str], Price | None] = {}
+        self._unsaved = False
         if self._fingerprint is not None:
             self._load()
 
@@ -93,12 +94,18 @@ class PriceCache:
             pass  # absent, damaged or another version's: priced afresh
 
     def put(self, provider: str, model: str, price: Price | None) -> None:
-        """Keep an answer for later runs: the file is rewritten whole and replaced in one step, so
-        a reader never sees half of it; a run writing at the same time may lose an entry (that
-        model is then priced by genai-prices once more)."""
+        """Keep an answer for later runs (written by `save`: once a run, not once a model, which
+        made a log of thousands of unknown models write the growing file thousands of times)."""
         self.prices[provider, model] = price
-        if self._fingerprint is None:
+        self._unsaved = True
+
+    def save(self) -> None:
+        """Write what `put` kept, if anything: the file is rewritten whole and replaced in one step,
+        so a reader never sees half of it; a run writing at the same time may lose entries (those
+        models are then priced by genai-prices once more)."""
+        if not self._unsaved or self._fingerprint is None:
             return
+        self._unsaved = False
         entries = [[provider, model, _encode(price)] for (provider, model), price in self.prices.items()]
         text = orjson.dumps({"fingerprint": self._fingerprint, "prices": entries})
         part = self._path.with_name(f"{_FILE}.{os.getpid()}")

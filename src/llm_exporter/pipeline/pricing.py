@@ -176,7 +176,7 @@ class PriceBook:
     """Resolves and caches the price of each (provider, model); None means no known price.
 
     With `kept_in` (the exporter's commands, not an app's instrumentation) genai-prices' answers
-    are also kept in that directory for later runs (price_cache.py)."""
+    are also kept in that directory for later runs (price_cache.py), written by `save`."""
 
     def __init__(self, overrides: dict[str, PriceOverride] | None = None, kept_in: Path | None = None) -> None:
         self._overrides = {name.lower(): _from_override(o) for name, o in (overrides or {}).items()}
@@ -213,3 +213,8 @@ class PriceBook:
         if lasting:
             self._kept.put(provider, model, price)
         return price
+
+    def save(self) -> None:
+        """Write the answers kept this run for later runs (a no-op without `kept_in`)."""
+        if self._kept is not None:
+            self._kept.save()
