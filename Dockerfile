@@ -4,8 +4,8 @@
 #   docker run -v /path/to/logs:/var/log/llm:ro -v $PWD/my-config.yml:/etc/llm-exporter/config.yml:ro \
 #       -p 8464:8464 llm-exporter
 
-# The completion format's hot path is C (src/llm_exporter/pipeline/_hotpath.c): built here, into a
-# wheel, with the compiler the final image does without.
+# The completion and event formats' hot path is C (src/llm_exporter/pipeline/_hotpath.c): built
+# here, into a wheel, with the compiler the final image does without.
 FROM python:3.11-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /build

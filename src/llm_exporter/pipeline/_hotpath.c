@@ -393,9 +393,9 @@ static int put(PyObject *items, PyObject *clock, PyObject **born, PyObject *key,
 }
 
 /* -- reading a line ----------------------------------------------------------------------------
-   A line's values for its event type, read as formats.completion.parse reads them. A value parse
-   would reject, or read in a way not repeated here (a decimal string, a float token count, an
-   error object...), leaves the whole line to Python. */
+   A line's values, read as formats.completion.parse or formats.event.parse reads them. A value
+   the parser would reject, or read in a way not repeated here (a decimal string, a float token
+   count, an error object...), leaves the whole line to Python. */
 
 /* A call's tokens as fields.token_usage gives them. */
 typedef struct {
@@ -526,7 +526,18 @@ static int usage_of(HotPath *self, const JsonValue *usage, Tokens *t) {
            usage_values(self, u, t);
 }
 
-static const char *EVENT_TYPES[] = {"completion_request", "completion_response", "trading_decision"};
+/* A word and its length, known at compile time. */
+typedef struct {
+    const char *text;
+    Py_ssize_t n;
+} Word;
+#define WORD(s) {s, sizeof(s) - 1}
+
+static int is_word(const JsonValue *v, const Word *word) {
+    return v->n == word->n && memcmp(v->p, word->text, (size_t)word->n) == 0;
+}
+
+static const Word EVENT_TYPES[] = {WORD("completion_request"), WORD("completion_response"), WORD("trading_decision")};
 
 /* A completion format line's values (formats.completion.parse): 1 with them in *line (cleared by
    line_clear), 0 if it is left to Python, -1 on error. */
@@ -537,11 +548,9 @@ static int read_line(HotPath *self, const char *p, Py_ssize_t n, Line *line) {
     if (!json_object(p, p + n, &LINE_KEYS, v)) return 0;
     const JsonValue *type = &v[L_EVENT_TYPE];
     if (type->kind != J_STRING || type->flags) return 0;
-    line->type = -1;
-    for (int i = REQUEST; i <= DECISION; i++)
-        if ((size_t)type->n == strlen(EVENT_TYPES[i]) && memcmp(type->p, EVENT_TYPES[i], (size_t)type->n) == 0)
-            line->type = i;
-    if (line->type < 0) return 0;  /* performance_metrics and the like: Python ignores them */
+    line->type = REQUEST;
+    while (line->type <= DECISION && !is_word(type, &EVENT_TYPES[line->type])) line->type++;
+    if (line->type > DECISION) return 0;  /* performance_metrics and the like: Python ignores them */
     if ((r = text(&v[L_REQUEST_ID], &line->request_id)) != 1 || (r = text(&v[L_MODEL], &line->model)) != 1)
         return r;
     if (line->type == DECISION) {
@@ -574,7 +583,7 @@ static int read_line(HotPath *self, const char *p, Py_ssize_t n, Line *line) {
     return number(&v[L_COST], self->max_cost, &line->cost, &line->has_cost);
 }
 
-static const char *SUCCESS_WORDS[] = {"success", "ok", "succeeded", "completed"};
+static const Word SUCCESS_WORDS[] = {WORD("success"), WORD("ok"), WORD("succeeded"), WORD("completed")};
 
 static char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c; }
 
@@ -583,10 +592,10 @@ static char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c | 0x20)
 static int succeeded(const JsonValue *status) {
     if (absent(status)) return 1;  /* "success" */
     for (size_t w = 0; w < sizeof(SUCCESS_WORDS) / sizeof(SUCCESS_WORDS[0]); w++) {
-        const char *word = SUCCESS_WORDS[w];
-        if ((size_t)status->n != strlen(word)) continue;
+        const Word *word = &SUCCESS_WORDS[w];
+        if (status->n != word->n) continue;
         Py_ssize_t i = 0;
-        while (i < status->n && ascii_lower(status->p[i]) == word[i]) i++;
+        while (i < status->n && ascii_lower(status->p[i]) == word->text[i]) i++;
         if (i == status->n) return 1;
     }
     return 0;
@@ -626,6 +635,11 @@ static int read_event_line(HotPath *self, const char *p, Py_ssize_t n, Line *lin
         line->t.cache_write = 0;
     }
     return number(&v[E_COST], self->max_cost, &line->cost, &line->has_cost);
+}
+
+/* A line's values as its source's format reads them. */
+static int read_format_line(HotPath *self, const char *p, Py_ssize_t n, Line *line) {
+    return self->format == EVENT_FORMAT ? read_event_line(self, p, n, line) : read_line(self, p, n, line);
 }
 
 /* -- the events ------------------------------------------------------------------------------
@@ -672,7 +686,7 @@ static PyObject *book_price(HotPath *self, Feed *f, PyObject *call, PyObject *pr
 
 /* What pricing and the per-series counts need of a call, cached by call: its series'
    (operation, provider, model), and with `need_price` PriceBook's price (None for no known
-   price). 1 with both (borrowed; the price is UNSET unless needed), 0 if the price is needed and
+   price). 1 with both (borrowed; the price is s_unlooked unless needed), 0 if the price is needed and
    was never looked up (Python looks it up), -1 on error. */
 static int call_info(HotPath *self, Feed *f, PyObject *call, PyObject *series, int need_price, PyObject **key,
                      PyObject **price) {
@@ -929,8 +943,8 @@ static int record(HotPath *self, Feed *f, const Line *line) {
 }
 
 /* Whether a line is UTF-8, as the generic way requires: _json.c reads strings without decoding
-   them. ASCII is checked a word at a time; other
-   lines go through Python's own strict decoder. 1 if so, 0 if not, -1 on error. */
+   them. ASCII is checked a word at a time; other lines go through Python's own strict decoder.
+   1 if so, 0 if not, -1 on error. */
 static int utf8(const char *p, Py_ssize_t n) {
     Py_ssize_t i = 0;
     for (; i + 32 <= n; i += 32) {  /* four words a test: the compiler turns it into vector code */
@@ -973,7 +987,7 @@ static PyObject *HotPath_call(HotPath *self, PyObject *args, PyObject *kwds) {
         int taken = utf8(p, m);
         if (taken == 1) {
             Line line;
-            taken = self->format == EVENT_FORMAT ? read_event_line(self, p, m, &line) : read_line(self, p, m, &line);
+            taken = read_format_line(self, p, m, &line);
             if (taken == 1) taken = record(self, &f, &line);
             line_clear(&line);
         }
@@ -1006,9 +1020,7 @@ static PyObject *HotPath_read(HotPath *self, PyObject *arg) {
     memset(&line, 0, sizeof(line));
     PyObject *out = NULL;
     int r = utf8(buf.buf, buf.len);
-    if (r == 1)
-        r = self->format == EVENT_FORMAT ? read_event_line(self, buf.buf, buf.len, &line)
-                                         : read_line(self, buf.buf, buf.len, &line);
+    if (r == 1) r = read_format_line(self, buf.buf, buf.len, &line);
     if (r == 0) {
         out = Py_NewRef(Py_None);
     } else if (r == 1 && line.type == REQUEST) {
