@@ -186,16 +186,23 @@ def test_generated_traffic_same_on_both_paths(tmp_path: Path, monkeypatch: pytes
     assert 'error_type="RateLimitError"' in text
 
 
-def test_mutated_traffic_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    rng = random.Random(7)
-    lines = traffic(rng, 2000)
-    for i in rng.sample(range(len(lines)), 1500):
+def mutated(rng: random.Random, lines: list[bytes], values: int, bytes_: int) -> list[bytes]:
+    """`lines` with `values` of them given an odd value somewhere (test_typed_decoding.mutate) and
+    `bytes_` of them a byte gone wrong, anywhere in the line."""
+    lines = list(lines)
+    for i in rng.sample(range(len(lines)), values):
         if lines[i].strip():
             lines[i] = orjson.dumps(mutate(rng, orjson.loads(lines[i])))
-    for i in rng.sample(range(len(lines)), 60):  # a byte gone wrong, anywhere in the line
+    for i in rng.sample(range(len(lines)), bytes_):
         damaged = bytearray(lines[i] or b" ")
         damaged[rng.randrange(len(damaged))] = rng.randrange(256)
         lines[i] = bytes(damaged).replace(b"\n", b" ")
+    return lines
+
+
+def test_mutated_traffic_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    lines = mutated(rng, traffic(rng, 2000), 1500, 60)
     lines += [b"[1]", b"nul\x00", b'{"event_type":"completion_request"} {"b":2}', b"{", b'{"model":"gpt\xff"}']
     lines.append(lines[0][:-1] + b',"unread":"\x96"}')  # invalid UTF-8 where no shape reads: invalid_utf8
     text = replay_both(tmp_path, lines, monkeypatch)
@@ -219,16 +226,13 @@ def test_event_traffic_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_mutated_event_traffic_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(8)
-    lines = event_traffic(rng, 3000)
-    for i in rng.sample(range(len(lines)), 2000):
-        lines[i] = orjson.dumps(mutate(rng, orjson.loads(lines[i])))
-    for i in rng.sample(range(len(lines)), 60):
-        damaged = bytearray(lines[i])
-        damaged[rng.randrange(len(damaged))] = rng.randrange(256)
-        lines[i] = bytes(damaged).replace(b"\n", b" ")
-    replay_both(tmp_path, lines, monkeypatch, "event")
+    replay_both(tmp_path, mutated(rng, event_traffic(rng, 3000), 2000, 60), monkeypatch, "event")
+
+
+def test_event_limits_that_fold_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     limits = {"max_label_values": 3, "max_series": 4}
-    replay_both(tmp_path, event_traffic(random.Random(9), 2000), monkeypatch, "event", limits=limits)
+    text = replay_both(tmp_path, event_traffic(random.Random(9), 2000), monkeypatch, "event", limits=limits)
+    assert "llm_exporter_series_folded_total" in text
 
 
 def test_event_lines_recorded_in_c(tmp_path: Path) -> None:
