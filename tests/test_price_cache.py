@@ -195,3 +195,12 @@ def test_the_exporter_keeps_prices_when_it_reloads_and_when_it_closes(tmp_path: 
     exporter.close()
     names = [entry[1] for entry in json.loads(kept.read_bytes())["prices"]]
     assert names == ["gpt-4o", "gpt-4o-mini"]
+
+
+def test_the_cache_keeps_at_most_max_kept_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(price_cache, "MAX_KEPT", 3)
+    book = PriceBook(kept_in=tmp_path)
+    assert [book.lookup("openai", f"made-up-{i}") for i in range(5)] == [None] * 5  # all priced still
+    book.save()
+    kept = json.loads((tmp_path / "prices.json").read_bytes())["prices"]
+    assert [entry[1] for entry in kept] == ["made-up-0", "made-up-1", "made-up-2"]

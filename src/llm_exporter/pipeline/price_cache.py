@@ -24,6 +24,9 @@ import orjson
 from llm_exporter.pipeline.pricing import Price, UnitPrice
 
 _FILE = "prices.json"
+# Answers kept at most (about 300 KB): a log naming ever new made-up models must not grow the file,
+# and every run's start-up reading it, without end. genai-prices knows about 2,300 models.
+MAX_KEPT = 10_000
 
 
 def cache_dir() -> Path:
@@ -95,7 +98,10 @@ class PriceCache:
 
     def put(self, provider: str, model: str, price: Price | None) -> None:
         """Keep an answer for later runs (written by `save`: once a run, not once a model, which
-        made a log of thousands of unknown models write the growing file thousands of times)."""
+        made a log of thousands of unknown models write the growing file thousands of times).
+        Past MAX_KEPT answers, new ones are not kept."""
+        if len(self.prices) >= MAX_KEPT and (provider, model) not in self.prices:
+            return
         self.prices[provider, model] = price
         self._unsaved = True
 
