@@ -4,15 +4,6 @@
 #   docker run -v /path/to/logs:/var/log/llm:ro -v $PWD/my-config.yml:/etc/llm-exporter/config.yml:ro \
 #       -p 8464:8464 llm-exporter
 
-# The completion and event formats' hot path is C (src/llm_exporter/pipeline/_hotpath.c): built
-# here, into a wheel, with the compiler the final image does without.
-FROM python:3.11-slim AS build
-RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
-WORKDIR /build
-COPY pyproject.toml setup.py README.md ./
-COPY src ./src
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
-
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,10 +13,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Install the wheel built above, with its dependencies.
-COPY --from=build /wheels /wheels
-RUN pip install /wheels/*.whl \
-    && rm -rf /wheels \
+# Install the package (pure Python) with its dependencies.
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install . \
+    && rm -rf pyproject.toml README.md src \
     && groupadd --system --gid 10001 llm \
     && useradd --system --uid 10001 --gid llm --home-dir /nonexistent --no-create-home \
        --shell /usr/sbin/nologin llm \

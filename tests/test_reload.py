@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-import pytest
 
 from llm_exporter.config import parse_config
 from llm_exporter.exporter import Exporter
@@ -140,14 +139,8 @@ def _completion_pairs(first: int, n: int) -> list[bytes]:
     return lines
 
 
-@pytest.mark.parametrize("pure_python", [False, True])
-def test_reload_that_changes_a_price_prices_what_comes_after(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pure_python: bool
-) -> None:
-    """An unchanged source keeps its counts and takes the new price: on the C hot path too, which
-    keeps each call's price."""
-    if pure_python:
-        monkeypatch.setenv("LLM_EXPORTER_PURE_PYTHON", "1")
+def test_reload_that_changes_a_price_prices_what_comes_after(tmp_path: Path) -> None:
+    """An unchanged source keeps its counts and takes the new price."""
     log = tmp_path / "a.log"
     source = {"name": "a", "path": str(log), "format": "completion"}
 

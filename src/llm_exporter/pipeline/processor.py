@@ -18,13 +18,11 @@ from llm_exporter.formats import DECODERS, PARSERS
 from llm_exporter.formats.events import Completion, Decision, Event, Ignored, Rejected, Request
 from llm_exporter.metrics.health import SourceHealth
 from llm_exporter.metrics.store import Histogram, MetricsStore, Series, StaticLabels, add_tokens
-from llm_exporter.pipeline.hotpath import hot_path
 from llm_exporter.pipeline.join import BoundedTable
 from llm_exporter.pipeline.labels import LabelLimiter, SeriesBudget
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.providers import resolve
 from llm_exporter.semconv import DEFAULT_OPERATION, OVERFLOW_VALUE, UNKNOWN
-from llm_exporter.sources.lines import Lines
 
 if TYPE_CHECKING:
     from llm_exporter.exposition.traces import SourceSpans
@@ -90,7 +88,6 @@ class SourcePipeline:
         self.label_fields = tuple((name, tuple(path.split("."))) for name, path in sorted((label_fields or {}).items()))
         # label_fields may name any field: those lines are read whole, the generic way.
         self.decode = None if self.label_fields else DECODERS.get(fmt)
-        self._hot = hot_path(self, fmt, _Call)
         self._labels = self.static  # the static labels plus the current line's label_fields
         self._calls: dict[tuple[object, ...], _Call] = {}
         self.store = store
@@ -115,22 +112,15 @@ class SourcePipeline:
     # -- entry points -------------------------------------------------------------------------
 
     def process(self, lines: Iterable[bytes]) -> None:
-        """Whole lines, without their newline (a read's Lines go to the C hot path, where this
-        format has one); takes the store lock once for the batch."""
+        """Whole lines, without their newline; takes the store lock once for the batch."""
         with self.store.lock:
-            if self._hot is not None and type(lines) is Lines and self.spans is None:
-                if lines.head is not None:
-                    self.line(lines.head)
-                recorded = self._hot(lines.body())  # the lines it hands back count themselves
-                self.health.lines += recorded
-            else:
-                one = self.line
-                for line in lines:
-                    one(line)
+            one = self.line
+            for line in lines:
+                one(line)
             self._expire()
 
     def line(self, line: bytes) -> None:
-        """Record one line the Python way (the hot path hands on the lines it does not record)."""
+        """Record one line."""
         event = self.event(line)
         if event is not None:
             self.handle(event)

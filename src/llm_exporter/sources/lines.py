@@ -1,9 +1,5 @@
-"""What a source hands the pipeline: the complete lines of one read, left in its buffer.
-
-Splitting a buffer into one bytes object a line costs about as much as decoding the line's few
-useful fields, so the lines are cut out only if somebody iterates over them; the pipeline's hot
-path (pipeline.hotpath) reads them in place.
-"""
+"""What a source hands the pipeline: the complete lines of one read, cut out of its buffer as
+they are iterated (a line at a time, not a list of them all at once)."""
 
 from __future__ import annotations
 
@@ -22,9 +18,6 @@ class Lines:
         self.data = data
         self.begin = begin
         self.end = len(data) if end is None else end
-
-    def body(self) -> memoryview:
-        return memoryview(self.data)[self.begin : self.end]
 
     def __iter__(self) -> Iterator[bytes]:
         if self.head is not None:
