@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from llm_exporter.completion_logger import CompletionLogger
 from llm_exporter.config import parse_config
 from llm_exporter.exporter import Exporter
 from llm_exporter.formats import completion
 from llm_exporter.formats.events import Completion, Decision, Request
+from llm_exporter.instrumentation.completion_logger import CompletionLogger
 from testkit import scrape, value
 
 

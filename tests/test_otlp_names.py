@@ -13,8 +13,8 @@ import pytest
 from fakes.otlp_receiver import OTLPReceiver, Point, prometheus_labels, prometheus_name
 from llm_exporter import semconv
 from llm_exporter.cli import replay
-from llm_exporter.completion_logger import CompletionLogger
 from llm_exporter.instrumentation import record_decision, track
+from llm_exporter.instrumentation.completion_logger import CompletionLogger
 from llm_exporter.instrumentation.configure import reset
 from testkit import parse_samples, value
 
@@ -48,8 +48,8 @@ def both(tmp_path: Path) -> Iterator[tuple[list[Point], str, Path]]:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
+    from llm_exporter.exposition.otel import metric_exporter
     from llm_exporter.instrumentation import configure
-    from llm_exporter.instrumentation.configure import metric_exporter
 
     log = tmp_path / "llm_completions.log"
     with OTLPReceiver() as receiver:

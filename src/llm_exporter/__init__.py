@@ -15,7 +15,7 @@ _LAZY = {
     "record_decision": "llm_exporter.instrumentation.track",
     "current_call": "llm_exporter.instrumentation.track",
     "configure": "llm_exporter.instrumentation.configure",
-    "CompletionLogger": "llm_exporter.completion_logger",
+    "CompletionLogger": "llm_exporter.instrumentation.completion_logger",
     "LLMExporterCallbackHandler": "llm_exporter.instrumentation.langchain",
 }
 

@@ -61,14 +61,14 @@ from llm_exporter.exporter import build_pipeline
 from llm_exporter.formats import fields
 from llm_exporter.formats.events import Event, Ignored
 from llm_exporter.metrics.collector import LLMCollector
-from llm_exporter.metrics.health import Health
-from llm_exporter.metrics.store import MetricsStore
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.pipeline.price_cache import cache_dir
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.pipeline.processor import SourcePipeline
 from llm_exporter.sources.positions import Position, save_positions
 from llm_exporter.sources.tailer import FINGERPRINT, glob_paths
+from llm_exporter.store.aggregates import MetricsStore
+from llm_exporter.store.health import Health
 
 PACKAGE = "prometheus"  # Debian's package with both promtool and prometheus
 DEFAULT_JOB = "llm-exporter"  # the job name of the bundle's prometheus.yml

@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING
 
 from llm_exporter.config import Config, SourceConfig
 from llm_exporter.metrics.collector import HealthCollector, LLMCollector
-from llm_exporter.metrics.health import Health, SourceHealth
 from llm_exporter.metrics.probes import ProbeCollector
-from llm_exporter.metrics.store import MetricsStore
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.pipeline.price_cache import cache_dir
 from llm_exporter.pipeline.pricing import PriceBook
@@ -25,6 +23,8 @@ from llm_exporter.pipeline.processor import SourcePipeline
 from llm_exporter.sources.positions import Position, load_positions, save_positions
 from llm_exporter.sources.probes import Prober
 from llm_exporter.sources.tailer import OpenFiles, Tailer, default_max_open_files
+from llm_exporter.store.aggregates import MetricsStore
+from llm_exporter.store.health import Health, SourceHealth
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -199,7 +199,7 @@ class Exporter:
             current = source.pipeline.spans
             if self.spans is None:
                 source.pipeline.spans = None
-            elif current is None or current.calls is not self.spans:
+            elif not isinstance(current, SourceSpans) or current.calls is not self.spans:
                 source.pipeline.spans = SourceSpans(
                     self.spans, name, limits.pending_requests, limits.pending_ttl_seconds, self.clock
                 )

@@ -12,8 +12,9 @@ import pytest
 
 from fakes.llm_server import FakeLLMServer
 from fakes.otlp_receiver import OTLPReceiver, Point
+from llm_exporter.exposition.otel import metric_exporter, span_exporter
 from llm_exporter.instrumentation import configure, uninstrument
-from llm_exporter.instrumentation.configure import metric_exporter, reset, span_exporter
+from llm_exporter.instrumentation.configure import reset
 
 # LiteLLM fetches its model price map from the network at import unless told to use its own copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -11,8 +11,8 @@ import pytest
 
 from fakes.llm_server import FakeLLMServer
 from llm_exporter import semconv
-from llm_exporter.completion_logger import CompletionLogger
 from llm_exporter.instrumentation import instrument, record_decision
+from llm_exporter.instrumentation.completion_logger import CompletionLogger
 from testkit import make_exporter, scrape, value
 
 from .conftest import OTel, by_name, one

@@ -19,14 +19,15 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llm_exporter import __version__, semconv
+from llm_exporter.exposition import otel
 
 if TYPE_CHECKING:
     from llm_exporter.config import OTLPConfig
-    from llm_exporter.exporter import Exporter
     from llm_exporter.metrics.families import Family
+    from llm_exporter.store.health import Health
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,7 @@ def settings_from(config: OTLPConfig | None, environ: Mapping[str, str] | None =
     env_endpoint = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if config is None and not env_endpoint:
         return None
-    from llm_exporter.instrumentation.configure import signal_protocol
-
-    protocol = signal_protocol("METRICS", config.protocol if config is not None else None, env, "grpc")
+    protocol = otel.signal_protocol("METRICS", config.protocol if config is not None else None, env, "grpc")
     if config is None:
         return OTLPSettings(protocol=protocol)
     return OTLPSettings(
@@ -198,13 +197,19 @@ def convert(families: Iterable[Family], now_ns: int, default_start_ns: int) -> l
     return out
 
 
+class MetricsSource(Protocol):
+    """What the pusher reads: the collectors /metrics uses, and the health counters it adds to."""
+
+    health: Health
+
+    def collectors(self, openmetrics: bool = False) -> list[Any]: ...
+
+
 class OTLPPusher:
     """Pushes the exporter's metrics every `settings.interval` seconds from a thread of its own,
     and once more on close()."""
 
-    def __init__(self, exporter: Exporter, settings: OTLPSettings, otlp_exporter: Any = None) -> None:
-        from llm_exporter.instrumentation.configure import metric_exporter, signal_endpoint
-
+    def __init__(self, exporter: MetricsSource, settings: OTLPSettings, otlp_exporter: Any = None) -> None:
         self.exporter = exporter
         self.settings = settings
         self.start_ns = time.time_ns()
@@ -213,8 +218,10 @@ class OTLPPusher:
             extra: dict[str, Any] = {}
             if settings.insecure is not None and settings.protocol == "grpc":
                 extra["insecure"] = settings.insecure
-            endpoint = signal_endpoint("METRICS", settings.endpoint, settings.protocol)
-            otlp_exporter = metric_exporter(settings.protocol, endpoint, settings.headers, settings.timeout, **extra)
+            endpoint = otel.signal_endpoint("METRICS", settings.endpoint, settings.protocol)
+            otlp_exporter = otel.metric_exporter(
+                settings.protocol, endpoint, settings.headers, settings.timeout, **extra
+            )
         self.otlp = otlp_exporter
         self.collectors = exporter.collectors(openmetrics=True)
         self.health = exporter.health

@@ -30,13 +30,13 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, set_span_in_context
 
 from llm_exporter import __version__, semconv
-from llm_exporter.instrumentation.configure import signal_endpoint, signal_protocol
+from llm_exporter.exposition.otel import signal_endpoint, signal_protocol
 from llm_exporter.pipeline.join import BoundedTable
 
 if TYPE_CHECKING:
     from llm_exporter.config import OTLPConfig
     from llm_exporter.formats.events import Completion, Decision, Request
-    from llm_exporter.metrics.health import Health
+    from llm_exporter.store.health import Health
 
 SCOPE = "llm_exporter.daemon"
 ATTR_SOURCE = "llm_exporter.source"  # the config's source name, as in the `source` label
@@ -124,7 +124,7 @@ class CallSpans:
         from llm_exporter.exposition.otlp import resource
 
         if span_exporter is None:
-            from llm_exporter.instrumentation.configure import span_exporter as otlp_span_exporter
+            from llm_exporter.exposition.otel import span_exporter as otlp_span_exporter
 
             extra: dict[str, Any] = {}
             if settings.insecure is not None and settings.protocol == "grpc":

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from llm_exporter.exposition import otel
 from llm_exporter.instrumentation.telemetry import DEFAULT_MAX_LABEL_VALUES, Telemetry, _is_sdk_provider
 from llm_exporter.semconv import DURATION_BUCKETS, EXTENDED_DURATION_BUCKETS
 
@@ -36,14 +37,13 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
 
-    from llm_exporter.completion_logger import CompletionLogger
+    from llm_exporter.instrumentation.completion_logger import CompletionLogger
 
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _telemetry: Telemetry | None = None
 
-PROTOCOLS = ("grpc", "http/protobuf")
 # Seconds the exit waits for the last export of the providers built here: a collector that is up
 # answers in milliseconds (a remote one over TLS in a few round trips), one that is down must not
 # keep the app from exiting.
@@ -65,114 +65,8 @@ def sdk_available() -> bool:
     return True
 
 
-class _ExporterLogFilter(logging.Filter):
-    """Lets one warning through every WINDOW seconds, in place of the SDK exporters' warnings and
-    errors (a retry each, for every export, while the collector is down): one collector down is
-    one problem, whether metrics, spans or both fail to reach it."""
-
-    WINDOW = 600.0
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lock = threading.Lock()
-        self.next_at = 0.0  # monotonic time from which the next record is logged
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return True
-        now = time.monotonic()
-        with self.lock:
-            if now < self.next_at:
-                return False
-            self.next_at = now + self.WINDOW
-        log.warning(
-            "OTLP export failing, carrying on without it: %s (more in the next %d minutes not logged)",
-            record.getMessage(),
-            self.WINDOW // 60,
-        )
-        return False
-
-
-_EXPORT_FAILURES = _ExporterLogFilter()
-
-
-def _quiet(exporter: Any) -> Any:
-    """Filter the logs of the exporter's own modules through the one shared filter."""
-    for cls in type(exporter).__mro__:
-        if cls.__module__.startswith("opentelemetry.exporter."):
-            logging.getLogger(cls.__module__).addFilter(_EXPORT_FAILURES)
-    return exporter
-
-
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def signal_protocol(signal: str, protocol: str | None, environ: Mapping[str, str], default: str) -> str:
-    """The OTLP protocol of one signal (METRICS, TRACES): the one configured, else the signal's
-    variable, else OTEL_EXPORTER_OTLP_PROTOCOL, else `default`."""
-    return (
-        protocol
-        or environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
-        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or default
-    )
-
-
-def _protocol(signal: str, protocol: str | None, environ: Mapping[str, str]) -> str:
-    value = signal_protocol(signal, protocol, environ, "http/protobuf").strip()
-    if value not in PROTOCOLS:
-        raise ValueError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, not {value!r}")
-    return value
-
-
-def signal_endpoint(signal: str, endpoint: str | None, protocol: str) -> str | None:
-    """The per-signal URL for http/protobuf: `/v1/metrics` or `/v1/traces` on a base endpoint, as
-    the OTLP spec does for OTEL_EXPORTER_OTLP_ENDPOINT (an endpoint already naming one signal's
-    path is taken as the base too); None leaves it to the env."""
-    if endpoint is None or protocol == "grpc":
-        return endpoint
-    base = endpoint.rstrip("/").removesuffix("/v1/metrics").removesuffix("/v1/traces")
-    return f"{base}/v1/{signal.lower()}"
-
-
-def _exporter_args(
-    endpoint: str | None, headers: Mapping[str, str] | None, timeout: float | None, kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    """An OTLP exporter's arguments: only those given, so the exporter reads the others from the env."""
-    args = dict(kwargs)
-    if endpoint is not None:
-        args["endpoint"] = endpoint
-    if headers:
-        args["headers"] = dict(headers)
-    if timeout is not None:
-        args["timeout"] = timeout
-    return args
-
-
-def metric_exporter(
-    protocol: str, endpoint: str | None, headers: Mapping[str, str] | None, timeout: float | None, **kwargs: Any
-) -> Any:
-    """An OTLP metric exporter with cumulative temporality (what Prometheus expects)."""
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
-    return _quiet(OTLPMetricExporter(**_exporter_args(endpoint, headers, timeout, kwargs)))
-
-
-def span_exporter(
-    protocol: str,
-    endpoint: str | None,
-    headers: Mapping[str, str] | None,
-    timeout: float | None = None,
-    **kwargs: Any,
-) -> Any:
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
-    return _quiet(OTLPSpanExporter(**_exporter_args(endpoint, headers, timeout, kwargs)))
 
 
 def _build_meter_provider(
@@ -192,8 +86,8 @@ def _build_meter_provider(
     if kind == "console":
         exporter: Any = ConsoleMetricExporter()
     else:
-        proto = _protocol("METRICS", protocol, environ)
-        exporter = metric_exporter(proto, signal_endpoint("METRICS", endpoint, proto), headers, None)
+        proto = otel.protocol("METRICS", protocol, environ)
+        exporter = otel.metric_exporter(proto, otel.signal_endpoint("METRICS", endpoint, proto), headers, None)
     interval_ms = None if export_interval is None else export_interval * 1000.0
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
     return SdkMeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
@@ -216,8 +110,8 @@ def _build_tracer_provider(
     if kind == "console":
         exporter: Any = ConsoleSpanExporter()
     else:
-        proto = _protocol("TRACES", protocol, environ)
-        exporter = span_exporter(proto, signal_endpoint("TRACES", endpoint, proto), headers)
+        proto = otel.protocol("TRACES", protocol, environ)
+        exporter = otel.span_exporter(proto, otel.signal_endpoint("TRACES", endpoint, proto), headers)
     provider = SdkTracerProvider(resource=resource, shutdown_on_exit=False)
     processor = BatchSpanProcessor(exporter)
     provider.add_span_processor(processor)

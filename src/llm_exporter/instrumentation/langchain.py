@@ -42,7 +42,7 @@ from llm_exporter.instrumentation.track import Call, error_type_of, http_status_
 if TYPE_CHECKING:
     from langchain_core.outputs import LLMResult
 
-    from llm_exporter.completion_logger import CompletionLogger
+    from llm_exporter.instrumentation.completion_logger import CompletionLogger
     from llm_exporter.instrumentation.telemetry import Telemetry
 
 __all__ = ["LLMExporterCallbackHandler"]

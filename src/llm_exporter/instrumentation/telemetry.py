@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
     from opentelemetry.trace import Tracer, TracerProvider
 
-    from llm_exporter.completion_logger import CompletionLogger
+    from llm_exporter.instrumentation.completion_logger import CompletionLogger
     from llm_exporter.pipeline.pricing import Price, PriceBook
 
 SCOPE = "llm_exporter"

@@ -24,12 +24,12 @@ from llm_exporter import semconv
 from llm_exporter.instrumentation.configure import telemetry_or_none
 from llm_exporter.instrumentation.content import to_parts
 from llm_exporter.instrumentation.responses import Usage, extract
-from llm_exporter.metrics.store import add_tokens
+from llm_exporter.store.aggregates import add_tokens
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
-    from llm_exporter.completion_logger import CompletionLogger
+    from llm_exporter.instrumentation.completion_logger import CompletionLogger
     from llm_exporter.instrumentation.telemetry import Telemetry, _Series
 
 F = TypeVar("F", bound=Callable[..., Any])

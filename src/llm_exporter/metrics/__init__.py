@@ -1,1 +1,1 @@
-"""Metrics: the aggregates the contract names, and the collectors that expose them."""
+"""Metrics: the collectors that turn the store into the contract's metric families at scrape time."""

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 from llm_exporter import __version__, semconv
 from llm_exporter.metrics.families import Exemplar, Family
-from llm_exporter.metrics.health import Health
-from llm_exporter.metrics.store import Exemplar as Last
-from llm_exporter.metrics.store import Histogram, MetricsStore
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.semconv import LABEL_ERROR_TYPE, LABEL_HTTP_STATUS, LABEL_OUTCOME, LABEL_TOKEN_TYPE, TOKEN_TYPES
+from llm_exporter.store.aggregates import Exemplar as Last
+from llm_exporter.store.aggregates import Histogram, MetricsStore
+from llm_exporter.store.health import Health
 
 if TYPE_CHECKING:
     from llm_exporter.config import ThresholdsConfig

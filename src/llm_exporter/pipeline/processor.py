@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol, TypeVar
 
 import orjson
 
 from llm_exporter.formats import DECODERS, PARSERS
 from llm_exporter.formats.events import Completion, Decision, Event, Ignored, Rejected, Request
-from llm_exporter.metrics.health import SourceHealth
-from llm_exporter.metrics.store import Histogram, MetricsStore, Series, StaticLabels, add_tokens
 from llm_exporter.pipeline.join import BoundedTable
 from llm_exporter.pipeline.labels import LabelLimiter, SeriesBudget
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.providers import resolve
 from llm_exporter.semconv import DEFAULT_OPERATION, OVERFLOW_VALUE, UNKNOWN
-
-if TYPE_CHECKING:
-    from llm_exporter.exposition.traces import SourceSpans
+from llm_exporter.store.aggregates import Histogram, MetricsStore, Series, StaticLabels, add_tokens
+from llm_exporter.store.health import SourceHealth
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")
@@ -42,6 +39,20 @@ def classify_undecodable(line: bytes) -> str:
     except UnicodeDecodeError:
         return "invalid_utf8"
     return "invalid_json"
+
+
+class SpanSink(Protocol):
+    """Where a source's calls go as spans while traces are on: the exporter plugs one in
+    (exposition.traces), so the pipeline never imports what sends them."""
+
+    def request(self, event: Request) -> None: ...
+
+    def completion(
+        self, event: Completion, labels: Mapping[str, str], model: str, cost: float | None
+    ) -> tuple[str, float | None] | None:
+        """Send the call's span; its trace id (hex) and end time when it goes out, for exemplars."""
+
+    def decision(self, event: Decision) -> None: ...
 
 
 class _Call:
@@ -99,7 +110,7 @@ class SourcePipeline:
         self.answered: BoundedTable[_Call] = BoundedTable(pending_size, pending_ttl, clock)
         self.failing: BoundedTable[_Attempts] = BoundedTable(pending_size, settle_seconds, clock, self._request_failed)
         self._clock = clock
-        self.spans: SourceSpans | None = None  # set by the exporter while traces are on
+        self.spans: SpanSink | None = None  # set by the exporter while traces are on
         self._last_report = -REPORT_INTERVAL
         self._unreported = 0
         self._handlers = {

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from llm_exporter.config import ProbeConfig
-from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.semconv import LABEL_MODEL
 
 if TYPE_CHECKING:
@@ -132,7 +131,7 @@ class Prober:
     def __init__(
         self,
         probes: Iterable[ProbeConfig],
-        limiter: LabelLimiter,
+        limiter: Callable[[str, str], str],
         clock: Callable[[], float] = time.monotonic,
         list_models: Callable[[ProbeConfig], dict[str, ModelState]] = list_models,
     ) -> None:

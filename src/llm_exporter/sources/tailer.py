@@ -36,9 +36,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 from llm_exporter.config import SourceConfig
-from llm_exporter.metrics.health import SourceHealth
 from llm_exporter.sources.lines import Lines
 from llm_exporter.sources.positions import Position
+from llm_exporter.store.health import SourceHealth
 
 log = logging.getLogger(__name__)
 
