@@ -20,7 +20,13 @@ def need(binary: str, package: str) -> str:
     return path
 
 
-def run(*cmd: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+# A guard against a hung tool, not a speed bound: promtool's unit tests take over a minute on a busy machine.
+HUNG_SECONDS = 900
+
+
+def run(
+    *cmd: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = HUNG_SECONDS
+) -> subprocess.CompletedProcess:
     return subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
