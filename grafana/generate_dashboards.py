@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the Grafana dashboards in grafana/dashboards/*.json.
 
-The JSON files are committed; their source is the package grafana/dashboards_src/ (one module
+The JSON files are committed (and written again into deploy/kubernetes/base/dashboards/); their source is the package grafana/dashboards_src/ (one module
 per dashboard, panels.py for the building blocks, common.py for selectors, variables and the
 dashboard frame). After editing it, run
 
@@ -26,7 +26,10 @@ from typing import Any
 
 from dashboards_src import DASHBOARDS  # grafana/, this script's directory, is on sys.path
 
-OUT_DIR = Path(__file__).resolve().parent / "dashboards"
+HERE = Path(__file__).resolve().parent
+# grafana/dashboards/ for provisioning; the same files inside the Kubernetes base, which kustomize
+# (and so `kubectl apply -k`, GitOps tools and remote bases) only reads from within its own tree.
+OUT_DIRS = (HERE / "dashboards", HERE.parent / "deploy" / "kubernetes" / "base" / "dashboards")
 
 
 def render(build: Callable[[], dict[str, Any]]) -> str:
@@ -37,13 +40,15 @@ def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = []
     for name, build in DASHBOARDS.items():
-        path = OUT_DIR / name
         text = render(build)
-        if check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(name)
-        else:
-            path.write_text(text, encoding="utf-8")
+        for out_dir in OUT_DIRS:
+            path = out_dir / name
+            if check:
+                if not path.exists() or path.read_text(encoding="utf-8") != text:
+                    stale.append(str(path.relative_to(HERE.parent)))
+            else:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
     if stale:
         print("out of date: " + ", ".join(stale) + " (run python3 grafana/generate_dashboards.py)")
         return 1

@@ -8,6 +8,7 @@ when missing. The Prometheus Operator CRDs are vendored in testdata/crds/ (see i
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 from pathlib import Path
 from types import ModuleType
@@ -36,19 +37,42 @@ def _generator() -> ModuleType:
 _rendered: dict[str, list[dict[str, Any]]] = {}
 
 
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    """`kubectl kustomize DIR` as typed, without flags: what `kubectl apply -k DIR` reads."""
+    kubectl = need("kubectl", "kubectl")
+    res = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    return [doc for doc in yaml.safe_load_all(res.stdout) if doc]
+
+
 def render(variant: str) -> list[dict[str, Any]]:
-    """The variant's manifests as `kubectl kustomize` renders them (once per test session)."""
+    """The variant's manifests (rendered once per test session)."""
     if variant not in _rendered:
-        kubectl = need("kubectl", "kubectl")
-        res = subprocess.run(
-            [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(KUSTOMIZE / variant)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert res.returncode == 0, res.stderr
-        _rendered[variant] = [doc for doc in yaml.safe_load_all(res.stdout) if doc]
+        _rendered[variant] = kustomize(KUSTOMIZE / variant)
     return _rendered[variant]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_an_overlay_elsewhere_sets_the_image_with_kubectl_alone(variant: str, tmp_path: Path) -> None:
+    """A user's own overlay, outside this repository (as a remote base would be), points the image
+    at their registry with `images:`; no kustomize binary, no load restrictor flag."""
+    base = Path(os.path.relpath(KUSTOMIZE / variant, tmp_path))
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [str(base)],
+                "images": [{"name": "llm-exporter", "newName": "registry.example.com/llm-exporter", "newTag": "9.9.9"}],
+            }
+        )
+    )
+    images = [
+        c["image"]
+        for doc in kustomize(tmp_path)
+        if doc["kind"] in ("DaemonSet", "Deployment")
+        for c in doc["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "llm-exporter"
+    ]
+    assert images == ["registry.example.com/llm-exporter:9.9.9"]
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
