@@ -11,11 +11,12 @@ import time
 
 import pytest
 
+from fakes.otlp_receiver import OTLPReceiver, points
 from llm_exporter import semconv
 from llm_exporter.instrumentation import current_call, record_decision, track
 from testkit import free_port
 
-from .conftest import OTel, by_name
+from .conftest import OTel, by_name, total
 
 SCRIPT = """
 import llm_exporter
@@ -122,3 +123,43 @@ def test_record_decision_attaches_to_the_current_call_only(otel: OTel) -> None:
         ("o3", "CLOSE", "ETH-USD"): 1,
         ("gpt-4o-mini", "LONG", "SOL-USD"): 1,
     }
+
+
+def test_a_short_script_exports_where_exit_hooks_cannot_start_threads(receiver: OTLPReceiver) -> None:
+    """Python 3.12.0 and 3.12.1 refuse to start a thread in an exit hook. A short script's metrics
+    and spans must still go out at its exit: here any Python refuses, from an exit hook of the
+    script's own that runs before the exporter's (exit hooks run last registered first)."""
+    script = """
+import atexit, threading
+import llm_exporter
+for i in range(20):
+    with llm_exporter.track(model="exit-hook-model", provider="openai") as call:
+        call.record_usage(input_tokens=10, output_tokens=5)
+
+def refuse(self):
+    raise RuntimeError("can't create new thread at interpreter shutdown")
+
+atexit.register(setattr, threading.Thread, "start", refuse)
+print("done")
+"""
+    with receiver.lock:
+        metric_requests, span_requests = len(receiver.metric_requests), len(receiver.span_requests)
+    done, _ = run(
+        script,
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.http_endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_METRIC_EXPORT_INTERVAL="3600000",  # only the exit exports
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "done\n", "")
+    with receiver.lock:
+        exported = [p for _, r in receiver.metric_requests[metric_requests:] for p in points(r)]
+        spans = [
+            s
+            for _, r in receiver.span_requests[span_requests:]
+            for rs in r.resource_spans
+            for ss in rs.scope_spans
+            for s in ss.spans
+        ]
+    calls, _ = total(exported, semconv.DURATION[0], **{"gen_ai.request.model": "exit-hook-model"})
+    assert calls == 20
+    assert [s.name for s in spans] == ["chat exit-hook-model"] * 20

@@ -100,7 +100,7 @@ def _build_tracer_provider(
     resource: Any,
     environ: Mapping[str, str],
 ) -> tuple[TracerProvider, Any] | None:
-    """A tracer provider and its span processor (shut down at exit by `_shutdown`)."""
+    """A tracer provider and its span processor (shut down at exit by `_shut_down_at_exit`)."""
     from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
@@ -118,16 +118,28 @@ def _build_tracer_provider(
     return provider, processor
 
 
-def _shutdown(shutdowns: list[Callable[[], Any]], timeout: float) -> None:
-    """Run the shutdowns at once and wait `timeout` seconds at most: they run in daemon threads, as
-    the SDK's exports do, so one still waiting on a collector that is down does not hold the exit
-    (the span processor's shutdown takes no timeout of its own)."""
-    threads = [threading.Thread(target=s, daemon=True) for s in shutdowns]
+def _shut_down_at_exit(shutdowns: list[Callable[[], Any]], timeout: float) -> None:
+    """Run the shutdowns at exit, at once, and wait `timeout` seconds at most: they run in daemon
+    threads, as the SDK's exports do, so one still waiting on a collector that is down does not
+    hold the exit (the span processor's shutdown takes no timeout of its own). The threads start
+    now and wait for the exit: Python 3.12.0 and 3.12.1 refuse to start a thread in an exit hook."""
+    exiting = threading.Event()
+
+    def run(shutdown: Callable[[], Any]) -> None:
+        exiting.wait()
+        shutdown()
+
+    threads = [threading.Thread(target=run, args=(s,), name="otel-shutdown", daemon=True) for s in shutdowns]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + timeout
-    for t in threads:
-        t.join(max(deadline - time.monotonic(), 0.0))
+
+    def at_exit() -> None:
+        exiting.set()
+        deadline = time.monotonic() + timeout
+        for t in threads:
+            t.join(max(deadline - time.monotonic(), 0.0))
+
+    atexit.register(at_exit)
 
 
 def configure(
@@ -205,7 +217,7 @@ def configure(
                     trace.set_tracer_provider(tracer_provider)
                     built.append(processor.shutdown)
         if built:
-            atexit.register(_shutdown, built, shutdown_timeout)
+            _shut_down_at_exit(built, shutdown_timeout)
         if tracer_provider is None:
             spans = False
         overrides = {name: validate(PriceOverride, dict(p)) for name, p in (price_overrides or {}).items()}
