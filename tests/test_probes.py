@@ -112,6 +112,30 @@ def test_the_api_key_is_sent_and_never_logged(
     assert caplog.records and all("sk-ant-secret-123" not in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("to", ["other server", "ftp://127.0.0.1:1"])
+def test_a_redirect_is_not_followed_and_the_key_goes_nowhere_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, to: str
+) -> None:
+    """urllib would copy the key's header onto the redirected request, to any host and scheme, and
+    report the other server's models as the target's: a probe follows no redirect at all."""
+    monkeypatch.setenv("TEST_OPENAI_KEY", "sk-secret-456")
+    caplog.set_level(logging.DEBUG)
+    with FakeModelServer("openai", ["gpt-4o"]) as target, FakeModelServer("openai", ["elsewhere"]) as other:
+        target.redirect = other.url if to == "other server" else to
+        exporter = exporter_for(
+            tmp_path, {"url": f"{target.url}/v1", "type": "openai", "api_key_env": "TEST_OPENAI_KEY"}
+        )
+        exporter.prober.poll_once()
+        s = scrape(exporter)
+    assert value(s, "llm_probe_up", server_address=target.address) == 0
+    assert not any(name == "llm_model_available" for name, _ in s)
+    assert [path for path, _ in target.requests] == ["/v1/models"]
+    assert other.requests == []
+    assert [r.getMessage() for r in caplog.records if "probe" in r.getMessage()] == [
+        f"probe {target.address} (openai): HTTP 302, a redirect (not followed)"
+    ]
+
+
 def test_credentials_in_the_url_are_refused() -> None:
     from llm_exporter.config import ConfigError
 

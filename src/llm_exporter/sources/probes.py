@@ -9,13 +9,14 @@ and never the tailing. `poll_once(now)` runs the probes that are due, for determ
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from llm_exporter.config import ProbeConfig
@@ -68,6 +69,20 @@ def _api_key(probe: ProbeConfig) -> str | None:
     return None
 
 
+@functools.cache
+def _opener() -> Any:
+    """urllib's opener without redirects: following one would send the key's header to whatever
+    host and scheme it names, and report another server's models as the target's. A 3xx is then
+    an HTTPError, the probe's failure."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return urllib.request.build_opener(NoRedirect)
+
+
 def _get(url: str, headers: dict[str, str], timeout: float) -> object:
     # Imported here: urllib.request brings http.client, email and ssl (about 15 ms of every
     # start-up, replay's included, where nothing is probed).
@@ -77,10 +92,11 @@ def _get(url: str, headers: dict[str, str], timeout: float) -> object:
 
     request = urllib.request.Request(url, headers={"Accept": "application/json", **headers})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _opener().open(request, timeout=timeout) as response:
             body = response.read(MAX_BODY + 1)
     except urllib.error.HTTPError as exc:
-        raise ProbeError(f"HTTP {exc.code}") from None
+        redirect = ", a redirect (not followed)" if 300 <= exc.code < 400 else ""
+        raise ProbeError(f"HTTP {exc.code}{redirect}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ProbeError(type(reason).__name__ if not isinstance(reason, str) else reason) from None
