@@ -187,6 +187,28 @@ def test_followed_files_survive_a_glob_that_cannot_list_the_directory(
     assert value(s, "llm_exporter_files_open") == 1
 
 
+def test_a_directory_that_cannot_be_listed_hides_no_other_directory(tmp_path: Path, clock: FakeClock) -> None:
+    """A symlink loop beside the applications' directories: its files cannot be listed, the
+    others' are followed as usual, and the loop is counted once as a file error."""
+    logs = tmp_path / "logs"
+    for app in ("a", "b"):
+        (logs / app).mkdir(parents=True)
+        write_lines(logs / app / "app.log", lines(0 if app == "a" else 10, 3))
+    (logs / "loop").symlink_to("loop")
+    exporter, _ = follow(tmp_path, clock, glob="logs/*/*.log")
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "gen_ai_client_operation_duration_seconds_count") == 6
+    assert value(s, "llm_exporter_source_files") == 2
+    assert value(s, "llm_exporter_file_errors_total", reason="symlink_loop") == 1
+    assert value(s, "llm_exporter_file_errors_total") == 1
+    (logs / "loop").unlink()
+    (logs / "loop").mkdir()  # listable again: the same error may be counted anew should it come back
+    write_lines(logs / "loop" / "app.log", lines(20, 1))
+    exporter.poll_once()
+    assert value(scrape(exporter), "gen_ai_client_operation_duration_seconds_count") == 7
+
+
 def test_directory_of_1200_files_gone_and_back_counts_nothing_twice(tmp_path: Path, clock: FakeClock) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -165,6 +165,7 @@ class Tailer:
         self.files: dict[tuple[int, int], _File] = {}  # by (dev, ino)
         self.by_path: dict[str, tuple[int, int]] = {}
         self._failing: dict[str, str] = {}  # path -> reason, counted once until it recovers
+        self._unlisted: set[str] = set()  # directories the last scan could not list
         self._saved = {(p.dev, p.ino): p for p in positions if p.source == source.name}
         self._peak = 0  # the most files the glob ever matched
         # start_at: end applies to the files found by the exporter's first scan only.
@@ -212,20 +213,25 @@ class Tailer:
 
     # -- scanning -----------------------------------------------------------------------------
 
-    def _matches(self) -> list[str]:
+    def _matches(self, unlisted: dict[str, OSError]) -> list[str]:
         excluded = self.source.exclude
-        paths = glob_paths(self.source.path)
+        paths = glob_paths(self.source.path, unlisted)
         return sorted(p for p in paths if not any(fnmatch.fnmatch(os.path.basename(p), x) for x in excluded))
 
     def _scan(self) -> None:
         root = _root(self.source.path)
-        try:
-            paths = self._matches()
-        except OSError as exc:  # could not list (EMFILE, EACCES): no file can be said to be gone
-            self._fail(root, _reason(exc), "cannot list")
-            return
-        self._check_root(root)
-        seen: set[tuple[int, int]] = set()
+        # Directories that could not be listed (EMFILE, EACCES, a symlink loop): no file below
+        # them can be said to be gone, and the glob's other directories are scanned as usual.
+        unlisted: dict[str, OSError] = {}
+        paths = self._matches(unlisted)
+        for directory in self._unlisted - unlisted.keys():
+            self._failing.pop(directory, None)
+        for directory, exc in unlisted.items():
+            self._fail(directory, _reason(exc), "cannot list")
+        self._unlisted = set(unlisted)
+        if root not in unlisted:
+            self._check_root(root)
+        seen = {key for key, f in self.files.items() if not f.rotated and _below(f.path, unlisted)}
         new: list[tuple[int, str, tuple[int, int]]] = []
         for path in paths:
             try:
@@ -678,14 +684,15 @@ def _root(pattern: str) -> str:
     return directory or "."
 
 
-def glob_paths(pattern: str) -> list[str]:
+def glob_paths(pattern: str, unlisted: dict[str, OSError] | None = None) -> list[str]:
     """What glob.glob(pattern) matches, except that a directory which exists but cannot be listed
-    raises OSError instead of matching nothing (glob hides EMFILE and EACCES). A directory that
-    does not exist matches nothing."""
+    (glob hides EMFILE, EACCES and symlink loops) raises OSError instead of matching nothing; or,
+    given `unlisted`, is noted there with its error and matches nothing while the others are
+    listed as usual. A directory that does not exist matches nothing."""
     directory, name = os.path.split(pattern)
     if not glob.has_magic(pattern):
         return [pattern] if os.path.lexists(pattern) else []
-    parents = glob_paths(directory) if glob.has_magic(directory) else [directory]
+    parents = glob_paths(directory, unlisted) if glob.has_magic(directory) else [directory]
     out: list[str] = []
     for parent in parents:
         if not glob.has_magic(name):
@@ -698,9 +705,20 @@ def glob_paths(pattern: str) -> list[str]:
                 names = [entry.name for entry in entries]
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except OSError as exc:
+            if unlisted is None:
+                raise
+            unlisted[parent or os.curdir] = exc
+            continue
         hidden = name.startswith(".")  # like glob: `*` matches no dot file
         out.extend(os.path.join(parent, n) for n in fnmatch.filter(names, name) if hidden or not n.startswith("."))
     return out
+
+
+def _below(path: str, directories: Iterable[str]) -> bool:
+    """Whether `path` lies in or below one of `directories`."""
+    path = os.path.abspath(path)
+    return any(os.path.commonpath([path, os.path.abspath(d)]) == os.path.abspath(d) for d in directories)
 
 
 def _by_inode(directory: str) -> dict[tuple[int, int], str]:
