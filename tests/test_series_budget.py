@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prometheus_client.exposition import generate_latest
 
+from llm_exporter.pipeline.labels import MAX_VALUE_LENGTH, LabelLimiter
 from testkit import make_exporter, parse_samples, scrape, value, write_lines
 
 
@@ -67,3 +68,24 @@ def test_reload_raises_the_budget_for_new_label_sets(tmp_path: Path) -> None:
     s = parse_samples(generate_latest(exporter.registry(process=False)).decode())
     assert value(s, "llm_requests_total", gen_ai_request_model="c") == 1
     assert value(s, "llm_exporter_series_folded_total") == 1
+
+
+def test_a_model_name_of_a_million_characters_folds_and_keeps_metrics_small(tmp_path: Path) -> None:
+    exporter, log = make_exporter(tmp_path, "event")
+    write_lines(log, ['{"model":"m","latency_ms":1,"prompt_tokens":1}\n'])
+    exporter.poll_once()
+    before = len(generate_latest(exporter.registry(process=False)))
+    write_lines(log, [f'{{"model":"{"x" * 1_000_000}","latency_ms":1,"prompt_tokens":1}}\n'])
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="_overflow") == 1
+    assert value(s, "llm_exporter_label_values_folded_total", label="gen_ai_request_model") == 1
+    # One more label set of short values, not a million characters on each of its samples.
+    assert len(generate_latest(exporter.registry(process=False))) < 2 * before
+
+
+def test_label_values_fold_past_256_characters_not_at() -> None:
+    limit = LabelLimiter(10)
+    assert limit("gen_ai_request_model", "m" * MAX_VALUE_LENGTH) == "m" * 256
+    assert limit("gen_ai_request_model", "m" * (MAX_VALUE_LENGTH + 1)) == "_overflow"
+    assert limit.folded == {"gen_ai_request_model": 1}
