@@ -80,7 +80,7 @@ except ImportError as exc:
     done, _ = run(script)
     missing = (
         "OpenTelemetry SDK not installed: llm_exporter's in-app instrumentation records nothing. "
-        "Install it with: pip install 'llm-exporter[otlp]'"
+        "Install it with: pip install opentelemetry-sdk opentelemetry-exporter-otlp"
     )
     assert (done.returncode, done.stderr) == (0, missing + "\n")
     assert done.stdout == f"[]\nanswer None\nconfigure: {missing}\n"

@@ -50,7 +50,7 @@ _telemetry: Telemetry | None = None
 DEFAULT_SHUTDOWN_TIMEOUT = 0.5
 MISSING_SDK = (
     "OpenTelemetry SDK not installed: llm_exporter's in-app instrumentation records nothing. "
-    "Install it with: pip install 'llm-exporter[otlp]'"
+    "Install it with: pip install opentelemetry-sdk opentelemetry-exporter-otlp"
 )
 
 
