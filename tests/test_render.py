@@ -1,5 +1,5 @@
-"""Replay's exposition (llm_exporter.exposition.render) is byte for byte prometheus_client's, which
-the daemon serves the same families with."""
+"""The exposition writer (llm_exporter.exposition.render: /metrics, /probe, replay, backfill) is
+byte for byte prometheus_client's."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.utils import floatToGoString
@@ -70,6 +71,16 @@ def test_escaping_units_created_and_exemplars() -> None:
     unlabelled.add_sample("llm_one_total", {}, 3)
     empty = Family("llm_none", "No samples.", "gauge")
     _both([counter, histogram, gauge, unlabelled, empty])
+
+
+def test_process_metrics_alike() -> None:
+    """/metrics writes prometheus_client's process and platform families too."""
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    families = list(registry.collect())  # once: CPU time and memory move between collections
+    assert {f.name for f in families} >= {"process_cpu_seconds", "process_resident_memory_bytes", "python_info"}
+    _both(families)
 
 
 def _replayed(log: Path, fmt: str) -> Exporter:

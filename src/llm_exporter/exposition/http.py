@@ -23,23 +23,22 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from http import HTTPStatus
 from urllib.parse import parse_qs
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
-from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
-from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from llm_exporter import __version__
+from llm_exporter.exposition import render
+from llm_exporter.exposition.render import OPENMETRICS_TYPE, TEXT_TYPE
 from llm_exporter.exposition.webconfig import LiveWebConfig, WebConfig
+from llm_exporter.metrics.families import Family
 
 log = logging.getLogger(__name__)
 
-TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PLAIN = "text/plain; charset=utf-8"
 LANDING = f"""<!doctype html>
 <html><head><title>llm-exporter</title></head>
@@ -156,9 +155,9 @@ class MetricsServer:
         read_timeout: float = READ_TIMEOUT,
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int | None = None,
-        probe: Callable[[str, str, float], bytes] | None = None,
+        probe: Callable[[str, str, float], Iterable[Family]] | None = None,
     ) -> None:
-        self.probe = probe  # /probe?target=&module=: (target, module, timeout) -> exposition
+        self.probe = probe  # /probe?target=&module=: (target, module, timeout) -> its families
         self.text_registry = text
         self.openmetrics_registry = openmetrics
         self.web = LiveWebConfig(web) if web is not None else None
@@ -387,15 +386,15 @@ class MetricsServer:
             scrape_timeout = 10.0
         timeout = max(min(scrape_timeout - 0.5, PROBE_TIMEOUT), 0.1)
         try:
-            return HTTPStatus.OK, self.probe(target, module, timeout)
+            return HTTPStatus.OK, render.text(self.probe(target, module, timeout))
         except ValueError as exc:
             return HTTPStatus.BAD_REQUEST, f"{exc}\n".encode()
 
     def _metrics(self, request: _Request) -> tuple[bytes, str, dict[str, str]]:
         if wants_openmetrics(request.headers.get("accept", "")):
-            body, content_type = generate_openmetrics(self.openmetrics_registry), OPENMETRICS_TYPE
+            body, content_type = render.openmetrics(self.openmetrics_registry.collect()), OPENMETRICS_TYPE
         else:
-            body, content_type = generate_latest(self.text_registry), TEXT_TYPE
+            body, content_type = render.text(self.text_registry.collect()), TEXT_TYPE
         headers = {}
         encodings = {e.split(";")[0].strip() for e in request.headers.get("accept-encoding", "").split(",")}
         if "gzip" in encodings:

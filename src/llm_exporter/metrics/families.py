@@ -1,9 +1,9 @@
 """Metric families as the collectors build them: name, help, type, unit and samples.
 
-They have the shape prometheus_client's registry and expositions read (a sample is a
-name, labels, value, timestamp, exemplar, native histogram), so the daemon serves them through
-prometheus_client; replay prints them with llm_exporter.exposition.render and never imports
-prometheus_client, whose package imports its HTTP servers, urllib and ssl (about 25 ms).
+They have the shape of prometheus_client's (a sample is a name, labels, value, timestamp,
+exemplar, native histogram), so the daemon's prometheus_client registry collects them with its
+process metrics; every exposition writes them with llm_exporter.exposition.render. Replay never
+imports prometheus_client, whose package imports its HTTP servers, urllib and ssl (about 25 ms).
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from llm_exporter.config import ProbeConfig, problems, validate
-from llm_exporter.exposition import render
 from llm_exporter.metrics.families import Family
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.semconv import LABEL_MODEL, LABEL_PROVIDER
@@ -45,7 +44,7 @@ class ProbeCollector:
         yield from (family for family in (up, duration, available, loaded, size) if family.samples)
 
 
-def probe_target(target: str, module: str, timeout: float) -> bytes:
+def probe_target(target: str, module: str, timeout: float) -> list[Family]:
     """`/probe?target=URL&module=TYPE`, blackbox-exporter style: probe one server now and return
     its gauges. Raises ValueError (a message for the caller) for a target or module it refuses."""
     from pydantic import ValidationError  # the daemon's: imported with its config
@@ -60,4 +59,4 @@ def probe_target(target: str, module: str, timeout: float) -> bytes:
         prober.poll_once()
     finally:
         prober.close()
-    return render.text(ProbeCollector(prober).collect())
+    return list(ProbeCollector(prober).collect())
