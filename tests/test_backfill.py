@@ -19,7 +19,9 @@ import orjson
 import pytest
 import yaml
 
-from llm_exporter.backfill import history_files, parse_duration, parse_time, rule_rounds
+from llm_exporter.backfill.command import parse_duration, parse_time
+from llm_exporter.backfill.files import history_files
+from llm_exporter.backfill.rules import rule_rounds
 from llm_exporter.cli import replay
 from llm_exporter.config import SourceConfig
 from llm_exporter.sources.positions import load_positions

@@ -5,7 +5,7 @@
     llm-exporter --log-path GLOB [--format F]          (no config file)
     llm-exporter check-config FILE [--web.config.file FILE] [--strict]
     llm-exporter replay [--config FILE] [--format F] [--openmetrics] FILE...
-    llm-exporter backfill [--config FILE | --log-path GLOB] --output DIR ...   (see backfill.py)
+    llm-exporter backfill [--config FILE | --log-path GLOB] --output DIR ...   (see backfill/)
 
 Exit codes: 0 ok, 1 runtime failure (for example the port is taken), 2 bad config or usage.
 """
@@ -24,8 +24,11 @@ from typing import Any
 
 from llm_exporter import __version__
 from llm_exporter.config import (
+    DEFAULT_PORT,
+    FORMATS,
     Config,
     ConfigError,
+    add_source_arguments,
     config_for_glob,
     load_config,
     no_files,
@@ -33,13 +36,10 @@ from llm_exporter.config import (
     sources_config,
     unreachable_latency_threshold,
 )
-from llm_exporter.formats import PARSERS
 from llm_exporter.logs import FORMATS as LOG_FORMATS
 from llm_exporter.logs import LEVELS, configure_logging
 
-DEFAULT_PORT = 8464  # outside 9100-9999, where the exporters Prometheus lists crowd
 DEFAULT_LISTEN = f":{DEFAULT_PORT}"
-FORMATS = tuple(PARSERS)
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
@@ -53,14 +53,6 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     elif ":" in host:
         raise argparse.ArgumentTypeError(f"{value!r}: put an IPv6 address in brackets, as in [::1]:{port}")
     return (host, int(port))
-
-
-def add_source_arguments(p: argparse.ArgumentParser, log_path_help: str) -> None:
-    """Where the logs come from: a config file, or a glob with its --format (serve and backfill)."""
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", "--config.file", dest="config", metavar="FILE", help="YAML config file")
-    source.add_argument("--log-path", metavar="GLOB", help=log_path_help)
-    p.add_argument("--format", choices=FORMATS, default="auto", help="log format, with --log-path")
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -218,9 +210,9 @@ def _replay(argv: Sequence[str]) -> int:
 
 
 def _backfill(argv: Sequence[str]) -> int:
-    from llm_exporter import backfill
+    from llm_exporter.backfill.command import main
 
-    return backfill.main(argv)
+    return main(argv)
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 # YAML mapping. A replay without a config file constructs them and never imports pydantic (about
 # 40 ms of its start-up, issue 11). The annotations stay strings until pydantic resolves them.
 if TYPE_CHECKING:
+    import argparse
+
     from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
 from llm_exporter.semconv import DURATION_BUCKETS, EXTENDED_DURATION_BUCKETS, SHARED_LABELS
@@ -432,8 +434,19 @@ def config_for_glob(glob: str, fmt: str = "auto", environ: Mapping[str, str] | N
     return parse_config({"sources": [{"name": "default", "path": glob, "format": fmt}]}, "--log-path", environ)
 
 
-_FORMATS = frozenset(get_args(SourceFormat))
+DEFAULT_PORT = 8464  # /metrics' port: outside 9100-9999, where the exporters Prometheus lists crowd
+FORMATS: tuple[str, ...] = get_args(SourceFormat)
+_FORMATS = frozenset(FORMATS)
 _START_AT = frozenset(get_args(StartAt))
+
+
+def add_source_arguments(p: argparse.ArgumentParser, log_path_help: str) -> None:
+    """Where the logs come from, on a command line (serving and backfill): a config file, or a
+    glob with its --format, which config_for_glob makes a config of."""
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", "--config.file", dest="config", metavar="FILE", help="YAML config file")
+    source.add_argument("--log-path", metavar="GLOB", help=log_path_help)
+    p.add_argument("--format", choices=FORMATS, default="auto", help="log format, with --log-path")
 
 
 def sources_config(sources: list[dict[str, Any]], origin: str, environ: Mapping[str, str] | None = None) -> Config:

@@ -1,0 +1,61 @@
+"""OpenMetrics text, one file per two-hour window, each turned into a TSDB block by promtool."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import IO
+
+from llm_exporter.backfill.openmetrics import ts
+from llm_exporter.backfill.promtool import finish, openmetrics_to_blocks
+
+BLOCK = 2 * 3600.0  # promtool's block duration: one OpenMetrics file per aligned window of it
+
+
+class Blocks:
+    """OpenMetrics text, one file per block window, each turned into a TSDB block by promtool (in
+    the background, while the next window is written)."""
+
+    def __init__(self, promtool: str, output: str, workdir: str) -> None:
+        self.promtool = promtool
+        self.output = output
+        self.workdir = workdir
+        self.window: int | None = None
+        self.out: IO[str] | None = None
+        self.running: tuple[subprocess.Popen[bytes], str] | None = None
+        self.files = 0
+
+    def write(self, t: float, lines: list[str]) -> None:
+        """`lines` end in their timestamp's separator: each gets `t` appended."""
+        window = int(t // BLOCK)
+        if window != self.window or self.out is None:
+            self._flush()
+            self.window = window
+            self.files += 1
+            self.out = open(  # noqa: SIM115 (closed by _flush, when the window is complete)
+                os.path.join(self.workdir, f"{self.files:06d}.om"), "w", encoding="utf-8"
+            )
+        stamp = ts(t) + "\n"
+        self.out.write(stamp.join(lines) + stamp if lines else "")
+
+    def _flush(self) -> None:
+        if self.out is None:
+            return
+        self.out.write("# EOF\n")
+        self.out.close()
+        path = self.out.name
+        self.out = None
+        self._wait()
+        self.running = (openmetrics_to_blocks(self.promtool, path, self.output), path)
+
+    def _wait(self) -> None:
+        if self.running is None:
+            return
+        proc, path = self.running
+        self.running = None
+        finish(proc, f"promtool failed on {path}")
+        os.unlink(path)
+
+    def close(self) -> None:
+        self._flush()
+        self._wait()

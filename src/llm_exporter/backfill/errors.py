@@ -1,0 +1,5 @@
+"""The one error a backfill stops with."""
+
+
+class BackfillError(Exception):
+    """What stops a backfill, said for the user."""
