@@ -42,7 +42,7 @@ def _both(families: list[Family]) -> None:
 def test_numbers_as_go_formats_them() -> None:
     rng = random.Random(11)
     values = VALUES + [rng.choice((1, -1)) * 10 ** rng.uniform(-12, 25) for _ in range(5000)]
-    values += [rng.randrange(10**12) for _ in range(500)]
+    values += [rng.randrange(10**12) for _ in range(500)] + [rng.randrange(-10, 2 * 10**6) for _ in range(500)]
     for v in values:
         assert render.number(v) == floatToGoString(v), v
 
@@ -81,6 +81,21 @@ def test_process_metrics_alike() -> None:
     families = list(registry.collect())  # once: CPU time and memory move between collections
     assert {f.name for f in families} >= {"process_cpu_seconds", "process_resident_memory_bytes", "python_info"}
     _both(families)
+
+
+def test_timestamped_samples_for_promtool() -> None:
+    """Backfill's lines: a series written once, samples of one moment stamped to the millisecond."""
+    series = render.series("llm_things_total", {"model": 'a "b"\\', "job": "j"})
+    assert series == 'llm_things_total{job="j",model="a \\"b\\"\\\\"}'
+    lines = [render.sample(series, 3), render.sample("llm_up", 1234567.0)]
+    text = render.at(1709251200.0006, lines) + render.at(1709251260.25, [render.sample("llm_up", 0)]) + render.EOF
+    assert text == (
+        'llm_things_total{job="j",model="a \\"b\\"\\\\"} 3.0 1709251200.001\n'
+        "llm_up 1.234567e+06 1709251200.001\n"
+        "llm_up 0.0 1709251260.250\n"
+        "# EOF\n"
+    )
+    assert render.at(1709251200.0, []) == ""
 
 
 def _replayed(log: Path, fmt: str) -> Exporter:

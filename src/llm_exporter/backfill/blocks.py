@@ -6,8 +6,8 @@ import os
 import subprocess
 from typing import IO
 
-from llm_exporter.backfill.openmetrics import ts
 from llm_exporter.backfill.promtool import finish, openmetrics_to_blocks
+from llm_exporter.exposition import render
 
 BLOCK = 2 * 3600.0  # promtool's block duration: one OpenMetrics file per aligned window of it
 
@@ -26,7 +26,7 @@ class Blocks:
         self.files = 0
 
     def write(self, t: float, lines: list[str]) -> None:
-        """`lines` end in their timestamp's separator: each gets `t` appended."""
+        """Sample lines (render.sample), all of the moment `t`."""
         window = int(t // BLOCK)
         if window != self.window or self.out is None:
             self._flush()
@@ -35,13 +35,12 @@ class Blocks:
             self.out = open(  # noqa: SIM115 (closed by _flush, when the window is complete)
                 os.path.join(self.workdir, f"{self.files:06d}.om"), "w", encoding="utf-8"
             )
-        stamp = ts(t) + "\n"
-        self.out.write(stamp.join(lines) + stamp if lines else "")
+        self.out.write(render.at(t, lines))
 
     def _flush(self) -> None:
         if self.out is None:
             return
-        self.out.write("# EOF\n")
+        self.out.write(render.EOF)
         self.out.close()
         path = self.out.name
         self.out = None

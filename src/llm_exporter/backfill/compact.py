@@ -9,8 +9,8 @@ from typing import IO
 import orjson
 
 from llm_exporter.backfill.blocks import BLOCK
-from llm_exporter.backfill.openmetrics import escape, ts
 from llm_exporter.backfill.promtool import dump, finish, openmetrics_to_blocks
+from llm_exporter.exposition import render
 
 _DUMPED = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -30,10 +30,9 @@ def merge_blocks(promtool: str, blocks: str, output: str, workdir: str) -> None:
             out = windows[window] = open(  # noqa: SIM115 (closed below, with the others)
                 os.path.join(workdir, f"merge-{window}.om"), "w", encoding="utf-8"
             )
-        text = ",".join(f'{k}="{escape(v)}"' for k, v in pairs.items())
-        out.write(f"{name}{{{text}}} {value} {ts(int(ms) / 1000)}\n")
+        out.write(render.at(int(ms) / 1000, [render.sample(render.series(name, pairs), float(value))]))
     for _, out in sorted(windows.items()):
-        out.write("# EOF\n")
+        out.write(render.EOF)
         out.close()
         try:
             finish(openmetrics_to_blocks(promtool, out.name, output), "promtool failed on the recording rules' samples")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llm_exporter.backfill.blocks import Blocks
-from llm_exporter.backfill.openmetrics import escape, number
+from llm_exporter.exposition import render
 from llm_exporter.metrics.collector import LLMCollector
 
 
@@ -18,29 +18,28 @@ class Sampler:
         self.collector = collector
         self.blocks = blocks
         self.step = step
-        self.target = (("job", job), ("instance", instance))
-        self.prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
-        self.counters: list[str] = []  # the prefixes of every counter and histogram sample
+        self.target = {"job": job, "instance": instance}
+        self.series: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}  # each written once
+        self.counters: list[str] = []  # the series of every counter and histogram sample
         self.last: float | None = None
         self.samples = 0
 
     def sample(self, t: float) -> None:
         lines: list[str] = []
         new: list[str] = []
-        prefixes = self.prefixes
+        known = self.series
+        line = render.sample
         for family in self.collector.collect():
             counting = family.type in ("counter", "histogram")
             for s in family.samples:
                 key = (s.name, tuple(s.labels.items()))
-                prefix = prefixes.get(key)
-                if prefix is None:
-                    labels = ",".join(f'{k}="{escape(v)}"' for k, v in (*key[1], *self.target))
-                    prefix = prefixes[key] = f"{s.name}{{{labels}}} "
+                series = known.get(key)
+                if series is None:
+                    series = known[key] = render.series(s.name, {**s.labels, **self.target})
                     if counting:
-                        new.append(prefix + "0 ")
-                        self.counters.append(prefix)
-                v = s.value
-                lines.append(f"{prefix}{v if type(v) is int else number(v)} ")
+                        new.append(line(series, 0))
+                        self.counters.append(series)
+                lines.append(line(series, s.value))
         if new:
             self.blocks.write(self.last if self.last is not None else t - self.step, new)
         self.blocks.write(t, lines)
@@ -49,4 +48,4 @@ class Sampler:
 
     def restart(self, t: float) -> None:
         """Every counter and histogram at 0, as the live exporter starting at `t` exports them."""
-        self.blocks.write(t, [p + "0 " for p in self.counters])
+        self.blocks.write(t, [render.sample(series, 0) for series in self.counters])

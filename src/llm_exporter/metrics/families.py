@@ -25,7 +25,7 @@ class Sample(NamedTuple):
     value: float
     timestamp: float | None = None
     exemplar: Exemplar | None = None
-    native_histogram: Any = None  # never set here; prometheus_client's expositions read it
+    native_histogram: Any = None  # never set here; prometheus_client's writers (the tests' reference) read it
 
 
 class Family:
