@@ -29,10 +29,9 @@ def _rss_mb() -> float:
 
 
 def measure(n: int) -> dict[str, float]:
-    from prometheus_client.exposition import generate_latest
-
     from llm_exporter.config import parse_config
     from llm_exporter.exporter import Exporter
+    from llm_exporter.exposition import render
 
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "app.log"
@@ -55,7 +54,7 @@ def measure(n: int) -> dict[str, float]:
         times, body = [], b""
         for _ in range(5):
             start = time.perf_counter()
-            body = generate_latest(registry)
+            body = render.text(registry.collect())  # what /metrics does
             times.append(time.perf_counter() - start)
         exporter.close()
     return {

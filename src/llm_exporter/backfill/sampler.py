@@ -19,7 +19,7 @@ class Sampler:
         self.blocks = blocks
         self.step = step
         self.target = {"job": job, "instance": instance}
-        self.series: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}  # each written once
+        self.series: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}  # a sample key: its text, made once
         self.counters: list[str] = []  # the series of every counter and histogram sample
         self.last: float | None = None
         self.samples = 0

@@ -4,7 +4,7 @@ replay, and the timestamped OpenMetrics samples backfill gives promtool.
 
 The bytes are the ones prometheus_client's generate_latest() writes for the same families
 (tests/test_render.py compares both). They are written here, not by prometheus_client, because
-its writers cost 2.5 to 4 times as much a sample, have no way to format a series once for the
+its writers cost 2 to 4 times as much a sample, have no way to format a series once for the
 thousands of timestamped samples a backfill writes of it, and replay would import
 prometheus_client (see llm_exporter.metrics.families). Names and label names are the exporter's
 own or validated by the config, so they never need quoting or escaping.
@@ -27,7 +27,7 @@ def number(value: float) -> str:
     """A sample value as Go formats it: Python's repr, except that positive numbers with 7 digits
     or more before the point get an exponent (1234567.0 -> 1.234567e+06)."""
     if type(value) is int and 0 <= value < 1_000_000:
-        return f"{value}.0"  # repr(float(value)), for the most common values at a third of the cost
+        return f"{value}.0"  # what repr(float(value)) gives, without building it: most values are counts
     v = float(value)
     text = repr(v)
     point = text.find(".")
