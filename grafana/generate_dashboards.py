@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Generate the Grafana dashboards in grafana/dashboards/*.json.
 
-The JSON files are committed (and written again into deploy/kubernetes/base/dashboards/); their source is the package grafana/dashboards_src/ (one module
-per dashboard, panels.py for the building blocks, common.py for selectors, variables and the
-dashboard frame). After editing it, run
+The JSON files are committed (and written again into deploy/kubernetes/base/dashboards/); their
+source is the package grafana/dashboards_src/ (one module per dashboard, panels.py for the
+building blocks, common.py for selectors, variables and the dashboard frame). After editing it, run
 
     python3 grafana/generate_dashboards.py
 
