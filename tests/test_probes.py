@@ -183,3 +183,39 @@ def test_probe_endpoint_blackbox_style(tmp_path: Path) -> None:
                 assert value(parse_samples(resp.read().decode()), "llm_probe_up") == 0
         finally:
             assert running.stop()[0] == 0
+
+
+def test_probes_of_a_hung_target_never_hold_metrics(tmp_path: Path) -> None:
+    """/probe had /metrics' two threads: two probes of a hung target kept the next scrape waiting.
+    Probes now run beside it, at most two at once; more are refused at once, not queued."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    (tmp_path / "app.log").write_text("")
+    with FakeModelServer("ollama", ["llama3:8b"]) as server:
+        server.hold = threading.Event()
+        running = Running(tmp_path, "--log-path", str(tmp_path / "app.log"))
+        probe = f"http://127.0.0.1:{running.port}/probe?target={server.url}&module=ollama"
+        answers: list[int] = []
+
+        def ask() -> None:
+            with urllib.request.urlopen(probe, timeout=120) as resp:
+                answers.append(resp.status)
+
+        askers = [threading.Thread(target=ask) for _ in range(2)]
+        try:
+            for asker in askers:
+                asker.start()
+            wait_for(lambda: len(server.requests) == 2)  # both probes wait on the target
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(probe, timeout=120)
+            assert (refused.value.code, refused.value.read()) == (503, b"2 probes already in progress\n")
+            assert running.scrape()  # served at once, not after the probes (a hang guard only)
+            assert server.hold is not None and not server.hold.is_set() and len(server.requests) == 2
+        finally:
+            server.hold.set()
+            for asker in askers:
+                asker.join(120)
+            assert running.stop()[0] == 0
+    assert answers == [200, 200]

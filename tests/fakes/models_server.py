@@ -1,6 +1,7 @@
 """A local fake model server for probes: the model-list endpoints of the OpenAI API
 (`GET /v1/models`), Ollama (`/api/tags`, `/api/ps`) and Anthropic (`/v1/models`), with lists a
-test changes at will, a `hang` switch (answers after `hang` seconds), a `redirect` switch (answers
+test changes at will, a `hang` switch (answers after `hang` seconds), a `hold` event (answers
+once it is set), a `redirect` switch (answers
 302 to `redirect` + the path asked) and the request headers kept."""
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class _Handler(BaseHTTPRequestHandler):
         server.requests.append((self.path, dict(self.headers)))
         if server.hang:
             time.sleep(server.hang)
+        if server.hold is not None:
+            server.hold.wait()
         if server.redirect is not None:
             self.send_response(302)
             self.send_header("Location", server.redirect + self.path)
@@ -57,6 +60,7 @@ class FakeModelServer:
         self.models = list(models or [])
         self.loaded = list(loaded or [])
         self.hang = 0.0
+        self.hold: threading.Event | None = None  # answers once set
         self.redirect: str | None = None
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)

@@ -6,8 +6,9 @@ An asyncio server, so an idle or slow connection costs a file descriptor and no 
 headers must arrive within a read timeout, idle keep-alive connections close, and past a cap
 (from the fd limit) a new connection closes the longest-idle one. The work that takes time,
 bcrypt and building the exposition, runs in two small thread pools of its own, so a flood of
-wrong passwords cannot queue ahead of a scraper whose credentials are remembered. Requests are
-authorized on their headers; a body is never read.
+wrong passwords cannot queue ahead of a scraper whose credentials are remembered. A probe runs on
+a daemon thread of its own, at most MAX_PROBES at once, so a hung target never holds /metrics.
+Requests are authorized on their headers; a body is never read.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import functools
 import gzip
 import logging
@@ -49,6 +51,9 @@ LANDING = f"""<!doctype html>
 """.encode()
 
 PROBE_TIMEOUT = 10.0  # /probe's longest wait on the target, below Prometheus' default scrape timeout
+# Probes at once, each on a daemon thread of its own: more are refused (503), never queued, so
+# hung or trickling targets hold neither /metrics' threads nor the exit.
+MAX_PROBES = 2
 READ_TIMEOUT = 10.0  # a TLS handshake, and a new connection's request headers, must arrive within this
 IDLE_TIMEOUT = 60.0  # a keep-alive connection's next request headers must arrive within this
 WRITE_TIMEOUT = 30.0  # a client that does not read its response is dropped
@@ -173,6 +178,7 @@ class MetricsServer:
         self._stop = asyncio.Event()
         self._auth_pool = ThreadPoolExecutor(2, thread_name_prefix="http-auth")
         self._render_pool = ThreadPoolExecutor(2, thread_name_prefix="http-render")
+        self._probe_slots = threading.BoundedSemaphore(MAX_PROBES)
         self._tls_failures = 0
         self._tls_warned = -TLS_WARNING_INTERVAL
 
@@ -348,8 +354,7 @@ class MetricsServer:
             body, content_type, headers = await loop.run_in_executor(self._render_pool, self._metrics, request)
             await self._reply(writer, request, HTTPStatus.OK, body, content_type, headers)
         elif path == "/probe" and self.probe is not None:
-            loop = asyncio.get_running_loop()
-            status, body = await loop.run_in_executor(self._render_pool, self._probe, request)
+            status, body = await self._probe(request)
             await self._reply(writer, request, status, body, TEXT_TYPE if status == HTTPStatus.OK else PLAIN)
         elif path == "/":
             await self._reply(writer, request, HTTPStatus.OK, LANDING, "text/html; charset=utf-8")
@@ -373,8 +378,7 @@ class MetricsServer:
             return True
         return await asyncio.get_running_loop().run_in_executor(self._auth_pool, web.check, *credentials)
 
-    def _probe(self, request: _Request) -> tuple[HTTPStatus, bytes]:
-        assert self.probe is not None
+    async def _probe(self, request: _Request) -> tuple[HTTPStatus, bytes]:
         query = parse_qs(request.path.partition("?")[2])
         target, module = query.get("target", [""])[0], query.get("module", ["openai"])[0]
         if not target:
@@ -385,10 +389,43 @@ class MetricsServer:
         except ValueError:
             scrape_timeout = 10.0
         timeout = max(min(scrape_timeout - 0.5, PROBE_TIMEOUT), 0.1)
+        if not self._probe_slots.acquire(blocking=False):
+            return HTTPStatus.SERVICE_UNAVAILABLE, f"{MAX_PROBES} probes already in progress\n".encode()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[tuple[HTTPStatus, bytes]] = loop.create_future()
+        threading.Thread(
+            target=self._run_probe, args=(loop, answer, target, module, timeout), name="http-probe", daemon=True
+        ).start()
         try:
-            return HTTPStatus.OK, render.text(self.probe(target, module, timeout))
+            # The timeout bounds each socket read; a target trickling bytes would outlast it.
+            return await asyncio.wait_for(answer, timeout + 1.0)
+        except asyncio.TimeoutError:
+            return HTTPStatus.GATEWAY_TIMEOUT, f"the probe did not finish within {timeout + 1.0:g} s\n".encode()
+
+    def _run_probe(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        answer: asyncio.Future[tuple[HTTPStatus, bytes]],
+        target: str,
+        module: str,
+        timeout: float,
+    ) -> None:
+        assert self.probe is not None
+        try:
+            result = HTTPStatus.OK, render.text(self.probe(target, module, timeout))
         except ValueError as exc:
-            return HTTPStatus.BAD_REQUEST, f"{exc}\n".encode()
+            result = HTTPStatus.BAD_REQUEST, f"{exc}\n".encode()
+        except Exception as exc:  # the server goes on whatever a probe does
+            result = HTTPStatus.INTERNAL_SERVER_ERROR, f"probe failed: {type(exc).__name__}\n".encode()
+        finally:
+            self._probe_slots.release()
+
+        def deliver() -> None:
+            if not answer.done():  # not given up on (timed out, or its client left)
+                answer.set_result(result)
+
+        with contextlib.suppress(RuntimeError):  # the server stopped meanwhile
+            loop.call_soon_threadsafe(deliver)
 
     def _metrics(self, request: _Request) -> tuple[bytes, str, dict[str, str]]:
         if wants_openmetrics(request.headers.get("accept", "")):
