@@ -22,7 +22,7 @@ from test_startup import REPLAY
 from testkit import TESTDATA, make_exporter, write_lines
 
 # One price, tiers by prompt size, no price (unknown), listed but self-hosted, a model that
-# appeared under another spelling.
+# appeared under another spelling, a per-request fee, audio prices.
 MODELS = [
     ("openai", "gpt-4o"),
     ("anthropic", "claude-3-5-sonnet-20241022"),
@@ -30,6 +30,8 @@ MODELS = [
     ("openai", "no-such-model-anywhere"),
     ("ollama", "llama3"),
     ("openai", "openai/gpt-4o-mini"),
+    ("perplexity", "sonar"),
+    ("openai", "gpt-audio"),
 ]
 
 
@@ -44,6 +46,8 @@ def test_a_second_book_prices_from_the_cache_exactly(tmp_path: Path, monkeypatch
     assert cold == [PriceBook().lookup(p, m) for p, m in MODELS]  # the same as without a cache
     assert cold[2] is not None and cold[2].input.tiers  # tiers survive the round trip
     assert cold[3] is None
+    assert cold[6] is not None and cold[6].request is not None  # so do fees and audio prices
+    assert cold[7] is not None and cold[7].input_audio is not None and cold[7].output_audio is not None
     monkeypatch.setattr(pricing, "_from_genai_prices", _no_genai_prices)
     assert [PriceBook(kept_in=tmp_path).lookup(p, m) for p, m in MODELS] == cold
 
@@ -106,7 +110,9 @@ def test_another_genai_prices_or_exporter_version_is_not_believed(
         b'{"fingerprint": null, "prices": []}',
         b'{"prices": 5}',
         b'{"fingerprint": "FP", "prices": [["openai", "gpt-4o", [[1.0, []]]]]}',
-        b'{"fingerprint": "FP", "prices": [["openai", "gpt-4o", [["x", []], [1.0, []], [1.0, []], [1.0, []]]]]}',
+        b'{"fingerprint": "FP", "prices": [["openai", "gpt-4o", [["x", []], [1.0, []], null,null,null,null,null]]]}',
+        b'{"fingerprint": "FP", "prices": [["openai", "gpt-4o", [null, [1.0, []], null,null,null,null,null]]]}',
+        b'{"fingerprint": "FP", "prices": [["openai", "gpt-4o", [[1.0, []], [1.0, []], null,null,null,null]]]}',
         b'{"fingerprint": "FP", "prices": [["openai", "gpt-4o"]]}',
         b'{"fingerprint": "FP", "prices": 7}',
     ],

@@ -1,11 +1,12 @@
 """genai-prices' answers kept on disk, so that a run pricing models seen before never imports it.
 
-Importing genai-prices (its pydantic types, its whole price list, its version read through
-importlib.metadata) costs about 30 ms, a quarter of a short replay's whole run. What it answers
-for a (provider, model) is fixed by its price data and by the code that asks (pricing.py), except
-for models whose prices change with the date or the hour: those are never kept. So each answer
-is kept in `$XDG_CACHE_HOME/llm-exporter/prices.json` (default `~/.cache`) under a fingerprint of
-both files; an upgrade of either, or an edit, changes the fingerprint and the file is ignored.
+Importing genai-prices (its pydantic types, its whole price list, the asyncio and HTTP client of its
+price list's auto-update) costs tens of milliseconds, a large part of a short replay's whole run.
+What it answers for a (provider, model) is fixed by its price data and by the code that asks and
+keeps the answer (pricing.py, price.py, this file), except for models whose prices change with the
+date or the hour: those are never kept. So each answer is kept in
+`$XDG_CACHE_HOME/llm-exporter/prices.json` (default `~/.cache`) under a fingerprint of those
+files; an upgrade of any, or an edit, changes the fingerprint and the file is ignored.
 
 The file is only ever an optimisation: unreadable, damaged, from another version or unwritable,
 it is ignored and prices come from genai-prices as they would without it.
@@ -16,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from llm_exporter.pipeline.pricing import Price, UnitPrice
+from llm_exporter.pipeline import price as price_module
+from llm_exporter.pipeline.price import Price, UnitPrice
 
 _FILE = "prices.json"
 # Answers kept at most (about 300 KB): a log naming ever new made-up models must not grow the file,
@@ -37,13 +40,14 @@ def cache_dir() -> Path:
 
 
 def _fingerprint(asker: str) -> list[int] | None:
-    """Identity (inode, mtime, size) of genai-prices' price data and of the asking module, or None
-    when genai-prices' files cannot be found (no cache then)."""
+    """Identity (inode, mtime, size) of genai-prices' price data, of the asking module and of the
+    modules that define and encode a price, or None when genai-prices' files cannot be found (no
+    cache then)."""
     spec = importlib.util.find_spec("genai_prices")  # finds the package without importing it
     if spec is None or not spec.submodule_search_locations:
         return None
     out: list[int] = []
-    for path in (os.path.join(spec.submodule_search_locations[0], "data.py"), asker):
+    for path in (os.path.join(spec.submodule_search_locations[0], "data.py"), asker, price_module.__file__, __file__):
         try:
             st = os.stat(path)
         except OSError:
@@ -52,11 +56,15 @@ def _fingerprint(asker: str) -> list[int] | None:
     return out
 
 
+# A price on disk: its units in the order Price names them, each null or [base, [[start, price], ...]].
+_UNITS = tuple(f.name for f in fields(Price) if f.init)
+
+
 def _encode(price: Price | None) -> list[Any] | None:
     if price is None:
         return None
-    units = (price.input, price.output, price.cache_read, price.cache_write)
-    return [[u.base, [list(t) for t in u.tiers]] for u in units]
+    units = (getattr(price, name) for name in _UNITS)
+    return [None if u is None else [u.base, [list(t) for t in u.tiers]] for u in units]
 
 
 def _unit(raw: Any) -> UnitPrice:
@@ -70,9 +78,10 @@ def _unit(raw: Any) -> UnitPrice:
 def _decode(raw: Any) -> Price | None:
     if raw is None:
         return None
-    if not isinstance(raw, list) or len(raw) != 4:
+    # Input and output always have a price (Price's first two units).
+    if not isinstance(raw, list) or len(raw) != len(_UNITS) or raw[0] is None or raw[1] is None:
         raise ValueError("not a price")
-    return Price(*(_unit(u) for u in raw))
+    return Price(*(None if u is None else _unit(u) for u in raw))
 
 
 class PriceCache:

@@ -1,26 +1,25 @@
 """Model prices: config overrides first, then genai-prices, each model resolved once.
 
-genai-prices' own `calc_price` costs 100-230 us a call, far too slow per log line; a model's
-price is looked up once, kept as floats, and the cost of a call is a few multiplications.
+A model genai-prices knows is resolved with its public `calc_price`, whose answer names the model
+and its prices now; those are kept as floats (price.py, where a call's cost is computed by
+genai-prices' rules) and, for the exporter's commands, on disk for later runs (price_cache.py).
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
-import threading
-import types
-from bisect import bisect_right
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from llm_exporter.pipeline.price import Price, UnitPrice
+from llm_exporter.pipeline.price_cache import PriceCache
 from llm_exporter.providers import SELF_HOSTED, resolve
 
 if TYPE_CHECKING:
+    from genai_prices.types import ModelInfo, TieredPrices
+
     from llm_exporter.config import PriceOverride
-    from llm_exporter.pipeline.price_cache import PriceCache
 
 # semconv provider names -> genai-prices provider ids, where they differ.
 _GENAI_PRICES_IDS = {
@@ -35,136 +34,98 @@ _GENAI_PRICES_IDS = {
     "together_ai": "together",
     "fireworks_ai": "fireworks",
 }
+# Prices are per million tokens (genai-prices' `*_mtok`, the overrides) or per thousand requests
+# (genai-prices' `requests_kcount`).
 _PER_MILLION = 1e-6
-
-
-@dataclass(frozen=True, slots=True)
-class UnitPrice:
-    """US dollars per token; `tiers` are (input-token threshold, price) pairs, ascending, for
-    models whose whole request is billed at a higher rate past a prompt size."""
-
-    base: float
-    tiers: tuple[tuple[int, float], ...] = ()
-
-    def at(self, input_tokens: int) -> float:
-        if not self.tiers:
-            return self.base
-        i = bisect_right([start for start, _ in self.tiers], input_tokens)
-        return self.tiers[i - 1][1] if i else self.base
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    input: UnitPrice
-    output: UnitPrice
-    cache_read: UnitPrice
-    cache_write: UnitPrice
-
-    def cost(self, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0) -> float:
-        """Cost of one call; cache reads and writes are part of `input_tokens`."""
-        uncached = max(input_tokens - cache_read - cache_write, 0)
-        return (
-            uncached * self.input.at(input_tokens)
-            + cache_read * self.cache_read.at(input_tokens)
-            + cache_write * self.cache_write.at(input_tokens)
-            + output_tokens * self.output.at(input_tokens)
-        )
+_PER_THOUSAND = 1e-3
 
 
 def _from_override(override: PriceOverride) -> Price:
-    def unit(per_million: float | None, fallback: float) -> UnitPrice:
-        return UnitPrice((fallback if per_million is None else per_million) * _PER_MILLION)
+    def unit(per_million: float | None) -> UnitPrice | None:
+        return None if per_million is None else UnitPrice(per_million * _PER_MILLION)
 
     return Price(
-        input=unit(override.input, 0.0),
-        output=unit(override.output, 0.0),
-        cache_read=unit(override.cache_read, override.input),
-        cache_write=unit(override.cache_write, override.input),
+        input=UnitPrice(override.input * _PER_MILLION),
+        output=UnitPrice(override.output * _PER_MILLION),
+        cache_read=unit(override.cache_read),  # None: at the input price
+        cache_write=unit(override.cache_write),
     )
 
 
-def _unit(value: Any, fallback: UnitPrice) -> UnitPrice:
-    """A genai-prices value (Decimal, TieredPrices or None) per million -> UnitPrice per token."""
+def _unit(value: Decimal | TieredPrices | None, scale: float) -> UnitPrice | None:
+    """A genai-prices price (Decimal or TieredPrices) -> US dollars a unit."""
     if value is None:
-        return fallback
-    tiers = getattr(value, "tiers", None)
-    if tiers is None:
-        return UnitPrice(float(value) * _PER_MILLION)
-    return UnitPrice(
-        float(value.base) * _PER_MILLION,
-        tuple((int(t.start), float(t.price) * _PER_MILLION) for t in tiers),
-    )
-
-
-# What genai-prices' package imports for its price list's auto-update only (asyncio and an HTTP
-# client: about 25 ms of a replay that prices a call), which the exporter never runs.
-_UPDATE_ONLY = ("asyncio", "httpx", "httpx2")
-
-
-class _OnFirstUse(types.ModuleType):
-    """Stands in for a module while genai-prices is imported: whatever reads from it later gets
-    the real module, imported then."""
-
-    def __getattr__(self, attr: str) -> Any:
-        if sys.modules.get(self.__name__) is self:
-            del sys.modules[self.__name__]
-        return getattr(importlib.import_module(self.__name__), attr)
-
-
-def _data_snapshot() -> types.ModuleType:
-    """genai_prices.data_snapshot. The first import, by the process' only thread (replay,
-    backfill), has stand-ins in sys.modules for the modules of _UPDATE_ONLY not imported yet, for
-    the time of the import only: no other thread can import them meanwhile, and the prices are
-    the same (the price data and the code that matches models are genai-prices' own)."""
-    stand_ins: dict[str, _OnFirstUse] = {}
-    if "genai_prices" not in sys.modules and threading.active_count() == 1:
-        stand_ins = {name: _OnFirstUse(name) for name in _UPDATE_ONLY if name not in sys.modules}
-    sys.modules.update(stand_ins)
-    try:
-        return importlib.import_module("genai_prices.data_snapshot")
-    finally:
-        for name, stand_in in stand_ins.items():
-            if sys.modules.get(name) is stand_in:
-                del sys.modules[name]
+        return None
+    if isinstance(value, Decimal):
+        return UnitPrice(float(value) * scale)
+    return UnitPrice(float(value.base) * scale, tuple((tier.start, float(tier.price) * scale) for tier in value.tiers))
 
 
 def _from_genai_prices(provider: str, model: str) -> tuple[Price | None, bool]:
     """The price genai-prices gives now, and whether it is the same at every date and hour
     (it may be kept for later runs)."""
-    data_snapshot = _data_snapshot()
-    snapshot = data_snapshot.get_snapshot()
-    provider_id: str | None = _GENAI_PRICES_IDS.get(provider, provider)
-    # A provider the price list knows is held to its own prices (Groq's Llama is not Together's);
-    # one it does not know is matched by model family, as genai-prices does without a provider.
-    if data_snapshot.find_provider_by_id(snapshot.providers, provider_id) is None:
-        provider_id = None
+    # Imported here: a run that prices only models kept on disk never imports genai-prices.
+    from genai_prices import Usage, calc_price
+
+    provider_id = _GENAI_PRICES_IDS.get(provider, provider)
+    now = datetime.now(timezone.utc)
     try:
-        _, info = snapshot.find_provider_model(model, None, provider_id, None)
+        try:
+            found = calc_price(Usage(), model, provider_id=provider_id, genai_request_timestamp=now)
+        except LookupError:
+            # A provider the price list knows is held to its own prices (Groq's Llama is not
+            # Together's); one it does not know is matched by model family, as genai-prices does
+            # without a provider.
+            if _knows_provider(provider_id):
+                raise
+            found = calc_price(Usage(), model, genai_request_timestamp=now)
     except LookupError:
         return None, True
-    now = datetime.now(timezone.utc)
-    prices = info.get_prices(now)
-    zero = UnitPrice(0.0)
-    input_price = _unit(getattr(prices, "input_mtok", None), zero)
-    output_price = _unit(getattr(prices, "output_mtok", None), zero)
-    if input_price == zero and output_price == zero:
-        return None, _lasting(info, now)  # listed, but not priced by tokens
+    except ValueError:  # listed with prices genai-prices itself cannot apply to any call
+        return None, True
+    prices = found.model_price
+    lasting = _lasting(found.model, now)
+
+    def unit(key: str, scale: float = _PER_MILLION) -> UnitPrice | None:
+        return _unit(getattr(prices, key, None), scale)
+
+    input_price, output_price = unit("input_mtok"), unit("output_mtok")
+    if input_price is None and output_price is None:
+        return None, lasting  # listed, but not priced by tokens (by the hour of audio, the page...)
     price = Price(
-        input=input_price,
-        output=output_price,
-        cache_read=_unit(getattr(prices, "cache_read_mtok", None), input_price),
-        cache_write=_unit(getattr(prices, "cache_write_mtok", None), input_price),
+        input=UnitPrice(0.0) if input_price is None else input_price,
+        output=UnitPrice(0.0) if output_price is None else output_price,
+        cache_read=unit("cache_read_mtok"),
+        cache_write=unit("cache_write_mtok"),
+        input_audio=unit("input_audio_mtok"),
+        output_audio=unit("output_audio_mtok"),
+        request=unit("requests_kcount", _PER_THOUSAND),
     )
-    return price, _lasting(info, now)
+    return price, lasting
 
 
-def _lasting(info: Any, now: datetime) -> bool:
+def _knows_provider(provider_id: str) -> bool:
+    """Whether genai-prices has prices of a provider. Of its public functions only `extract_usage`
+    says so: it raises LookupError for a provider it does not know before it reads the response
+    (`calc_price` raises LookupError for a model it does not know as well)."""
+    from genai_prices import extract_usage
+
+    try:
+        extract_usage({}, provider_id=provider_id)
+    except LookupError:
+        return False
+    except ValueError:
+        pass  # a provider it knows, which finds no usage in `{}`
+    return True
+
+
+def _lasting(info: ModelInfo, now: datetime) -> bool:
     """Whether a model's prices are those of every later date and hour too: one price, or prices
     by start date that have all started (the last then applies for good). Not for prices by hour
     of the day, nor while a change is still to come."""
     if not isinstance(info.prices, list):
         return True
-    from genai_prices.types import StartDateConstraint  # imported with the price data already
+    from genai_prices.types import StartDateConstraint  # imported with calc_price already
 
     return all(
         c.constraint is None or (isinstance(c.constraint, StartDateConstraint) and c.constraint.active(now))
@@ -202,8 +163,6 @@ class PriceBook:
         if self._kept_in is None:
             return _from_genai_prices(provider, model)[0]
         if self._kept is None:
-            from llm_exporter.pipeline.price_cache import PriceCache  # imports this module
-
             self._kept = PriceCache(__file__, self._kept_in)
         try:
             return self._kept.prices[provider, model]
