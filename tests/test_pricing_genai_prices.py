@@ -135,10 +135,10 @@ def test_the_table_covers_what_it_claims() -> None:
     }
     inputs = {(provider_id, model, usage.get(IN, 0)) for _, model, provider_id, usage in ROWS}
     assert len(starts) >= 8
-    assert all((*model, start) in inputs and (*model, start + 1) in inputs for *model, start in starts)
+    assert all((*key, start) in inputs and (*key, start + 1) in inputs for *key, start in starts)
 
 
-def test_a_tier_starts_one_token_past_its_start() -> None:
+def test_a_prompt_of_exactly_a_tiers_start_pays_the_price_below() -> None:
     price = PriceBook().lookup("gcp.gemini", "gemini-1.5-pro")
     assert price is not None
     # $1.25 a million input tokens up to 128k, $2.50 for every token of a longer prompt.
