@@ -15,6 +15,7 @@ import json
 import re
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -71,6 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
+        self._served()
         self.wfile.write(data)
 
     def _stream(self, content_type: str, chunks: list[bytes]) -> None:
@@ -81,9 +83,16 @@ class _Handler(BaseHTTPRequestHandler):
         for chunk in chunks:
             self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
             self.wfile.flush()
+        self._served()
         self.wfile.write(b"0\r\n\r\n")
 
+    def _served(self) -> None:
+        """Note how long the server had the request, up to its last write: a client's own timing
+        of the call encloses it (the request came before, the last byte arrives after)."""
+        self.server.served.append(time.perf_counter() - self.received)  # type: ignore[attr-defined]
+
     def do_POST(self) -> None:
+        self.received = time.perf_counter()
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         self.server.requests.append((self.path, body))  # type: ignore[attr-defined]
@@ -335,6 +344,7 @@ class FakeLLMServer:
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.requests = []  # type: ignore[attr-defined]
         self.httpd.headers = []  # type: ignore[attr-defined]
+        self.httpd.served = []  # type: ignore[attr-defined]
         self.httpd.flaky = {}  # type: ignore[attr-defined]
         self.httpd.lock = threading.Lock()  # type: ignore[attr-defined]
         self.httpd.stopping = threading.Event()  # type: ignore[attr-defined]
@@ -352,6 +362,11 @@ class FakeLLMServer:
     def headers(self) -> list[dict[str, str]]:
         """The headers of each request, in the order of `requests`."""
         return self.httpd.headers  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def served(self) -> list[float]:
+        """Seconds from each request's arrival to its answer's last write, in the order answered."""
+        return self.httpd.served  # type: ignore[attr-defined, no-any-return]
 
     def __enter__(self) -> FakeLLMServer:
         self.thread.start()

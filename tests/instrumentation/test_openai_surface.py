@@ -220,7 +220,8 @@ def test_each_call_kind(
     [duration] = by_name(points, semconv.DURATION[0])
     assert duration.attributes == {**duration.attributes, **attrs} and "error.type" not in duration.attributes
     assert duration.count == 1
-    assert app_seconds - 0.005 <= duration.value <= app_seconds
+    # Between what the server took and what the app saw: bounds that hold however busy the machine.
+    assert llm_server.served[-1] <= duration.value <= app_seconds
     usage_in = one(points, semconv.TOKEN_USAGE[0], **attrs, **{"gen_ai.token.type": "input"})
     usage_out = one(points, semconv.TOKEN_USAGE[0], **attrs, **{"gen_ai.token.type": "output"})
     assert (usage_in.value, usage_out.value) == (expected["input"], expected["output"])
