@@ -10,7 +10,7 @@ import pytest
 
 from llm_exporter.config import parse_config
 from llm_exporter.exporter import Exporter
-from llm_exporter.formats import completion
+from llm_exporter.formats import PARSERS
 from llm_exporter.formats.events import Completion, Decision, Request
 from llm_exporter.instrumentation.completion_logger import CompletionLogger
 from testkit import scrape, value
@@ -37,7 +37,7 @@ def test_writes_the_seed_format(tmp_path: Path) -> None:
     assert lines[1]["token_usage"] == {"prompt_tokens": 150, "completion_tokens": 75, "total_tokens": 225}
     assert lines[1]["response_time_ms"] == 1767.0
     assert lines[0]["timestamp"].endswith("Z")
-    request, response, decision, failed = (completion.parse(x) for x in lines)
+    request, response, decision, failed = (PARSERS["completion"](x) for x in lines)
     assert isinstance(request, Request) and request.model == "o3-mini"
     assert isinstance(response, Completion) and (response.input_tokens, response.output_tokens) == (150, 75)
     assert isinstance(decision, Decision) and decision.request_id == rid

@@ -5,73 +5,110 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
-from llm_exporter.formats import fields
+from llm_exporter.formats import fields, usage
 from llm_exporter.formats.events import Completion, Decision, Event, Ignored, Rejected, Request
+from llm_exporter.formats.usage import AnyUsage
 
 
-def _request(obj: dict[str, Any]) -> Request:
+class _Error(Struct, gc=False):
+    type: Any = None
+    status_code: Any = None
+
+
+class Line(Struct, gc=False):
+    """Every key any event type reads, each of any JSON type (the rules below judge them); the
+    others are skipped undecoded. (Untracked by the garbage collector: decoded JSON holds no
+    reference cycles.)"""
+
+    event_type: Any = None
+    timestamp: Any = None
+    session_id: Any = None
+    request_id: Any = None
+    model: Any = None
+    provider: Any = None
+    operation: Any = None
+    response_time_ms: Any = None
+    success: Any = True
+    error: _Error | list | str | int | float | bool | None = None
+    error_type: Any = None
+    status_code: Any = UNSET  # present as null is not absent
+    token_usage: AnyUsage | UnsetType = UNSET  # read before `usage`, and alone when present (even as null)
+    usage: AnyUsage = None
+    time_to_first_chunk_ms: Any = None
+    cost_estimate_usd: Any = None
+    action: Any = None
+    symbol: Any = None
+    validation_result: Any = None
+
+
+def _request(line: Line) -> Request:
     return Request(
-        request_id=fields.text(obj, "request_id", required=True),  # type: ignore[arg-type]
-        model=fields.text(obj, "model", required=True),  # type: ignore[arg-type]
-        provider=fields.text(obj, "provider"),
-        operation=fields.text(obj, "operation"),
-        time=fields.timestamp(obj.get("timestamp")),
-        session_id=fields.session(obj.get("session_id")),
+        fields.text(line.request_id, "request_id", required=True),  # type: ignore[arg-type]
+        fields.text(line.model, "model", required=True),  # type: ignore[arg-type]
+        fields.text(line.provider, "provider"),
+        fields.text(line.operation, "operation"),
+        fields.timestamp(line.timestamp),
+        fields.session(line.session_id),
     )
 
 
-def _failure(error_type: Any, error: Any, status_code: Any) -> tuple[str, str | None]:
-    """(error class, HTTP status) of a failed response; `status_code` is UNSET when the line has none."""
-    error = error if type(error) is dict else {"type": error}
-    status = error.get("status_code") if status_code is UNSET else status_code
-    return fields.error_class(error_type or error.get("type")), fields.http_status(status)
-
-
-def _response(obj: dict[str, Any]) -> Completion:
-    duration_ms = fields.milliseconds(obj, "response_time_ms")
+def _response(line: Line) -> Completion:
+    duration_ms = fields.milliseconds(line.response_time_ms, "response_time_ms")
     if duration_ms is None:
         raise Rejected("wrong_shape", "response_time_ms is missing")
-    success = obj.get("success", True)
+    success = line.success
     if type(success) is not bool:
         raise Rejected("wrong_shape", "success must be true or false")
     error_type = status = None
     if not success:
-        error_type, status = _failure(obj.get("error_type"), obj.get("error"), obj.get("status_code", UNSET))
-    usage = fields.token_usage(fields.mapping(obj, "token_usage" if "token_usage" in obj else "usage"))
-    ttfc_ms = fields.milliseconds(obj, "time_to_first_chunk_ms")
+        error = line.error
+        error_class = error.type if type(error) is _Error else error
+        status = line.status_code
+        if status is UNSET:
+            status = error.status_code if type(error) is _Error else None
+        error_type = fields.error_class(line.error_type or error_class)
+        status = fields.http_status(status)
+    if line.token_usage is UNSET:
+        counts = usage.strict(fields.mapping(line.usage, "usage"))
+    else:
+        counts = usage.strict(fields.mapping(line.token_usage, "token_usage"))
+    ttfc_ms = fields.milliseconds(line.time_to_first_chunk_ms, "time_to_first_chunk_ms")
+    # Positional, in the fields' declared order (a keyword call costs more, once a line).
     return Completion(
-        model=fields.text(obj, "model"),
-        provider=fields.text(obj, "provider"),
-        operation=fields.text(obj, "operation"),
-        duration=duration_ms / 1000.0,
-        input_tokens=usage[0],
-        output_tokens=usage[1],
-        cache_read_tokens=usage[2],
-        cache_write_tokens=usage[3],
-        reasoning_tokens=usage[4],
-        unsplit_tokens=usage[5],
-        cost=fields.cost(obj, "cost_estimate_usd"),
-        error_type=error_type,
-        time_to_first_chunk=None if ttfc_ms is None else ttfc_ms / 1000.0,
-        request_id=fields.text(obj, "request_id"),
-        http_status=status,
-        time=fields.timestamp(obj.get("timestamp")),
-        session_id=fields.session(obj.get("session_id")),
+        fields.text(line.model, "model"),
+        fields.text(line.provider, "provider"),
+        fields.text(line.operation, "operation"),
+        duration_ms / 1000.0,
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3],
+        counts[4],
+        fields.cost(line.cost_estimate_usd, "cost_estimate_usd"),
+        error_type,
+        None if ttfc_ms is None else ttfc_ms / 1000.0,
+        None,  # cache_hit: this format cannot say
+        fields.text(line.request_id, "request_id"),
+        counts[5],
+        None,  # saved_cost
+        None,  # trace_id
+        status,
+        fields.timestamp(line.timestamp),
+        fields.session(line.session_id),
     )
 
 
-def _decision(obj: dict[str, Any]) -> Decision:
+def _decision(line: Line) -> Decision:
     return Decision(
-        request_id=fields.text(obj, "request_id"),
-        action=fields.text(obj, "action", required=True).upper(),  # type: ignore[union-attr]
-        symbol=fields.text(obj, "symbol") or "",
-        validation_result=(fields.text(obj, "validation_result") or "").upper(),
-        model=fields.text(obj, "model"),
-        time=fields.timestamp(obj.get("timestamp")),
-        session_id=fields.session(obj.get("session_id")),
+        fields.text(line.request_id, "request_id"),
+        fields.text(line.action, "action", required=True).upper(),  # type: ignore[union-attr]
+        fields.text(line.symbol, "symbol") or "",
+        (fields.text(line.validation_result, "validation_result") or "").upper(),
+        fields.text(line.model, "model"),
+        fields.timestamp(line.timestamp),
+        fields.session(line.session_id),
     )
 
 
@@ -82,107 +119,11 @@ _BY_TYPE = {
 }
 
 
-def parse(obj: dict[str, Any]) -> Event:
-    event_type = obj.get("event_type")
+def event(line: Line) -> Event:
+    event_type = line.event_type
     if type(event_type) is not str:
         raise Rejected("wrong_shape", "event_type is missing")
     handler = _BY_TYPE.get(event_type)
     if handler is None:  # performance_metrics: Prometheus derives those figures itself
         return Ignored(event_type)
-    return handler(obj)
-
-
-# -- typed decoding (see fields: what it leaves to `parse`) -------------------------------------
-
-
-class Line(Struct, gc=False):
-    """Every field any event type reads; the others are skipped undecoded. (Untracked by the
-    garbage collector: decoded JSON holds no reference cycles.)"""
-
-    event_type: str
-    timestamp: fields.Time = None
-    session_id: Any = None
-    request_id: fields.Text | None = None
-    model: fields.Text | None = None
-    provider: fields.Text | None = None
-    operation: fields.Text | None = None
-    response_time_ms: fields.Milliseconds | None = None
-    success: bool = True
-    error: Any = None
-    error_type: Any = None
-    status_code: Any = UNSET
-    token_usage: fields.Usage | UnsetType = UNSET  # present as null is not absent
-    usage: fields.Usage | None = None
-    time_to_first_chunk_ms: fields.Milliseconds | None = None
-    cost_estimate_usd: fields.Cost | None = None
-    action: fields.Text | None = None
-    symbol: fields.Text | None = None
-    validation_result: fields.Text | None = None
-
-
-decode_line = msgspec.json.Decoder(Line).decode
-
-
-def decode(line: bytes) -> Event | None:
-    """`parse(orjson.loads(line))` for the lines of the usual shape, None for the others."""
-    obj = fields.typed(decode_line, line)
-    if obj is None:
-        return None
-    return event(obj)
-
-
-def event(obj: Line) -> Event | None:
-    """The event of a decoded line, None where `parse` must see the line."""
-    event_type = obj.event_type
-    if event_type == "completion_response":
-        duration_ms = obj.response_time_ms
-        if duration_ms is None:
-            return None
-        error_type = status = None
-        if not obj.success:
-            error_type, status = _failure(obj.error_type, obj.error, obj.status_code)
-        usage = fields.typed_usage(obj.token_usage if obj.token_usage is not UNSET else obj.usage)
-        ttfc_ms = obj.time_to_first_chunk_ms
-        # Positional (three times faster than by keyword): the fields in their declared order.
-        return Completion(
-            obj.model,
-            obj.provider,
-            obj.operation,
-            duration_ms / 1000.0,
-            *usage[:5],
-            obj.cost_estimate_usd,
-            error_type,
-            None if ttfc_ms is None else ttfc_ms / 1000.0,
-            None,  # cache_hit: this format cannot say
-            obj.request_id,
-            usage[5],
-            None,  # saved_cost
-            None,  # trace_id
-            status,
-            fields.timestamp(obj.timestamp),
-            fields.session(obj.session_id),
-        )
-    if event_type == "completion_request":
-        if obj.request_id is None or obj.model is None:
-            return None
-        return Request(
-            obj.request_id,
-            obj.model,
-            obj.provider,
-            obj.operation,
-            fields.timestamp(obj.timestamp),
-            fields.session(obj.session_id),
-        )
-    if event_type == "trading_decision":
-        if obj.action is None:
-            return None
-        return Decision(
-            obj.request_id,
-            obj.action.upper(),
-            obj.symbol or "",
-            (obj.validation_result or "").upper(),
-            obj.model,
-            fields.timestamp(obj.timestamp),
-            fields.session(obj.session_id),
-        )
-    return Ignored(event_type)
+    return handler(line)

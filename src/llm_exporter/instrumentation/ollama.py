@@ -8,7 +8,7 @@ from typing import Any
 
 from llm_exporter.instrumentation._patch import model_kwarg, patch, unpatch_module, wrap_async, wrap_sync
 from llm_exporter.instrumentation.request import common
-from llm_exporter.instrumentation.responses import Usage, get
+from llm_exporter.instrumentation.responses import Usage, get, usage_from
 from llm_exporter.instrumentation.track import Call
 
 PROVIDER = "ollama"
@@ -16,7 +16,7 @@ PROVIDER = "ollama"
 
 def _on_part(call: Call, part: Any) -> None:
     if get(part, "done"):
-        call.usage = Usage(int(get(part, "prompt_eval_count") or 0), int(get(part, "eval_count") or 0))
+        call.usage = usage_from(part) or Usage()
         reason = get(part, "done_reason")
         if isinstance(reason, str):
             call.finish_reasons = [reason]

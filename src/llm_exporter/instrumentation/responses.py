@@ -1,22 +1,19 @@
 """Token usage and response facts from the response shapes of the known clients, as objects
 (the clients' pydantic models) or as plain dicts.
 
-- OpenAI chat completions, completions and embeddings (and LiteLLM's ModelResponse, which has
-  the same shape): `usage.prompt_tokens` (cached tokens included),
-  `usage.prompt_tokens_details.cached_tokens` (and `cache_write_tokens` where sent),
-  `usage.completion_tokens_details.reasoning_tokens`.
-- OpenAI Responses API: `usage.input_tokens` (cached included), `input_tokens_details`,
-  `output_tokens_details`; the finish reason is `stop` for a completed response, else the reason
-  it is incomplete (`max_output_tokens`, `content_filter`) or its status.
-- Anthropic messages: `usage.input_tokens` excludes `cache_read_input_tokens` and
-  `cache_creation_input_tokens`; input here is their sum, so cache kinds stay subsets of input.
-- Ollama: `prompt_eval_count`, `eval_count`.
+Usage goes through the one usage normaliser the log formats use too (formats/usage.py, which
+lists the shapes), leniently: a value it cannot read counts as 0, never an error in the app.
+An OpenAI Responses API answer's finish reason is `stop` for a completed response, else the
+reason it is incomplete (`max_output_tokens`, `content_filter`) or its status; Ollama's counts
+(`prompt_eval_count`, `eval_count`) are on the response itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from llm_exporter.formats.usage import lenient
 
 
 def get(obj: Any, key: str) -> Any:
@@ -25,16 +22,6 @@ def get(obj: Any, key: str) -> Any:
     if isinstance(obj, dict):
         return obj.get(key)
     return getattr(obj, key, None)
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return max(value, 0)
-    if isinstance(value, float) and value >= 0:
-        return int(value)
-    return 0
 
 
 @dataclass(slots=True)
@@ -72,38 +59,10 @@ def responses_finish_reason(response: Any) -> str | None:
 
 
 def usage_from(usage: Any) -> Usage | None:
-    """A Usage from an OpenAI-, OpenAI-Responses- or Anthropic-style usage object or dict."""
-    if usage is None:
-        return None
-    prompt = get(usage, "prompt_tokens")
-    if prompt is not None:  # OpenAI chat / completions / embeddings, LiteLLM
-        details = get(usage, "prompt_tokens_details")
-        out_details = get(usage, "completion_tokens_details")
-        # LiteLLM for Anthropic models; OpenAI's own where it reports cache writes
-        cache_write = _int(get(usage, "cache_creation_input_tokens")) or _int(get(details, "cache_write_tokens"))
-        return Usage(
-            _int(prompt),
-            _int(get(usage, "completion_tokens")),
-            _int(get(details, "cached_tokens")) or _int(get(usage, "cache_read_input_tokens")),
-            cache_write,
-            _int(get(out_details, "reasoning_tokens")),
-        )
-    input_tokens = get(usage, "input_tokens")
-    output_tokens = get(usage, "output_tokens")
-    if input_tokens is None and output_tokens is None:
-        return None
-    in_details = get(usage, "input_tokens_details")
-    if in_details is not None or get(usage, "output_tokens_details") is not None:  # OpenAI Responses
-        return Usage(
-            _int(input_tokens),
-            _int(output_tokens),
-            _int(get(in_details, "cached_tokens")),
-            _int(get(in_details, "cache_write_tokens")),
-            _int(get(get(usage, "output_tokens_details"), "reasoning_tokens")),
-        )
-    cache_read = _int(get(usage, "cache_read_input_tokens"))
-    cache_write = _int(get(usage, "cache_creation_input_tokens"))
-    return Usage(_int(input_tokens) + cache_read + cache_write, _int(output_tokens), cache_read, cache_write, 0)
+    """A Usage from a client's usage object or dict (any shape formats/usage.py knows); None
+    where it tells neither input nor output tokens."""
+    tokens = lenient(usage)
+    return None if tokens is None else Usage(*tokens[:5])
 
 
 def extract(response: Any) -> ResponseInfo:
@@ -119,7 +78,7 @@ def extract(response: Any) -> ResponseInfo:
     if usage is not None:
         info.usage = usage_from(usage)
     elif get(response, "eval_count") is not None or get(response, "prompt_eval_count") is not None:  # Ollama
-        info.usage = Usage(_int(get(response, "prompt_eval_count")), _int(get(response, "eval_count")))
+        info.usage = usage_from(response)
     choices = get(response, "choices")
     if isinstance(choices, list):
         info.finish_reasons = [r for r in (get(c, "finish_reason") for c in choices) if isinstance(r, str)]

@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 
 import orjson
 
-from llm_exporter.formats import DECODERS, PARSERS
+from llm_exporter.formats import FORMATS, PARSERS
 from llm_exporter.formats.events import Completion, Decision, Event, Ignored, Rejected, Request
 from llm_exporter.pipeline.join import BoundedTable
 from llm_exporter.pipeline.labels import LabelLimiter, SeriesBudget
@@ -29,6 +29,9 @@ K = TypeVar("K")
 
 MAX_CACHED_CALLS = 4096  # (labels, model, provider, operation) -> series resolutions remembered
 REPORT_INTERVAL = 5.0  # seconds between log reports of rejected lines, per source
+# What a format's decoder raises for a line it does not read (msgspec's errors and invalid UTF-8
+# are ValueErrors; nesting past msgspec's depth is a RecursionError).
+UNDECODABLE = (ValueError, RecursionError)
 
 
 def classify_undecodable(line: bytes) -> str:
@@ -97,8 +100,11 @@ class SourcePipeline:
         self.parse = PARSERS[fmt]
         self.static: StaticLabels = tuple(sorted(static_labels.items()))
         self.label_fields = tuple((name, tuple(path.split("."))) for name, path in sorted((label_fields or {}).items()))
-        # label_fields may name any field: those lines are read whole, the generic way.
-        self.decode = None if self.label_fields else DECODERS.get(fmt)
+        # label_fields may name any field: those lines are read whole (orjson), then the format's
+        # rules; so are auto's, which need the keys to tell the format.
+        known = None if self.label_fields else FORMATS.get(fmt)
+        self.decode = known.decode if known is not None else None
+        self.rules = known.event if known is not None else None
         self._labels = self.static  # the static labels plus the current line's label_fields
         self._calls: dict[tuple[object, ...], _Call] = {}
         self.store = store
@@ -142,12 +148,17 @@ class SourcePipeline:
         self.health.lines += 1
         if line[-1:] == b"\r":
             line = line[:-1]
-        decode = self.decode
-        if decode is not None:
-            event = decode(line)
-            if event is not None:
-                return event
         try:
+            decode = self.decode
+            if decode is not None:
+                try:
+                    if not line.isascii():  # msgspec skips the keys it does not read unchecked
+                        line.decode("utf-8")
+                    decoded = decode(line)
+                except UNDECODABLE:  # orjson's way tells why (or reads what msgspec would not)
+                    pass
+                else:
+                    return self.rules(decoded)
             return self._parse(line)
         except Rejected as exc:
             self.reject(exc.reason, exc.detail)
@@ -166,8 +177,8 @@ class SourcePipeline:
         self.reject("unexpected", f"{type(exc).__name__} while reading the line (please report)")
 
     def _parse(self, line: bytes) -> Event | None:
-        """The generic way: any JSON, each field checked as the format says; None for a blank
-        line or one rejected (and counted) here."""
+        """A line read whole by orjson, then the format's rules; None for a blank line or one
+        rejected (and counted) here."""
         if not line or line.isspace():
             return None
         try:

@@ -1,0 +1,178 @@
+"""The one usage normaliser: token counts from a usage object in any shape real producers write,
+for every log format and for the in-app instrumentation.
+
+The shapes (tests/test_usage.py holds one row per shape, from recorded payloads where we have them):
+- OpenAI chat, completions and embeddings, and what LiteLLM logs for every provider it translates
+  (Gemini, Bedrock, Ollama, vLLM...): `prompt_tokens` (cached tokens included),
+  `completion_tokens`, `prompt_tokens_details.cached_tokens` (and `cache_write_tokens` where
+  sent), `completion_tokens_details.reasoning_tokens`. LiteLLM adds Anthropic's and Bedrock's
+  `cache_read_input_tokens` and `cache_creation_input_tokens` beside them (the same numbers).
+- OpenAI Responses: `input_tokens` (cached included), `output_tokens`,
+  `input_tokens_details.cached_tokens`, `output_tokens_details.reasoning_tokens`.
+- Anthropic messages: `input_tokens` excludes `cache_read_input_tokens` and
+  `cache_creation_input_tokens`: input is their sum, so cache kinds stay subsets of input.
+- Ollama's own responses: `prompt_eval_count`, `eval_count`.
+- Flat counts as the event format's lines write them: `cached_tokens`, `reasoning_tokens`
+  beside the split counts.
+- Only `total_tokens`: given as unsplit tokens (their input/output share, so their price, unknown).
+
+Where two fields say the same thing, the first one given (not 0) wins, in the order above:
+`cache_read_input_tokens` before the details' `cached_tokens` (the counts of a log line read as
+they always were; producers that write both write the same number).
+
+Strict (log lines) or lenient (in-app): `strict` rejects a wrong type with the field's name,
+`lenient` never raises and reads a value it cannot use as 0."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, Struct
+
+from llm_exporter.formats import fields
+
+
+class Details(Struct, gc=False):
+    """`prompt_tokens_details`, `completion_tokens_details`, `input_tokens_details`,
+    `output_tokens_details`: the keys read of any of them."""
+
+    cached_tokens: Any = None
+    cache_write_tokens: Any = None
+    reasoning_tokens: Any = None
+
+
+# Any JSON value: an object decodes as Details, anything else as itself (for the rules to judge).
+AnyDetails = Details | list | str | int | float | bool | None
+
+
+class Usage(Struct, gc=False):
+    """A usage object: every key any shape above has (values of any type: the rules judge them)."""
+
+    prompt_tokens: Any = None
+    completion_tokens: Any = UNSET  # present as null is not absent
+    input_tokens: Any = None
+    output_tokens: Any = None
+    total_tokens: Any = None
+    cache_read_input_tokens: Any = None
+    cache_creation_input_tokens: Any = None
+    prompt_tokens_details: AnyDetails = None
+    completion_tokens_details: AnyDetails = None
+    input_tokens_details: AnyDetails = None
+    output_tokens_details: AnyDetails = None
+    prompt_eval_count: Any = None
+    eval_count: Any = None
+    cached_tokens: Any = None
+    reasoning_tokens: Any = None
+
+
+AnyUsage = Usage | list | str | int | float | bool | None
+
+# (input, output, cache_read, cache_write, reasoning, unsplit): a plain tuple, made per log line.
+Tokens = tuple[int, int, int, int, int, int]
+NONE: Tokens = (0, 0, 0, 0, 0, 0)
+
+Count = Callable[[Any, str], int]
+Mapping = Callable[[Any, str], Any]
+
+
+def has_split(usage: Usage) -> bool:
+    """Whether a usage tells input or output tokens (and not only a total)."""
+    return not (
+        usage.prompt_tokens is None
+        and (usage.completion_tokens is None or usage.completion_tokens is UNSET)
+        and usage.input_tokens is None
+        and usage.output_tokens is None
+        and usage.prompt_eval_count is None
+        and usage.eval_count is None
+    )
+
+
+def has_tokens(usage: Usage) -> bool:
+    """Whether a usage tells any token count at all."""
+    return usage.total_tokens is not None or has_split(usage)
+
+
+def _tokens(usage: Usage, count: Count, mapping: Mapping, flat: bool = False) -> Tokens:
+    cache_read = count(usage.cache_read_input_tokens, "cache_read_input_tokens")
+    cache_write = count(usage.cache_creation_input_tokens, "cache_creation_input_tokens")
+    details = mapping(usage.prompt_tokens_details, "prompt_tokens_details")
+    if details is not None:
+        cache_read = cache_read or count(details.cached_tokens, "cached_tokens")
+        cache_write = cache_write or count(details.cache_write_tokens, "cache_write_tokens")
+    details = mapping(usage.completion_tokens_details, "completion_tokens_details")
+    reasoning = count(details.reasoning_tokens, "reasoning_tokens") if details is not None else 0
+    if not has_split(usage):
+        unsplit = count(usage.total_tokens, "total_tokens")
+        if flat:
+            cache_read, reasoning = _flat(usage, count, cache_read, reasoning)
+        return 0, 0, cache_read, cache_write, reasoning, unsplit
+    if usage.prompt_tokens is not None:
+        input_tokens = count(usage.prompt_tokens, "prompt_tokens")
+    elif usage.input_tokens is not None:
+        # Anthropic counts cache reads and writes apart from input_tokens (their fields are its
+        # own); OpenAI Responses counts its cached tokens (in the details) within them.
+        input_tokens = count(usage.input_tokens, "input_tokens") + cache_read + cache_write
+        details = mapping(usage.input_tokens_details, "input_tokens_details")
+        if details is not None:
+            cache_read = cache_read or count(details.cached_tokens, "cached_tokens")
+            cache_write = cache_write or count(details.cache_write_tokens, "cache_write_tokens")
+    else:
+        input_tokens = count(usage.prompt_eval_count, "prompt_eval_count")
+    if usage.completion_tokens is not UNSET:
+        output = count(usage.completion_tokens, "completion_tokens")
+    elif usage.output_tokens is not None:
+        output = count(usage.output_tokens, "output_tokens")
+        if not reasoning:
+            details = mapping(usage.output_tokens_details, "output_tokens_details")
+            reasoning = count(details.reasoning_tokens, "reasoning_tokens") if details is not None else 0
+    else:
+        output = count(usage.eval_count, "eval_count")
+    if flat:
+        cache_read, reasoning = _flat(usage, count, cache_read, reasoning)
+    return input_tokens, output, cache_read, cache_write, reasoning, 0
+
+
+def _flat(usage: Usage, count: Count, cache_read: int, reasoning: int) -> tuple[int, int]:
+    """Flat counts beside the split ones come first, and are always read (so always judged)."""
+    cached = count(usage.cached_tokens, "cached_tokens")
+    return cached or cache_read, count(usage.reasoning_tokens, "reasoning_tokens") or reasoning
+
+
+def strict(usage: Usage | None, flat: bool = False) -> Tokens:
+    """The tokens of a log line's usage (None: it has none), its flat `cached_tokens` and
+    `reasoning_tokens` too where `flat` (a line that is its own usage); a wrong type rejects the
+    line."""
+    if usage is None:
+        return NONE
+    return _tokens(usage, fields.count, fields.mapping, flat)
+
+
+def _lenient_count(value: Any, key: str) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return max(value, 0)
+    if isinstance(value, float) and 0 <= value < float("inf"):
+        return int(value)
+    return 0
+
+
+def _lenient_mapping(value: Any, key: str) -> Details | None:
+    return value if type(value) is Details else None
+
+
+def lenient(usage: Any) -> Tokens | None:
+    """The tokens of a usage a client returned (a dict, or the client's pydantic object); None
+    where it tells neither input nor output tokens. Never raises: a value it cannot read counts
+    as 0."""
+    if usage is None:
+        return None
+    try:
+        typed = msgspec.convert(usage, Usage, from_attributes=True)
+    except Exception:  # an object no client of ours returns: no usage rather than a failed call
+        return None
+    if not has_split(typed):
+        return None
+    return _tokens(typed, _lenient_count, _lenient_mapping)
