@@ -49,13 +49,13 @@ def _request(line: Line) -> Request:
         fields.text(line.model, "model", required=True),  # type: ignore[arg-type]
         fields.text(line.provider, "provider"),
         fields.text(line.operation, "operation"),
-        fields.timestamp(line.timestamp),
+        line.timestamp,
         fields.session(line.session_id),
     )
 
 
 def _response(line: Line) -> Completion:
-    duration_ms = fields.milliseconds(line.response_time_ms, "response_time_ms")
+    duration_ms = fields.number(line.response_time_ms, "response_time_ms", fields.MAX_DURATION_MS)
     if duration_ms is None:
         raise Rejected("wrong_shape", "response_time_ms is missing")
     success = line.success
@@ -74,7 +74,7 @@ def _response(line: Line) -> Completion:
         counts = usage.strict(fields.mapping(line.usage, "usage"))
     else:
         counts = usage.strict(fields.mapping(line.token_usage, "token_usage"))
-    ttfc_ms = fields.milliseconds(line.time_to_first_chunk_ms, "time_to_first_chunk_ms")
+    ttfc_ms = fields.number(line.time_to_first_chunk_ms, "time_to_first_chunk_ms", fields.MAX_DURATION_MS)
     # Positional, in the fields' declared order (a keyword call costs more, once a line).
     return Completion(
         fields.text(line.model, "model"),
@@ -86,7 +86,7 @@ def _response(line: Line) -> Completion:
         counts[2],
         counts[3],
         counts[4],
-        fields.cost(line.cost_estimate_usd, "cost_estimate_usd"),
+        fields.number(line.cost_estimate_usd, "cost_estimate_usd", fields.MAX_COST_USD),
         error_type,
         None if ttfc_ms is None else ttfc_ms / 1000.0,
         None,  # cache_hit: this format cannot say
@@ -95,7 +95,7 @@ def _response(line: Line) -> Completion:
         None,  # saved_cost
         None,  # trace_id
         status,
-        fields.timestamp(line.timestamp),
+        line.timestamp,
         fields.session(line.session_id),
     )
 
@@ -107,7 +107,7 @@ def _decision(line: Line) -> Decision:
         fields.text(line.symbol, "symbol") or "",
         (fields.text(line.validation_result, "validation_result") or "").upper(),
         fields.text(line.model, "model"),
-        fields.timestamp(line.timestamp),
+        line.timestamp,
         fields.session(line.session_id),
     )
 

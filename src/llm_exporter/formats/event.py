@@ -32,7 +32,7 @@ class Line(usage.Usage, kw_only=True):
 
 
 def event(line: Line) -> Completion:
-    latency_ms = fields.milliseconds(line.latency_ms, "latency_ms")
+    latency_ms = fields.number(line.latency_ms, "latency_ms", fields.MAX_DURATION_MS)
     if latency_ms is None:
         raise Rejected("wrong_shape", "latency_ms is missing")
     status = fields.text(line.status, "status") or "success"
@@ -55,7 +55,7 @@ def event(line: Line) -> Completion:
         counts[2],
         counts[3],
         counts[4],
-        fields.cost(line.cost_usd, "cost_usd"),
+        fields.number(line.cost_usd, "cost_usd", fields.MAX_COST_USD),
         error_type,
         None,  # time_to_first_chunk
         None,  # cache_hit
@@ -64,6 +64,6 @@ def event(line: Line) -> Completion:
         None,  # saved_cost
         None,  # trace_id
         http_status,
-        fields.timestamp(line.timestamp),
+        line.timestamp,
         fields.session(line.session_id),
     )

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import astuple
+
+from llm_exporter.formats.values import timestamp
 
 
 class Rejected(Exception):
@@ -15,20 +20,33 @@ class Rejected(Exception):
         self.detail = detail
 
 
-@dataclass(slots=True)
-class Request:
+class _Timed(Struct, gc=False, eq=False):
+    """An event with a time and a session (its last two fields, `stamp` and `session_id`), which
+    it does not compare by: events compare by what happened, not when. Events are msgspec
+    Structs: made in C (a line makes one), never tracked by the garbage collector (they hold no
+    cycles)."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and astuple(self)[:-2] == astuple(other)[:-2]  # type: ignore[arg-type]
+
+    @property
+    def time(self) -> float | None:
+        """When the line says it happened, in epoch seconds (values.timestamp of `stamp`)."""
+        return timestamp(self.stamp)  # type: ignore[attr-defined]
+
+
+class Request(_Timed):
     """A call that started and awaits its response (the completion format's request event)."""
 
     request_id: str
     model: str
     provider: str | None
     operation: str | None
-    time: float | None = field(default=None, compare=False)
-    session_id: str | None = field(default=None, compare=False)
+    stamp: Any = None
+    session_id: str | None = None
 
 
-@dataclass(slots=True)
-class Completion:
+class Completion(_Timed):
     """A finished call (one attempt, where the producer retries).
 
     Model, provider and operation are None when the log leaves them to a request event joined
@@ -41,7 +59,9 @@ class Completion:
     `unsplit_tokens` are tokens the log gives only as a total.
 
     `time` (in every event) is when the line says it happened, in epoch seconds (None when it
-    does not say, or not legibly: see fields.timestamp); events compare by what happened, not when.
+    does not say, or not legibly: see values.timestamp), read from `stamp` (the line's value as
+    written) only when asked: only spans and the backfill ask. Events compare by what happened,
+    not when.
     `session_id` (in every event) is the session the line belongs to, where it says: the daemon's
     spans group a session's calls into one trace."""
 
@@ -63,12 +83,11 @@ class Completion:
     saved_cost: float | None = None
     trace_id: str | None = None
     http_status: str | None = None
-    time: float | None = field(default=None, compare=False)
-    session_id: str | None = field(default=None, compare=False)
+    stamp: Any = None
+    session_id: str | None = None
 
 
-@dataclass(slots=True)
-class Decision:
+class Decision(_Timed):
     """What the application did with an answer; labelled by the completion it answers."""
 
     request_id: str | None
@@ -76,12 +95,11 @@ class Decision:
     symbol: str
     validation_result: str
     model: str | None = None
-    time: float | None = field(default=None, compare=False)
-    session_id: str | None = field(default=None, compare=False)
+    stamp: Any = None
+    session_id: str | None = None
 
 
-@dataclass(slots=True)
-class Ignored:
+class Ignored(Struct, gc=False):
     """A well-formed line this exporter has no use for (counted by its type)."""
 
     event_type: str

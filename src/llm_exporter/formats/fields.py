@@ -5,12 +5,13 @@ Struct reads is a Struct, others are dicts), so a rule here sees what orjson wou
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from typing import Any
 
 from msgspec import Struct
 
 from llm_exporter.formats.events import Rejected
+from llm_exporter.formats.values import numeric
+from llm_exporter.formats.values import timestamp as timestamp  # what a line's time reads as
 from llm_exporter.semconv import OTHER_ERROR
 
 # Sane per-call bounds: past them a value is a logging bug (or an attack), and one such line must
@@ -36,26 +37,11 @@ def kind(value: Any) -> str:
     return type(value).__name__
 
 
-# Numbers some loggers write as strings ("1200", "0.0123"): plain decimals only, never
-# "nan", "inf", hex or thousands separators.
-_DECIMAL = re.compile(r"^\s*\+?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$")
-
-
-def _numeric(value: Any) -> int | float | None:
-    """The number a JSON value stands for (a number, or a decimal string); None if none."""
-    if type(value) is int or type(value) is float:
-        return value
-    if type(value) is str and _DECIMAL.match(value):
-        text = value.strip()
-        return int(text) if text.isdigit() else float(text)
-    return None
-
-
 def number(value: Any, key: str, maximum: float = float("inf")) -> float | None:
     """A non-negative finite number, at most `maximum` (else rejected as out_of_range), as a float."""
     if value is None:
         return None
-    parsed = _numeric(value)
+    parsed = value if type(value) is float or type(value) is int else numeric(value)
     if parsed is None:
         raise Rejected("wrong_shape", f"{key} must be a number, not {kind(value)}")
     if parsed != parsed or parsed < 0 or parsed == float("inf"):  # NaN, negative, infinite
@@ -65,20 +51,14 @@ def number(value: Any, key: str, maximum: float = float("inf")) -> float | None:
     return float(parsed)  # an integer past 64 bits too: what orjson made of it
 
 
-def cost(value: Any, key: str) -> float | None:
-    return number(value, key, MAX_COST_USD)
-
-
-def milliseconds(value: Any, key: str) -> float | None:
-    return number(value, key, MAX_DURATION_MS)
-
-
 def count(value: Any, key: str) -> int:
     """A token count: a non-negative integer (floats with no fraction and decimal strings of
     integers are accepted)."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:  # the usual value, at once
+        return value
     if value is None:
         return 0
-    parsed = value if type(value) is int else _numeric(value)
+    parsed = value if type(value) is int else numeric(value)
     if type(parsed) is float and parsed.is_integer():
         parsed = int(parsed)
     if type(parsed) is not int or parsed < 0:
@@ -89,13 +69,13 @@ def count(value: Any, key: str) -> int:
 
 
 def text(value: Any, key: str, required: bool = False) -> str | None:
+    if type(value) is str and value:  # the usual value, at once
+        return value
     if value is None or value == "":
         if required:
             raise Rejected("wrong_shape", f"{key} is missing")
         return None
-    if type(value) is not str:
-        raise Rejected("wrong_shape", f"{key} must be a string, not {kind(value)}")
-    return value
+    raise Rejected("wrong_shape", f"{key} must be a string, not {kind(value)}")
 
 
 def session(value: Any) -> str | None:
@@ -122,31 +102,7 @@ def error_class(value: Any) -> str:
 def http_status(value: Any) -> str | None:
     """A provider's HTTP status code as a label value (100-599), else None: messages and
     provider-specific codes never become labels."""
-    code = _numeric(value) if type(value) is not bool else None
+    code = numeric(value) if type(value) is not bool else None
     if type(code) is float and code.is_integer():
         code = int(code)
     return str(code) if type(code) is int and 100 <= code <= 599 else None
-
-
-# Epoch numbers at least this large are milliseconds: as seconds they would be past the year 5000,
-# as milliseconds they are after March 1973.
-EPOCH_MS_FROM = 1e11
-_EPOCH_MAX_MS = 1e14  # past this (the year 5138 in milliseconds) a number is no time at all
-
-
-def timestamp(value: Any) -> float | None:
-    """A line's time as epoch seconds, else None (never a rejection: live tailing does not need
-    it). ISO 8601 strings with or without a zone (no zone means UTC), or epoch seconds or
-    milliseconds (told apart by magnitude) as numbers or decimal strings."""
-    if type(value) is str:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            value = _numeric(value)
-        else:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-            return moment.timestamp()
-    if (type(value) is not int and type(value) is not float) or not 0 <= value < _EPOCH_MAX_MS:
-        return None
-    return value / 1000.0 if value >= EPOCH_MS_FROM else float(value)

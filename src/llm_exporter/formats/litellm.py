@@ -142,15 +142,15 @@ def event(obj: Payload) -> Completion:
         cache_read,
         cache_write,
         reasoning,
-        _cost(fields.cost(obj.response_cost, "response_cost"), cache_hit),
+        _cost(fields.number(obj.response_cost, "response_cost", fields.MAX_COST_USD), cache_hit),
         error_type,
         ttfc,
         cache_hit,
         None,  # request_id
         0,  # unsplit_tokens: this format reads prompt and completion tokens only
-        fields.cost(obj.saved_cache_cost, "saved_cache_cost") if cache_hit else None,
+        fields.number(obj.saved_cache_cost, "saved_cache_cost", fields.MAX_COST_USD) if cache_hit else None,
         fields.text(obj.trace_id, "trace_id"),
         http_status,
-        fields.timestamp(end),
+        end,
         fields.session(obj.session_id),
     )

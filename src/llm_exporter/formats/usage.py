@@ -94,15 +94,29 @@ def has_tokens(usage: Usage) -> bool:
     return usage.total_tokens is not None or has_split(usage)
 
 
-def _tokens(usage: Usage, count: Count, mapping: Mapping, flat: bool = False) -> Tokens:
-    cache_read = count(usage.cache_read_input_tokens, "cache_read_input_tokens")
-    cache_write = count(usage.cache_creation_input_tokens, "cache_creation_input_tokens")
-    details = mapping(usage.prompt_tokens_details, "prompt_tokens_details")
-    if details is not None:
-        cache_read = cache_read or count(details.cached_tokens, "cached_tokens")
-        cache_write = cache_write or count(details.cache_write_tokens, "cache_write_tokens")
-    details = mapping(usage.completion_tokens_details, "completion_tokens_details")
-    reasoning = count(details.reasoning_tokens, "reasoning_tokens") if details is not None else 0
+def strict(
+    usage: Usage | None, flat: bool = False, count: Count = fields.count, mapping: Mapping = fields.mapping
+) -> Tokens:
+    """The tokens of a log line's usage (None: it has none), its flat `cached_tokens` and
+    `reasoning_tokens` too where `flat` (a line that is its own usage); a wrong type rejects the
+    line with the field's name. (`lenient` passes counts that never reject.)"""
+    if usage is None:
+        return NONE
+    # The optional keys are looked at only where present: most usages have none of them.
+    cache_read = cache_write = reasoning = 0
+    if usage.cache_read_input_tokens is not None:
+        cache_read = count(usage.cache_read_input_tokens, "cache_read_input_tokens")
+    if usage.cache_creation_input_tokens is not None:
+        cache_write = count(usage.cache_creation_input_tokens, "cache_creation_input_tokens")
+    if usage.prompt_tokens_details is not None:
+        details = mapping(usage.prompt_tokens_details, "prompt_tokens_details")
+        if details is not None:
+            cache_read = cache_read or count(details.cached_tokens, "cached_tokens")
+            cache_write = cache_write or count(details.cache_write_tokens, "cache_write_tokens")
+    if usage.completion_tokens_details is not None:
+        details = mapping(usage.completion_tokens_details, "completion_tokens_details")
+        if details is not None:
+            reasoning = count(details.reasoning_tokens, "reasoning_tokens")
     if not has_split(usage):
         unsplit = count(usage.total_tokens, "total_tokens")
         if flat:
@@ -140,15 +154,6 @@ def _flat(usage: Usage, count: Count, cache_read: int, reasoning: int) -> tuple[
     return cached or cache_read, count(usage.reasoning_tokens, "reasoning_tokens") or reasoning
 
 
-def strict(usage: Usage | None, flat: bool = False) -> Tokens:
-    """The tokens of a log line's usage (None: it has none), its flat `cached_tokens` and
-    `reasoning_tokens` too where `flat` (a line that is its own usage); a wrong type rejects the
-    line."""
-    if usage is None:
-        return NONE
-    return _tokens(usage, fields.count, fields.mapping, flat)
-
-
 def _lenient_count(value: Any, key: str) -> int:
     if isinstance(value, bool):
         return 0
@@ -175,4 +180,4 @@ def lenient(usage: Any) -> Tokens | None:
         return None
     if not has_split(typed):
         return None
-    return _tokens(typed, _lenient_count, _lenient_mapping)
+    return strict(typed, False, _lenient_count, _lenient_mapping)

@@ -1,0 +1,46 @@
+"""How a JSON value reads as a number or as a time, never a rejection (the rules in fields.py
+reject; these only read)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+# Numbers some loggers write as strings ("1200", "0.0123"): plain decimals only, never
+# "nan", "inf", hex or thousands separators.
+_DECIMAL = re.compile(r"^\s*\+?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$")
+
+
+def numeric(value: Any) -> int | float | None:
+    """The number a JSON value stands for (a number, or a decimal string); None if none."""
+    if type(value) is int or type(value) is float:
+        return value
+    if type(value) is str and _DECIMAL.match(value):
+        text = value.strip()
+        return int(text) if text.isdigit() else float(text)
+    return None
+
+
+# Epoch numbers at least this large are milliseconds: as seconds they would be past the year 5000,
+# as milliseconds they are after March 1973.
+EPOCH_MS_FROM = 1e11
+_EPOCH_MAX_MS = 1e14  # past this (the year 5138 in milliseconds) a number is no time at all
+
+
+def timestamp(value: Any) -> float | None:
+    """A line's time as epoch seconds, else None (never a rejection: live tailing does not need
+    it). ISO 8601 strings with or without a zone (no zone means UTC), or epoch seconds or
+    milliseconds (told apart by magnitude) as numbers or decimal strings."""
+    if type(value) is str:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            value = numeric(value)
+        else:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            return moment.timestamp()
+    if (type(value) is not int and type(value) is not float) or not 0 <= value < _EPOCH_MAX_MS:
+        return None
+    return value / 1000.0 if value >= EPOCH_MS_FROM else float(value)
