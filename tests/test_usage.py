@@ -152,6 +152,20 @@ def test_the_clients_objects_read_as_their_dicts() -> None:
         assert usage_from(obj) == Usage(*expected[:5])
 
 
+def test_litellm_usage_keeps_anthropic_cache_counts_as_extras() -> None:
+    from litellm.types.utils import Usage as LiteLLMUsage
+
+    obj = LiteLLMUsage(
+        prompt_tokens=1400,
+        completion_tokens=250,
+        total_tokens=1650,
+        cache_read_input_tokens=300,
+        cache_creation_input_tokens=100,
+    )
+    assert obj.__pydantic_extra__  # the counts are pydantic extras, not fields
+    assert usage.lenient(obj) == (1400, 250, 300, 100, 0, 0)
+
+
 def test_in_app_ollama_counts_are_on_the_response() -> None:
     assert extract(SHAPES[8][1]).usage == Usage(26, 298)
 

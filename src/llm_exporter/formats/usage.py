@@ -168,14 +168,35 @@ def _lenient_mapping(value: Any, key: str) -> Details | None:
     return value if type(value) is Details else None
 
 
+_DETAILS = ("prompt_tokens_details", "completion_tokens_details", "input_tokens_details", "output_tokens_details")
+
+
+def _plain(obj: Any) -> Any:
+    """A client's object as a dict of its attributes, pydantic's fields and extras: asking a
+    pydantic object for an attribute it lacks costs microseconds (an exception inside), and a
+    usage lacks most of the keys above. A dict, or an object without attributes, as it is."""
+    if type(obj) is dict or not hasattr(obj, "__dict__"):
+        return obj
+    plain = dict(vars(obj))
+    extra = getattr(obj, "__pydantic_extra__", None)
+    if type(extra) is dict:
+        plain.update(extra)
+    return plain
+
+
 def lenient(usage: Any) -> Tokens | None:
     """The tokens of a usage a client returned (a dict, or the client's pydantic object); None
     where it tells neither input nor output tokens. Never raises: a value it cannot read counts
     as 0."""
     if usage is None:
         return None
+    plain = _plain(usage)
+    if type(plain) is dict:
+        details = {key: _plain(plain[key]) for key in _DETAILS if plain.get(key) is not None}
+        if details:
+            plain = {**plain, **details}
     try:
-        typed = msgspec.convert(usage, Usage, from_attributes=True)
+        typed = msgspec.convert(plain, Usage, from_attributes=True)
     except Exception:  # an object no client of ours returns: no usage rather than a failed call
         return None
     if not has_split(typed):
