@@ -9,6 +9,13 @@ Stages, each timed alone over the same lines (best of `--rounds`, CPU time of th
 - the whole pipeline: `SourcePipeline.process` on the lines (decode, rules, join, price, record),
   on a fresh store each round, the prices it looked up kept (as a replay after the first).
 The difference between the last two is the recording; between the two before, the rules.
+
+Instructions, which no neighbour on a shared machine disturbs: `--only STAGE` runs the set-up and
+that one stage once (`--only none`: the set-up alone), for callgrind; a stage's instructions a
+line are its run's less the set-up's, divided by the lines:
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null python3 benchmarks/bench_stages.py \
+        FILE FORMAT --lines 5000 --only decode      # and --only none, orjson, rules, pipeline
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ def main() -> None:
     p.add_argument("format", choices=sorted(FORMATS))
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--lines", type=int, default=100_000)
+    p.add_argument("--only", choices=["none", "orjson", "decode", "rules", "pipeline"])
     args = p.parse_args()
     lines = args.file.read_bytes().splitlines()[: args.lines]
     n = len(lines)
@@ -67,13 +75,14 @@ def main() -> None:
         source.pipeline.process(lines)
 
     pipeline()  # the prices looked up once, as every replay after a user's first
+    stages = {"orjson": loads, "decode": decoded, "rules": events, "pipeline": pipeline}
+    if args.only is not None:
+        if args.only != "none":
+            stages[args.only]()
+        return
     print(f"{args.file} ({n:,} lines, {sum(map(len, lines)) / n:,.0f} bytes a line), format {args.format}")
-    for name, run in [
-        ("orjson.loads alone", loads),
-        ("decode alone", decoded),
-        ("decode + rules (the event)", events),
-        ("whole pipeline", pipeline),
-    ]:
+    names = ["orjson.loads alone", "decode alone", "decode + rules (the event)", "whole pipeline"]
+    for name, run in zip(names, stages.values(), strict=True):
         print(f"  {name:<28} {best(args.rounds, n, run):6.2f} µs a line")
 
 
