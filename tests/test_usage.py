@@ -111,6 +111,17 @@ SHAPES: list[tuple[str, dict[str, Any], usage.Tokens]] = [
         (57, 74, 21, 0, 12, 0),
     ),
     (
+        "LangChain usage_metadata: input counts cache reads and writes",
+        {
+            "input_tokens": 120,
+            "output_tokens": 30,
+            "total_tokens": 150,
+            "input_token_details": {"cache_read": 20, "cache_creation": 10},
+            "output_token_details": {"reasoning": 5},
+        },
+        (120, 30, 20, 10, 5, 0),
+    ),
+    (
         "Ollama, its own response",
         {"model": "llama3", "done": True, "prompt_eval_count": 26, "eval_count": 298},
         (26, 298, 0, 0, 0, 0),
@@ -167,7 +178,8 @@ def test_litellm_usage_keeps_anthropic_cache_counts_as_extras() -> None:
 
 
 def test_in_app_ollama_counts_are_on_the_response() -> None:
-    assert extract(SHAPES[8][1]).usage == Usage(26, 298)
+    ollama = next(payload for shape, payload, _ in SHAPES if shape == "Ollama, its own response")
+    assert extract(ollama).usage == Usage(26, 298)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,9 @@ The shapes (tests/test_usage.py holds one row per shape, from recorded payloads 
   `input_tokens_details.cached_tokens`, `output_tokens_details.reasoning_tokens`.
 - Anthropic messages: `input_tokens` excludes `cache_read_input_tokens` and
   `cache_creation_input_tokens`: input is their sum, so cache kinds stay subsets of input.
+- LangChain's `usage_metadata`: `input_tokens` (cache reads and writes included),
+  `output_tokens`, `input_token_details.cache_read` and `.cache_creation`,
+  `output_token_details.reasoning`.
 - Ollama's own responses: `prompt_eval_count`, `eval_count`.
 - Flat counts as the event format's lines write them: `cached_tokens`, `reasoning_tokens`
   beside the split counts.
@@ -36,11 +39,15 @@ from llm_exporter.formats import fields
 
 class Details(Struct, gc=False):
     """`prompt_tokens_details`, `completion_tokens_details`, `input_tokens_details`,
-    `output_tokens_details`: the keys read of any of them."""
+    `output_tokens_details` (and LangChain's `input_token_details`, `output_token_details`): the
+    keys read of any of them."""
 
     cached_tokens: Any = None
     cache_write_tokens: Any = None
     reasoning_tokens: Any = None
+    cache_read: Any = None  # LangChain's names
+    cache_creation: Any = None
+    reasoning: Any = None
 
 
 # Any JSON value: an object decodes as Details, anything else as itself (for the rules to judge).
@@ -61,6 +68,8 @@ class Usage(Struct, gc=False):
     completion_tokens_details: AnyDetails = None
     input_tokens_details: AnyDetails = None
     output_tokens_details: AnyDetails = None
+    input_token_details: AnyDetails = None
+    output_token_details: AnyDetails = None
     prompt_eval_count: Any = None
     eval_count: Any = None
     cached_tokens: Any = None
@@ -127,11 +136,16 @@ def strict(
     elif usage.input_tokens is not None:
         # Anthropic counts cache reads and writes apart from input_tokens (their fields are its
         # own); OpenAI Responses counts its cached tokens (in the details) within them.
+        # LangChain's details count within them too.
         input_tokens = count(usage.input_tokens, "input_tokens") + cache_read + cache_write
         details = mapping(usage.input_tokens_details, "input_tokens_details")
         if details is not None:
             cache_read = cache_read or count(details.cached_tokens, "cached_tokens")
             cache_write = cache_write or count(details.cache_write_tokens, "cache_write_tokens")
+        details = mapping(usage.input_token_details, "input_token_details")
+        if details is not None:
+            cache_read = cache_read or count(details.cache_read, "cache_read")
+            cache_write = cache_write or count(details.cache_creation, "cache_creation")
     else:
         input_tokens = count(usage.prompt_eval_count, "prompt_eval_count")
     if usage.completion_tokens is not UNSET:
@@ -141,6 +155,9 @@ def strict(
         if not reasoning:
             details = mapping(usage.output_tokens_details, "output_tokens_details")
             reasoning = count(details.reasoning_tokens, "reasoning_tokens") if details is not None else 0
+        if not reasoning:
+            details = mapping(usage.output_token_details, "output_token_details")
+            reasoning = count(details.reasoning, "reasoning") if details is not None else 0
     else:
         output = count(usage.eval_count, "eval_count")
     if flat:
@@ -168,7 +185,14 @@ def _lenient_mapping(value: Any, key: str) -> Details | None:
     return value if type(value) is Details else None
 
 
-_DETAILS = ("prompt_tokens_details", "completion_tokens_details", "input_tokens_details", "output_tokens_details")
+_DETAILS = (
+    "prompt_tokens_details",
+    "completion_tokens_details",
+    "input_tokens_details",
+    "output_tokens_details",
+    "input_token_details",
+    "output_token_details",
+)
 
 
 def _plain(obj: Any) -> Any:

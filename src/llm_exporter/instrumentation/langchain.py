@@ -90,19 +90,18 @@ def _error_type(error: BaseException) -> str:
 
 
 def _usage_metadata(messages: list[Any]) -> Usage | None:
-    """The sum of the messages' LangChain `usage_metadata` (input counts cache reads and writes)."""
+    """The sum of the messages' LangChain `usage_metadata` (a shape of formats/usage.py)."""
     total: Usage | None = None
     for message in messages:
-        usage = get(message, "usage_metadata")
-        if not usage:
+        usage = usage_from(get(message, "usage_metadata"))
+        if usage is None:
             continue
         total = total or Usage()
-        total.input_tokens += int(get(usage, "input_tokens") or 0)
-        total.output_tokens += int(get(usage, "output_tokens") or 0)
-        input_details = get(usage, "input_token_details")
-        total.cache_read_tokens += int(get(input_details, "cache_read") or 0)
-        total.cache_write_tokens += int(get(input_details, "cache_creation") or 0)
-        total.reasoning_tokens += int(get(get(usage, "output_token_details"), "reasoning") or 0)
+        total.input_tokens += usage.input_tokens
+        total.output_tokens += usage.output_tokens
+        total.cache_read_tokens += usage.cache_read_tokens
+        total.cache_write_tokens += usage.cache_write_tokens
+        total.reasoning_tokens += usage.reasoning_tokens
     return total
 
 
