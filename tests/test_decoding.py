@@ -16,7 +16,7 @@ import pytest
 from llm_exporter.formats import FORMATS, PARSERS, fields
 from llm_exporter.formats.events import Rejected
 from llm_exporter.pipeline.processor import UNDECODABLE, SourcePipeline
-from testkit import TESTDATA, make_exporter
+from testkit import TESTDATA, make_exporter, scrape, value, write_lines
 
 SAMPLES = {
     fmt: (TESTDATA / "golden" / f"{fmt}.log").read_bytes().splitlines() for fmt in ("completion", "event", "litellm")
@@ -242,3 +242,21 @@ def test_invalid_utf8_in_a_key_not_read_is_rejected_as_orjson_would(fmt: str, tm
             assert rejected == [("invalid_utf8", "not a JSON line")]
         fine = orjson.dumps({**obj, "unread_note": "caf\u00e9"})  # UTF-8 is fine
         assert pipe.event(fine) == by_dict(fmt, fine)[0]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("key", ["response_time_ms", "prompt_tokens"])
+def test_a_number_of_5000_digits_as_a_string_is_a_wrong_shape_not_unexpected(key: str, tmp_path: Path) -> None:
+    """int() refuses strings past 4,300 digits (Python's limit against slow conversions): such a
+    number is no count and no duration, a line of the wrong shape."""
+    exporter, log = make_exporter(tmp_path, "completion")
+    digits = "1" * 5000
+    response = {"event_type": "completion_response", "request_id": "r", "response_time_ms": 5}
+    if key == "response_time_ms":
+        response[key] = digits
+    else:
+        response["token_usage"] = {"prompt_tokens": digits, "completion_tokens": 1}
+    write_lines(log, [orjson.dumps(response) + b"\n"])
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "llm_exporter_lines_rejected_total", reason="wrong_shape") == 1
+    assert value(s, "llm_exporter_lines_rejected_total") == 1

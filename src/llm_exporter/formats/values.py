@@ -7,6 +7,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
+
 # Numbers some loggers write as strings ("1200", "0.0123"): plain decimals only, never
 # "nan", "inf", hex or thousands separators.
 _DECIMAL = re.compile(r"^\s*\+?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$")
@@ -18,7 +20,12 @@ def numeric(value: Any) -> int | float | None:
         return value
     if type(value) is str and _DECIMAL.match(value):
         text = value.strip()
-        return int(text) if text.isdigit() else float(text)
+        if text.isdigit():
+            try:
+                return int(text)
+            except ValueError:  # past Python's digit limit for int(): no count, no price, no time
+                return float(text)
+        return float(text)
     return None
 
 
@@ -28,14 +35,26 @@ EPOCH_MS_FROM = 1e11
 _EPOCH_MAX_MS = 1e14  # past this (the year 5138 in milliseconds) a number is no time at all
 
 
+def _iso(text: str) -> datetime | None:
+    """ISO 8601 as `datetime.fromisoformat` reads it from Python 3.11 on, and RFC 3339 through
+    msgspec too: on 3.10 fromisoformat refuses a trailing `Z`, which most loggers write."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return msgspec.convert(text, datetime)
+    except msgspec.ValidationError:
+        return None
+
+
 def timestamp(value: Any) -> float | None:
     """A line's time as epoch seconds, else None (never a rejection: live tailing does not need
     it). ISO 8601 strings with or without a zone (no zone means UTC), or epoch seconds or
     milliseconds (told apart by magnitude) as numbers or decimal strings."""
     if type(value) is str:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
+        moment = _iso(value)
+        if moment is None:
             value = numeric(value)
         else:
             if moment.tzinfo is None:
