@@ -134,7 +134,9 @@ def test_the_table_covers_what_it_claims() -> None:
         for tier in value.tiers
     }
     inputs = {(provider_id, model, usage.get(IN, 0)) for _, model, provider_id, usage in ROWS}
-    assert len(starts) >= 8
+    # 9 starts with genai-prices 0.2 (qwen3-coder-flash has two tiers there); 7 with 0.1.13, the
+    # newest on Python 3.10, which prices it flat.
+    assert len(starts) >= 7
     assert all((*key, start) in inputs and (*key, start + 1) in inputs for *key, start in starts)
 
 
