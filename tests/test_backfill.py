@@ -13,6 +13,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 
 import orjson
@@ -24,6 +25,7 @@ from llm_exporter.backfill.files import history_files
 from llm_exporter.backfill.rules import rule_rounds
 from llm_exporter.cli import replay
 from llm_exporter.config import SourceConfig
+from llm_exporter.formats.values import timestamp
 from llm_exporter.sources.positions import load_positions
 from testkit import ROOT, TESTDATA, free_port, parse_samples, require_binary, value, wait_for
 
@@ -363,3 +365,17 @@ def test_handover_backfill_to_t_then_live_from_t(tmp_path: Path) -> None:
         assert prom.scalar("sum(llm_cost_usd_total)", cut) == pytest.approx(cost - live_cost, abs=1e-9)
         # One series each, the backfilled and the live samples in it.
         assert len(prom.query("llm_requests_total", end)) == len(prom.query("llm_requests_total", cut))
+
+
+def test_without_to_the_blocks_end_at_the_last_line(tmp_path: Path) -> None:
+    """Sampling up to now wrote every step since the logs ended: for the January 2024 sample logs,
+    about 12,600 two-hour blocks and hours of work. Without --to the last line's time ends it."""
+    require_binary("promtool", "prometheus")
+    start = int(time.time()) - DAY  # a day old: sampling up to now would still be quick, and wrong
+    log = tmp_path / "app.log"
+    log.write_bytes(b"".join(line + b"\n" for line in islice(generated(30, start=start, spacing=60.0), 30)))
+    last = max(timestamp(orjson.loads(line)["timestamp"]) or 0 for line in log.read_bytes().splitlines())
+    output = tmp_path / "blocks"
+    run_backfill("--log-path", str(log), "--format", "completion", "--output", str(output))
+    ends = [json.loads((block / "meta.json").read_text())["maxTime"] for block in output.iterdir()]
+    assert ends and max(ends) <= (last + 60) * 1000  # the last sample, at the last line's time

@@ -49,7 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     add_source_arguments(p, "read these files (and their rotations), without a config file")
     p.add_argument("--output", required=True, metavar="DIR", help="where the TSDB blocks go (new or empty)")
     p.add_argument("--from", dest="since", type=parse_time, metavar="TIME", help="default: the first line")
-    p.add_argument("--to", dest="until", type=parse_time, metavar="TIME", help="the cut-over time; default: now")
+    p.add_argument(
+        "--to",
+        dest="until",
+        type=parse_time,
+        metavar="TIME",
+        help="the cut-over time; default: the last line's (`now`: now)",
+    )
     p.add_argument("--step", type=parse_duration, default=60.0, metavar="DURATION", help="default 1m")
     p.add_argument("--job", default=DEFAULT_JOB, help=f"the scrape's job label (default {DEFAULT_JOB})")
     p.add_argument(

@@ -8,7 +8,6 @@ import heapq
 import math
 import os
 import tempfile
-import time
 from collections.abc import Sequence
 from operator import itemgetter
 
@@ -69,7 +68,10 @@ def backfill(
             f"positions file {positions} exists: an exporter has read these logs already (stop it, and backfill "
             "--to the time it started with another --positions), or remove the file"
         )
-    until = time.time() if until is None else until
+    # No --to: up to the last line's time (sampling up to now would write every step since the
+    # logs ended: years of empty blocks for an old log). `--to now` still says now.
+    to_last_line = until is None
+    until = math.inf if until is None else until
     since = -math.inf if since is None else since
     if since > until:
         raise BackfillError(f"--from {iso(since)} is after --to {iso(until)}")
@@ -133,6 +135,11 @@ def backfill(
                 bar.update(report, sum(r.disk_position() for r in readers), t)
         if next_sample is None:
             raise BackfillError("no line with a usable timestamp between --from and --to")
+        if to_last_line:
+            assert report.last is not None
+            until = report.last
+            for p in pipelines:
+                p.settle()  # no later line will say whether a failed attempt was retried
         while next_sample <= until:
             take(next_sample)
             next_sample += step
