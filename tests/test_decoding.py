@@ -15,6 +15,7 @@ import pytest
 
 from llm_exporter.formats import FORMATS, PARSERS, fields
 from llm_exporter.formats.events import Rejected
+from llm_exporter.formats.fields import MAX_ID_LENGTH
 from llm_exporter.pipeline.processor import UNDECODABLE, SourcePipeline
 from testkit import TESTDATA, make_exporter, scrape, value, write_lines
 
@@ -260,3 +261,24 @@ def test_a_number_of_5000_digits_as_a_string_is_a_wrong_shape_not_unexpected(key
     s = scrape(exporter)
     assert value(s, "llm_exporter_lines_rejected_total", reason="wrong_shape") == 1
     assert value(s, "llm_exporter_lines_rejected_total") == 1
+
+
+def test_ids_of_256_kb_are_held_as_digests_and_still_join(tmp_path: Path) -> None:
+    """Request, trace and session ids are kept in the tables of pending calls and on spans waiting
+    for a collector: one past MAX_ID_LENGTH stands for itself by a digest of fixed size."""
+    long_id, other = "r" * 256 * 1024, "r" * (256 * 1024 - 1) + "s"
+    request = {"event_type": "completion_request", "request_id": long_id, "model": "gpt-4o", "session_id": long_id}
+    response = {"event_type": "completion_response", "request_id": long_id, "response_time_ms": 5}
+    read = FORMATS["completion"].read
+    req, resp, another = read(request), read(response), read({**request, "request_id": other})
+    assert req.request_id == resp.request_id != another.request_id  # the same id, the same digest
+    assert len(req.request_id) == len(req.session_id) == len("blake2b:") + 32
+    assert read({**request, "request_id": "r" * MAX_ID_LENGTH}).request_id == "r" * 256  # at the bound: as written
+    litellm = FORMATS["litellm"].read({"startTime": 1, "endTime": 2, "model": "m", "trace_id": long_id})
+    assert len(litellm.trace_id) == len("blake2b:") + 32
+    exporter, log = make_exporter(tmp_path, "completion")
+    write_lines(log, [orjson.dumps(request) + b"\n", orjson.dumps(response) + b"\n"])
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "gen_ai_client_operation_duration_seconds_count", gen_ai_request_model="gpt-4o") == 1
+    assert value(s, "llm_requests_in_flight") == 0

@@ -45,7 +45,7 @@ class Line(Struct, gc=False):
 
 def _request(line: Line) -> Request:
     return Request(
-        fields.text(line.request_id, "request_id", required=True),  # type: ignore[arg-type]
+        fields.identifier(line.request_id, "request_id", required=True),  # type: ignore[arg-type]
         fields.text(line.model, "model", required=True),  # type: ignore[arg-type]
         fields.text(line.provider, "provider"),
         fields.text(line.operation, "operation"),
@@ -90,7 +90,7 @@ def _response(line: Line) -> Completion:
         error_type,
         None if ttfc_ms is None else ttfc_ms / 1000.0,
         None,  # cache_hit: this format cannot say
-        fields.text(line.request_id, "request_id"),
+        fields.identifier(line.request_id, "request_id"),
         counts[5],
         None,  # saved_cost
         None,  # trace_id
@@ -102,7 +102,7 @@ def _response(line: Line) -> Completion:
 
 def _decision(line: Line) -> Decision:
     return Decision(
-        fields.text(line.request_id, "request_id"),
+        fields.identifier(line.request_id, "request_id"),
         fields.text(line.action, "action", required=True).upper(),  # type: ignore[union-attr]
         fields.text(line.symbol, "symbol") or "",
         (fields.text(line.validation_result, "validation_result") or "").upper(),

@@ -4,6 +4,7 @@ Struct reads is a Struct, others are dicts), so a rule here sees what orjson wou
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -78,9 +79,29 @@ def text(value: Any, key: str, required: bool = False) -> str | None:
     raise Rejected("wrong_shape", f"{key} must be a string, not {kind(value)}")
 
 
+# Characters at most of an id kept as written (request, trace, session ids: UUIDs are 36). A
+# longer one stands for itself by a digest: joins and traces still match, while the tables of
+# pending calls and the spans waiting for a collector hold bounded bytes (a thousand 256 KB session
+# ids took a daemon whose collector never answered from 75 MB to 715 MB).
+MAX_ID_LENGTH = 256
+
+
+def _bounded(value: str) -> str:
+    if len(value) <= MAX_ID_LENGTH:
+        return value
+    return "blake2b:" + hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def identifier(value: Any, key: str, required: bool = False) -> str | None:
+    """A request or trace id: `text`, at most MAX_ID_LENGTH characters (see `_bounded`)."""
+    found = text(value, key, required)
+    return None if found is None else _bounded(found)
+
+
 def session(value: Any) -> str | None:
-    """A session id where the line has a usable one; never a rejection (only spans use it)."""
-    return value if type(value) is str and value else None
+    """A session id where the line has a usable one, bounded like `identifier`; never a
+    rejection (only spans use it)."""
+    return _bounded(value) if type(value) is str and value else None
 
 
 def mapping(value: Any, key: str) -> Any:

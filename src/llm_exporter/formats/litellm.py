@@ -149,7 +149,7 @@ def event(obj: Payload) -> Completion:
         None,  # request_id
         0,  # unsplit_tokens: this format reads prompt and completion tokens only
         fields.number(obj.saved_cache_cost, "saved_cache_cost", fields.MAX_COST_USD) if cache_hit else None,
-        fields.text(obj.trace_id, "trace_id"),
+        fields.identifier(obj.trace_id, "trace_id"),
         http_status,
         end,
         fields.session(obj.session_id),
