@@ -120,6 +120,52 @@ def test_gzip_when_asked(server: MetricsServer) -> None:
     assert b"llm_cost_usd_total" in gzip.decompress(body)
 
 
+@pytest.mark.parametrize(
+    ("accept_encoding", "gzipped"),
+    [
+        ("gzip", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.0, identity", False),
+        ("*", True),
+        ("*;q=0", False),
+        ("identity;q=1, *;q=0.5", True),
+        ("br, gzip;q=0, *;q=1", False),  # gzip named and refused: * does not bring it back
+        ("deflate", False),
+        ("", False),
+    ],
+)
+def test_gzip_only_where_the_client_accepts_it(server: MetricsServer, accept_encoding: str, gzipped: bool) -> None:
+    _, headers, body = get(server, "/metrics", {"Accept-Encoding": accept_encoding})
+    assert (headers.get("content-encoding") == "gzip") is gzipped
+    assert b"llm_cost_usd_total" in (gzip.decompress(body) if gzipped else body)
+
+
+@pytest.mark.parametrize(
+    ("accept", "openmetrics"),
+    [
+        (  # what Prometheus sends
+            "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,"
+            "text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+            True,
+        ),
+        ("application/openmetrics-text;q=0, text/plain", False),
+        ("text/plain;q=0.9, application/openmetrics-text;q=0.5", False),
+        ("text/html,application/xhtml+xml,*/*;q=0.8", False),  # a browser
+        ("application/openmetrics-text;q=abc", False),
+    ],
+)
+def test_openmetrics_by_the_clients_preference(server: MetricsServer, accept: str, openmetrics: bool) -> None:
+    _, headers, _ = get(server, "/metrics", {"Accept": accept})
+    assert headers["content-type"].startswith("application/openmetrics-text") is openmetrics
+
+
+def test_a_request_with_bare_lf_line_ends_is_answered(quick: MetricsServer) -> None:
+    """RFC 9112 lets a server take a bare LF as a line end: a netcat user's request is answered
+    at once (it waited for the read timeout, then the connection closed without an answer)."""
+    response = _raw(quick, b"\nGET /-/healthy HTTP/1.1\nHost: 127.0.0.1\nConnection: close\n\n")
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n") and response.endswith(b"Healthy\n")
+
+
 def test_landing_health_and_unknown_paths(server: MetricsServer) -> None:
     status, _, body = get(server, "/")
     assert status == 200 and b'href="metrics"' in body

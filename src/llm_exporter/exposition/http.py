@@ -62,8 +62,40 @@ BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
 TLS_WARNING_INTERVAL = 60.0  # failed handshakes: one warning a minute, the rest at debug level
 
 
+def _weights(header: str) -> dict[str, float]:
+    """An Accept or Accept-Encoding header's entries (lower-cased, parameters dropped) with their
+    q-values (RFC 9110: 1 unless given; an unreadable q counts as 0); an entry given twice keeps its
+    highest q."""
+    weights: dict[str, float] = {}
+    for part in header.split(","):
+        name, *params = (p.strip() for p in part.split(";"))
+        if not name:
+            continue
+        q = 1.0
+        for param in params:
+            key, _, raw = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = min(max(float(raw), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        name = name.lower()
+        weights[name] = max(q, weights.get(name, 0.0))
+    return weights
+
+
 def wants_openmetrics(accept: str) -> bool:
-    return any(part.split(";")[0].strip() == "application/openmetrics-text" for part in accept.split(","))
+    """OpenMetrics where the client accepts it at least as much as the text format."""
+    weights = _weights(accept)
+    openmetrics = weights.get("application/openmetrics-text", 0.0)
+    text = max(weights.get("text/plain", 0.0), weights.get("text/*", 0.0), weights.get("*/*", 0.0))
+    return openmetrics > 0 and openmetrics >= text
+
+
+def wants_gzip(accept_encoding: str) -> bool:
+    """gzip where the client accepts it (`gzip;q=0` or `*;q=0` without gzip refuse it)."""
+    weights = _weights(accept_encoding)
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -113,8 +145,27 @@ class _Request:
         return connection == "keep-alive" if self.version == "HTTP/1.0" else connection != "close"
 
 
+async def _read_head(reader: asyncio.StreamReader) -> bytes:
+    """The request line and headers, up to the empty line that ends them: lines end in CRLF or a
+    bare LF (RFC 9112 lets a server take either; waiting for a CRLF that never comes held a
+    netcat user until the read timeout). Empty lines before the request line are skipped.
+    Raises LimitOverrunError past MAX_HEADER_BYTES in all, IncompleteReadError at the end."""
+    head = bytearray()
+    size = 0
+    while True:
+        line = await reader.readuntil(b"\n")
+        size += len(line)
+        if size > MAX_HEADER_BYTES:
+            raise asyncio.LimitOverrunError("request headers too large", 0)
+        if line in (b"\r\n", b"\n"):
+            if head:
+                return bytes(head)
+            continue
+        head += line
+
+
 def _parse(head: bytes) -> _Request | None:
-    lines = head.decode("latin-1").split("\r\n")
+    lines = [line.removesuffix("\r") for line in head.decode("latin-1").split("\n")]
     parts = lines[0].split(" ")
     if len(parts) != 3 or parts[2] not in ("HTTP/1.0", "HTTP/1.1"):
         return None
@@ -299,7 +350,7 @@ class MetricsServer:
             timeout = self.read_timeout
             while True:
                 try:
-                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+                    head = await asyncio.wait_for(_read_head(reader), timeout)
                 except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError, ssl.SSLError):
                     return
                 except asyncio.LimitOverrunError:
@@ -433,8 +484,7 @@ class MetricsServer:
         else:
             body, content_type = render.text(self.text_registry.collect()), TEXT_TYPE
         headers = {}
-        encodings = {e.split(";")[0].strip() for e in request.headers.get("accept-encoding", "").split(",")}
-        if "gzip" in encodings:
+        if wants_gzip(request.headers.get("accept-encoding", "")):
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         return body, content_type, headers
