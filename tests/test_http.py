@@ -446,6 +446,41 @@ def test_unknown_user_costs_a_bcrypt(tmp_path: Path, count_bcrypt: list[int]) ->
         stop(srv)
 
 
+def test_a_flood_of_wrong_passwords_queues_at_most_four_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """100 wrong attempts queued 100 bcrypt checks on two threads, and the right password waited
+    behind them all (20.7 s at cost 12). Here every check holds until released: four are admitted,
+    the next gets 503 at once; once they end, the right password is checked."""
+    release = threading.Event()
+    real = webconfig.bcrypt.checkpw
+
+    def held(password: bytes, digest: bytes) -> bool:
+        release.wait(60)
+        return real(password, digest)
+
+    monkeypatch.setattr(webconfig.bcrypt, "checkpw", held)
+    srv = start(tmp_path, _web(tmp_path, {"prometheus": hashed(b"s3cret")}))
+    statuses: list[int] = []
+    wrong = [
+        threading.Thread(target=lambda: statuses.append(get(srv, "/metrics", basic("prometheus", "guess"))[0]))
+        for _ in range(4)
+    ]
+    try:
+        for t in wrong:
+            t.start()
+        wait_for(lambda: srv.auth_checks == 4)
+        status, headers, body = get(srv, "/metrics", basic("prometheus", "s3cret"))
+        assert (status, headers["retry-after"], body) == (503, "1", b"Too many logins at once\n")
+        release.set()
+        for t in wrong:
+            t.join(60)
+        assert statuses == [401] * 4
+        wait_for(lambda: srv.auth_checks == 0)
+        assert get(srv, "/metrics", basic("prometheus", "s3cret"))[0] == 200
+    finally:
+        release.set()
+        stop(srv)
+
+
 def test_wrong_attempts_keep_the_cached_verdict(tmp_path: Path, count_bcrypt: list[int]) -> None:
     """1,100 wrong passwords do not evict the scraper's remembered credentials."""
     srv = start(tmp_path, _web(tmp_path, {"prometheus": hashed(b"s3cret")}))

@@ -54,6 +54,10 @@ PROBE_TIMEOUT = 10.0  # /probe's longest wait on the target, below Prometheus' d
 # Probes at once, each on a daemon thread of its own: more are refused (503), never queued, so
 # hung or trickling targets hold neither /metrics' threads nor the exit.
 MAX_PROBES = 2
+# bcrypt checks admitted at once, running (two threads) or waiting: past that a request with
+# credentials not remembered gets 503 at once, so a flood of wrong passwords (cost 12: a quarter
+# of a second each) never queues far ahead of the right one.
+MAX_AUTH_CHECKS = 4
 READ_TIMEOUT = 10.0  # a TLS handshake, and a new connection's request headers, must arrive within this
 IDLE_TIMEOUT = 60.0  # a keep-alive connection's next request headers must arrive within this
 WRITE_TIMEOUT = 30.0  # a client that does not read its response is dropped
@@ -230,6 +234,7 @@ class MetricsServer:
         self._auth_pool = ThreadPoolExecutor(2, thread_name_prefix="http-auth")
         self._render_pool = ThreadPoolExecutor(2, thread_name_prefix="http-render")
         self._probe_slots = threading.BoundedSemaphore(MAX_PROBES)
+        self.auth_checks = 0  # admitted bcrypt checks not yet ended (the event loop's thread only)
         self._tls_failures = 0
         self._tls_warned = -TLS_WARNING_INTERVAL
 
@@ -391,7 +396,12 @@ class MetricsServer:
         if self.web is not None and web is None:
             await self._reply(writer, request, HTTPStatus.INTERNAL_SERVER_ERROR, b"Internal server error\n", PLAIN)
             return
-        if not await self._authorized(web, request):
+        authorized = await self._authorized(web, request)
+        if authorized is None:
+            busy, retry = b"Too many logins at once\n", {"Retry-After": "1"}
+            await self._reply(writer, request, HTTPStatus.SERVICE_UNAVAILABLE, busy, PLAIN, retry)
+            return
+        if not authorized:
             unauthorized = {"WWW-Authenticate": 'Basic realm="llm-exporter"'}
             await self._reply(writer, request, HTTPStatus.UNAUTHORIZED, b"Unauthorized\n", PLAIN, unauthorized)
             return
@@ -419,7 +429,9 @@ class MetricsServer:
         else:
             await self._reply(writer, request, HTTPStatus.NOT_FOUND, b"Not found\n", PLAIN)
 
-    async def _authorized(self, web: WebConfig | None, request: _Request) -> bool:
+    async def _authorized(self, web: WebConfig | None, request: _Request) -> bool | None:
+        """Whether the request may be answered; None when MAX_AUTH_CHECKS bcrypt checks are
+        already admitted."""
         if web is None or not web.auth_required:
             return True
         credentials = _basic_credentials(request.headers.get("authorization", ""))
@@ -427,7 +439,17 @@ class MetricsServer:
             return False
         if web.remembered(*credentials):
             return True
-        return await asyncio.get_running_loop().run_in_executor(self._auth_pool, web.check, *credentials)
+        if self.auth_checks >= MAX_AUTH_CHECKS:
+            return None
+        loop = asyncio.get_running_loop()
+        self.auth_checks += 1
+        check = self._auth_pool.submit(web.check, *credentials)
+        # Counted until the check itself ends, not until its client stops waiting for it.
+        check.add_done_callback(lambda _: loop.call_soon_threadsafe(self._auth_check_ended))
+        return await asyncio.wrap_future(check)
+
+    def _auth_check_ended(self) -> None:
+        self.auth_checks -= 1
 
     async def _probe(self, request: _Request) -> tuple[HTTPStatus, bytes]:
         query = parse_qs(request.path.partition("?")[2])
