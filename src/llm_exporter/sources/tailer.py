@@ -231,7 +231,9 @@ class Tailer:
         self._unlisted = set(unlisted)
         if root not in unlisted:
             self._check_root(root)
-        seen = {key for key, f in self.files.items() if not f.rotated and _below(f.path, unlisted)}
+        seen: set[tuple[int, int]] = set()
+        if unlisted:  # most scans list every directory: nothing to keep unseen
+            seen = {key for key, f in self.files.items() if not f.rotated and _below(f.path, unlisted)}
         new: list[tuple[int, str, tuple[int, int]]] = []
         for path in paths:
             try:
@@ -718,7 +720,7 @@ def glob_paths(pattern: str, unlisted: dict[str, OSError] | None = None) -> list
 def _below(path: str, directories: Iterable[str]) -> bool:
     """Whether `path` lies in or below one of `directories`."""
     path = os.path.abspath(path)
-    return any(os.path.commonpath([path, os.path.abspath(d)]) == os.path.abspath(d) for d in directories)
+    return any(os.path.commonpath([path, d]) == d for d in map(os.path.abspath, directories))
 
 
 def _by_inode(directory: str) -> dict[tuple[int, int], str]:
