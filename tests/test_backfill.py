@@ -69,7 +69,7 @@ class Prometheus:
 
     def ready(self) -> bool:
         assert self.proc.poll() is None, "prometheus stopped"
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=5) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=30) as resp:
             return resp.status == 200
 
     def query(self, expr: str, at: float) -> list[dict]:

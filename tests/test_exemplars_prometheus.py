@@ -26,7 +26,7 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopba
 
 def _exemplars(url: str, query: str, start: float, end: float) -> list[dict[str, Any]]:
     params = urllib.parse.urlencode({"query": query, "start": start, "end": end})
-    with _opener.open(f"{url}/api/v1/query_exemplars?{params}", timeout=5) as resp:
+    with _opener.open(f"{url}/api/v1/query_exemplars?{params}", timeout=30) as resp:
         body = json.loads(resp.read())
     assert body["status"] == "success", body
     return [e for series in body["data"] for e in series["exemplars"]]

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +120,38 @@ def test_failed_push_is_counted(tmp_path: Path) -> None:
     pusher = OTLPPusher(exporter, OTLPSettings(protocol="http/protobuf", endpoint=nobody, timeout=1))
     assert not pusher.push()
     assert value(scrape(exporter), "llm_exporter_otlp_pushes_total", result="failure") == 1
+
+
+class _HungExporter:
+    """An OTLP exporter whose export never returns until released, as behind a collector that
+    accepts the connection and never answers."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.exporting = threading.Event()
+        self.shut_down = False
+
+    def export(self, data: Any, timeout_millis: float = 0) -> Any:
+        self.exporting.set()
+        self.release.wait(60)
+        raise ConnectionError("released")
+
+    def shutdown(self) -> None:
+        self.shut_down = True
+
+
+def test_close_does_not_wait_for_a_push_that_never_ends(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The daemon's exit waits `timeout` seconds for the last push, then goes without it: the
+    push is still hanging when close() returns, whatever the machine's load."""
+    exporter, _ = make_exporter(tmp_path, "completion")
+    hung = _HungExporter()
+    pusher = OTLPPusher(exporter, OTLPSettings(interval=0, timeout=0.01), otlp_exporter=hung).start()
+    try:
+        assert hung.exporting.wait(60)
+        with caplog.at_level(logging.WARNING, logger="llm_exporter"):
+            pusher.close()
+        assert hung.shut_down
+        assert pusher._thread is not None and pusher._thread.is_alive()  # the push still hangs
+        assert "OTLP push did not finish within 0.01s" in caplog.text
+    finally:
+        hung.release.set()

@@ -1,11 +1,11 @@
-"""The real daemon pushing over OTLP to an endpoint nobody listens on: SIGTERM still ends it within
-the OTLP timeout (5 s by default), with its read positions saved."""
+"""The real daemon pushing over OTLP to an endpoint nobody listens on: SIGTERM still ends it, with
+its read positions saved. (That the exit waits at most the OTLP timeout for the last push is
+test_otlp_push's test_close_does_not_wait_for_a_push_that_never_ends, with no clock involved.)"""
 
 from __future__ import annotations
 
 import json
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -34,11 +34,8 @@ def test_sigterm_with_the_otlp_endpoint_down(tmp_path: Path, protocol: str) -> N
     assert value(daemon.scrape(), "gen_ai_client_operation_duration_seconds_count") == 3
     with log.open("a") as f:
         f.write(LINE)  # read by the last read before exit
-    start = time.monotonic()
     daemon.proc.send_signal(signal.SIGTERM)
-    _, err = daemon.proc.communicate(timeout=30)
-    took = time.monotonic() - start
+    _, err = daemon.proc.communicate(timeout=300)  # a guard against a hang, not a measure
     assert daemon.proc.returncode == 0, err
-    assert took < 6, f"{took:.1f}s"
     [entry] = json.loads((tmp_path / "pos.json").read_text())["files"]
     assert (entry["path"], entry["offset"]) == (str(log), 4 * len(LINE))

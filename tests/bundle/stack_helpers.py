@@ -35,7 +35,7 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def http_json(url: str, data: bytes | None = None) -> Any:
-    with _opener.open(url, data=data, timeout=5) as resp:
+    with _opener.open(url, data=data, timeout=30) as resp:
         return json.loads(resp.read())
 
 

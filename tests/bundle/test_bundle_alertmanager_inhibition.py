@@ -24,7 +24,7 @@ GPT_4O = {**SLOW, "gen_ai_provider_name": "openai", "gen_ai_request_model": "gpt
 def _post(url: str, alerts: list[dict[str, str]]) -> None:
     body = json.dumps([{"labels": labels} for labels in alerts]).encode()
     req = urllib.request.Request(f"{url}/api/v2/alerts", data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=5) as resp:
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=30) as resp:
         assert resp.status == 200
 
 

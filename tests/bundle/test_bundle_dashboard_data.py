@@ -88,7 +88,7 @@ def _series(families, instance: str, end: float) -> list[str]:
 
 
 def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as r:
+    with urllib.request.urlopen(url, timeout=30) as r:
         return json.loads(r.read())
 
 

@@ -244,7 +244,7 @@ def _set_threshold(config: Path, running, sources: list[dict], value: int) -> No
             for (name, labels), v in samples.items()
         )
 
-    wait_for(reloaded, timeout=10)
+    wait_for(reloaded, timeout=60)
 
 
 @pytest.fixture(autouse=True)
