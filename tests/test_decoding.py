@@ -17,7 +17,7 @@ from llm_exporter.formats import FORMATS, PARSERS, fields
 from llm_exporter.formats.events import Rejected
 from llm_exporter.formats.fields import MAX_ID_LENGTH
 from llm_exporter.pipeline.processor import UNDECODABLE, SourcePipeline
-from testkit import TESTDATA, make_exporter, scrape, value, write_lines
+from testkit import EXAMPLES, TESTDATA, make_exporter, scrape, value, write_lines
 
 SAMPLES = {
     fmt: (TESTDATA / "golden" / f"{fmt}.log").read_bytes().splitlines() for fmt in ("completion", "event", "litellm")
@@ -208,6 +208,18 @@ EPOCH = datetime(2024, 1, 15, 10, 0, 1, 123000, tzinfo=timezone.utc).timestamp()
 def test_timestamp(value: object, expected: float | None) -> None:
     parsed = fields.timestamp(value)
     assert parsed == (pytest.approx(expected, abs=1e-6) if expected is not None else None)
+
+
+@pytest.mark.parametrize("sample", ["llm_completions.log", "events.jsonl"])
+def test_times_ending_in_z_are_read_on_every_supported_python(sample: str) -> None:
+    """Python 3.10's fromisoformat refuses a trailing Z, which the sample logs and CompletionLogger
+    write: backfill kept 15 of the 65 sample requests there. Every sample time is read, to the ms."""
+    path = EXAMPLES / "logs" / sample
+    times = [orjson.loads(line)["timestamp"] for line in path.read_bytes().splitlines()]
+    assert times and all(t.endswith("Z") for t in times)
+    for t in times:
+        want = datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+        assert fields.timestamp(t) == pytest.approx(want, abs=1e-6), t
 
 
 def test_each_format_reads_its_time_and_a_bad_one_rejects_nothing() -> None:

@@ -341,6 +341,18 @@ def test_span_is_current_and_the_request_carries_its_trace(otel: OTel, llm_serve
     http_client.close()
 
 
+def test_no_traceparent_goes_out_where_the_http_client_is_not_instrumented(
+    otel: OTel, llm_server: FakeLLMServer
+) -> None:
+    """The README says a traceparent needs the HTTP client instrumented: without it, none goes out
+    (the call's span is still recorded)."""
+    instrument("openai")
+    _client(llm_server).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert "traceparent" not in llm_server.headers[-1]
+    otel.tracer_provider.force_flush()
+    assert [s.name for s in otel.spans()][-1:] == ["chat gpt-4o-mini"]
+
+
 def test_content_in_the_conventions_message_schema(receiver: OTLPReceiver, llm_server: FakeLLMServer) -> None:
     o = make_otel(receiver, "http", capture_content=True)
     try:
