@@ -225,7 +225,7 @@ def test_sources_config_is_the_validated_config(
         ([_replay_source("replay", "")], {}, "sources[0].path"),
         ([_replay_source("replay", "x", "xml")], {}, "sources[0].format"),
         ([_replay_source("a", "x"), _replay_source("a", "y")], {}, "source name 'a' is used twice"),
-        ([_replay_source("replay", "x")], {"LLM_EXPORTER__LIMITS__MAX_SERIES": "0"}, "limits.max_series"),
+        ([_replay_source("replay", "x")], {"LLM_EXPORTER__LIMITS__MAX_SAMPLES": "0"}, "limits.max_samples"),
     ],
 )
 def test_sources_config_validates_what_it_cannot_vouch_for(
@@ -236,8 +236,8 @@ def test_sources_config_validates_what_it_cannot_vouch_for(
 
 
 def test_sources_config_applies_environment_overrides() -> None:
-    config = sources_config([_replay_source("replay", "x")], "replay", {"LLM_EXPORTER__LIMITS__MAX_SERIES": "7"})
-    assert config.limits.max_series == 7
+    config = sources_config([_replay_source("replay", "x")], "replay", {"LLM_EXPORTER__LIMITS__MAX_SAMPLES": "7"})
+    assert config.limits.max_samples == 7
 
 
 def test_parsing_a_config_builds_every_validator_on_its_thread() -> None:

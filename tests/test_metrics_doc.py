@@ -99,7 +99,7 @@ def exposed(tmp_path: Path) -> Families:
     assert OTLPPusher(exporter, OTLPSettings(), otlp_exporter=Collector()).push()
     out, names = _families(exporter)
 
-    limited = {"sources": raw["sources"][-1:], "limits": {"max_label_values": 1, "max_series": 1}}
+    limited = {"sources": raw["sources"][-1:], "limits": {"max_label_values": 1, "max_samples": 1}}
     folding = Exporter(parse_config(limited, "test", {}))
     folding.drain()
     more, _ = _families(folding)

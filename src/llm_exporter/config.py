@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import logging
 import os
 import re
 import threading
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 
 from llm_exporter.semconv import DURATION_BUCKETS, EXTENDED_DURATION_BUCKETS, SHARED_LABELS
 
+log = logging.getLogger(__name__)
 ENV_PREFIX = "LLM_EXPORTER__"
+DEFAULT_MAX_SAMPLES = 25_000
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _RESERVED_LABELS = frozenset(
     {
@@ -116,7 +119,12 @@ class PricingConfig(_Strict):
 @dataclass
 class LimitsConfig(_Strict):
     max_label_values: Annotated[int, Field(ge=1, description="distinct values per label")] = 500
-    max_series: Annotated[int, Field(ge=1, description="label sets per source")] = 2000
+    # What a scrape of one source may carry, as Prometheus' sample_limit counts (docs/performance.md:
+    # about 0.25 s a scrape at the default, at the worst).
+    max_samples: Annotated[int, Field(ge=1, description="samples per source")] = DEFAULT_MAX_SAMPLES
+    # Deprecated: the budget once counted label sets. An old config's value still works, read as
+    # that many of the costliest label sets (SourcePipeline.set_budget), with a warning.
+    max_series: Annotated[int | None, Field(ge=1, description="deprecated: use max_samples")] = None
     # 16 MiB: LiteLLM logs a call's whole `messages`, so a long-context call is a line of several MB.
     max_line_bytes: Annotated[int, Field(ge=256, description="longer lines are skipped and counted as too_long")] = (
         16 * 1024 * 1024
@@ -129,6 +137,20 @@ class LimitsConfig(_Strict):
     # How long a request whose last attempt failed waits for a retry or fallback (same
     # trace_id) before it counts as a failed request.
     request_settle_seconds: Annotated[float, Field(gt=0)] = 120.0
+
+    def __post_init__(self) -> None:
+        if self.max_series is None:
+            return
+        if self.max_samples != DEFAULT_MAX_SAMPLES:
+            raise ValueError("max_series is the deprecated form of max_samples: set max_samples only")
+        log.warning(
+            "limits.max_series is deprecated: the budget counts samples now (limits.max_samples, what "
+            "Prometheus' sample_limit counts); max_series: %d is read as %d of the costliest label sets. "
+            "Write max_samples instead (default %d).",
+            self.max_series,
+            self.max_series,
+            DEFAULT_MAX_SAMPLES,
+        )
 
 
 def _windows(windows: dict[str, float]) -> dict[str, float]:

@@ -67,6 +67,7 @@ def build_pipeline(
         clock,
         sc.label_fields,
         config.limits.request_settle_seconds,
+        config.limits.max_samples,
         config.limits.max_series,
     )
 
@@ -124,7 +125,7 @@ class Exporter:
             if previous is not None and previous.config == sc:
                 previous.pipeline.prices = self.prices
                 previous.pipeline.failing.ttl = config.limits.request_settle_seconds
-                previous.pipeline.budget.max_series = config.limits.max_series
+                previous.pipeline.set_budget(config.limits.max_samples, config.limits.max_series)
                 previous.tailer.max_line = config.limits.max_line_bytes
                 previous.tailer.rotate_wait = config.rotate_wait_seconds
                 self.sources[sc.name] = previous

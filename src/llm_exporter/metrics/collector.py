@@ -281,8 +281,8 @@ class HealthCollector:
         )
         yield self._per_source(
             "llm_exporter_series_folded",
-            "Lines whose label set was past the source's series budget (limits.max_series), folded into "
-            f"{semconv.OVERFLOW_VALUE!r}.",
+            "Lines whose label set, error type or decision was past the source's sample budget "
+            f"(limits.max_samples), folded into {semconv.OVERFLOW_VALUE!r}.",
             "counter",
             lambda h: h.series_folded,
         )

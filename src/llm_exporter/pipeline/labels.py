@@ -1,9 +1,10 @@
 """Cardinality limits. Per label: past `max_values` distinct values of a label, new values fold
 into one overflow value, so a log full of made-up model names cannot explode Prometheus; so does
 a value longer than MAX_VALUE_LENGTH, which no real name is and which would be repeated on every
-sample of its series (a million-character model name made a 63 MB /metrics). Per
-source: past `max_series` label sets, new ones fold into one overflow label set, so labels
-that each stay under their limit (300 operations x 300 providers) cannot multiply."""
+sample of its series (a million-character model name made a 63 MB /metrics). Per source: a
+label set, error type or decision that would take the source past `max_samples` samples (what
+Prometheus' `sample_limit` counts) folds into one overflow label set, error type or decision, so
+labels that each stay under their limit (300 operations x 300 providers) cannot multiply."""
 
 from __future__ import annotations
 
@@ -33,18 +34,22 @@ class LabelLimiter:
         return OVERFLOW_VALUE
 
 
-class SeriesBudget:
-    """The label sets one source may create; `take(key)` says whether `key` fits."""
+class SampleBudget:
+    """The samples one source's label sets may expose in a scrape. `take(key, samples)` says whether
+    `key` fits, charged the `samples` it can expose (store.aggregates.SampleCosts), once. `reserved`
+    (the overflow label set, where the keys that do not fit go) is charged from the start."""
 
-    def __init__(self, max_series: int) -> None:
-        self.max_series = max_series
-        self._keys: set[object] = set()
+    def __init__(self, max_samples: int, reserved: object, reserved_samples: int) -> None:
+        self.max_samples = max_samples
+        self.used = reserved_samples
+        self._keys: set[object] = {reserved}
 
-    def take(self, key: object) -> bool:
+    def take(self, key: object, samples: int) -> bool:
         keys = self._keys
         if key in keys:
             return True
-        if len(keys) < self.max_series:
+        if self.used + samples <= self.max_samples:
             keys.add(key)
+            self.used += samples
             return True
         return False

@@ -15,14 +15,15 @@ from typing import Protocol, TypeVar
 
 import orjson
 
+from llm_exporter.config import DEFAULT_MAX_SAMPLES
 from llm_exporter.formats import FORMATS, PARSERS
 from llm_exporter.formats.events import Completion, Decision, Event, Ignored, Rejected, Request
 from llm_exporter.pipeline.join import BoundedTable
-from llm_exporter.pipeline.labels import LabelLimiter, SeriesBudget
+from llm_exporter.pipeline.labels import LabelLimiter, SampleBudget
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.providers import resolve
 from llm_exporter.semconv import DEFAULT_OPERATION, OVERFLOW_VALUE, UNKNOWN
-from llm_exporter.store.aggregates import Histogram, MetricsStore, Series, StaticLabels, add_tokens
+from llm_exporter.store.aggregates import Histogram, MetricsStore, SampleCosts, Series, StaticLabels, add_tokens
 from llm_exporter.store.health import SourceHealth
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,8 @@ class SourcePipeline:
         clock: Callable[[], float] = time.monotonic,
         label_fields: dict[str, str] | None = None,
         settle_seconds: float = 120.0,
-        max_series: int = 2000,
+        max_samples: int = DEFAULT_MAX_SAMPLES,
+        max_series: int | None = None,
     ) -> None:
         self.name = name
         self.parse = PARSERS[fmt]
@@ -112,7 +114,9 @@ class SourcePipeline:
         self.health = health
         self.prices = prices
         self.limit = limiter
-        self.budget = SeriesBudget(max_series)
+        self.costs = SampleCosts(store.duration_buckets)
+        self.budget = SampleBudget(max_samples, self._overflow_key(), self.costs.label_set)
+        self.set_budget(max_samples, max_series)
         self.pending: BoundedTable[_Call] = BoundedTable(pending_size, pending_ttl, clock, self._orphaned)
         self.answered: BoundedTable[_Call] = BoundedTable(pending_size, pending_ttl, clock)
         self.failing: BoundedTable[_Attempts] = BoundedTable(pending_size, settle_seconds, clock, self._request_failed)
@@ -126,6 +130,11 @@ class SourcePipeline:
             Decision: self._decision,
             Ignored: self._ignored,
         }
+
+    def set_budget(self, max_samples: int, max_series: int | None) -> None:
+        """limits.max_samples; or the deprecated max_series, read as it was: that many label sets
+        (the costliest) and the overflow one."""
+        self.budget.max_samples = max_samples if max_series is None else (max_series + 1) * self.costs.label_set
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -278,14 +287,18 @@ class SourcePipeline:
             limit("gen_ai_provider_name", provider_name),
             limit("gen_ai_request_model", model_label),
         )
-        if not self.budget.take(key):
+        if not self.budget.take(key, self.costs.label_set):
             self.health.series_folded += 1
-            key = (self.static, OVERFLOW_VALUE, OVERFLOW_VALUE, OVERFLOW_VALUE)
+            key = self._overflow_key()
         return _Call(self.store.get(*key), raw_model)
 
-    def _child(self, series: Series, entries: dict, key: K, overflow: K) -> K:
-        """A per-series sub-key (decision, error) within the source's series budget."""
-        if key in entries or self.budget.take((id(series), key)):
+    def _overflow_key(self) -> tuple[StaticLabels, str, str, str]:
+        return (self.static, OVERFLOW_VALUE, OVERFLOW_VALUE, OVERFLOW_VALUE)
+
+    def _child(self, series: Series, entries: dict, key: K, overflow: K, samples: int) -> K:
+        """A per-series sub-key (decision, error) within the source's sample budget; `overflow`
+        was paid for with the series."""
+        if key in entries or self.budget.take((id(series), key), samples):
             return key
         self.health.series_folded += 1
         return overflow
@@ -367,11 +380,13 @@ class SourcePipeline:
             series.consecutive_failures = 0
         else:
             error_type = self.limit("error_type", event.error_type)
-            error_type = self._child(series, series.errors, error_type, OVERFLOW_VALUE)
+            error_type = self._child(series, series.errors, error_type, OVERFLOW_VALUE, self.costs.error_type)
             hist = series.failure_histogram(error_type, self.store.clock())
             hist.observe(event.duration)
             series.consecutive_failures += 1
-            key = self._child(series, series.failed_calls, (error_type, event.http_status or ""), (error_type, ""))
+            key = (error_type, "")  # paid for with its error type
+            if event.http_status:
+                key = self._child(series, series.failed_calls, (error_type, event.http_status), key, self.costs.counter)
             series.failed_calls[key] = series.failed_calls.get(key, 0) + 1
         if has_usage:
             series.usage_input.observe(event.input_tokens)
@@ -439,6 +454,7 @@ class SourcePipeline:
                 limit("validation_result", event.validation_result),
             ),
             (OVERFLOW_VALUE,) * 3,
+            self.costs.counter,
         )
         entry = decisions.get(key)
         if entry is None:

@@ -126,6 +126,50 @@ class Series:
         return self.time_to_first_chunk
 
 
+# What the sample budget (pipeline.labels.SeriesBudget) charges: the samples each part of a
+# Series can put in an OpenMetrics scrape as the collectors write it (Prometheus text carries the
+# same less every `_created`). tests/test_series_budget.py holds this to a real scrape.
+COUNTER_SAMPLES = 2  # _total, _created
+
+
+def histogram_samples(bounds: tuple[float, ...]) -> int:
+    return len(bounds) + 4  # a bucket per bound and +Inf, _count, _sum, _created
+
+
+class SampleCosts:
+    """Samples a source's budget charges, per kind of key, for one duration bucket layout."""
+
+    __slots__ = ("counter", "error_type", "label_set")
+
+    def __init__(self, duration_buckets: tuple[float, ...]) -> None:
+        duration = histogram_samples(duration_buckets)
+        self.counter = COUNTER_SAMPLES  # a decision, or an error type's HTTP status
+        # An error type: its duration histogram, and its llm_errors_total without a status, where
+        # its statuses past the budget fold.
+        self.error_type = duration + COUNTER_SAMPLES
+        counters = (
+            1  # llm_cost_usd
+            + len(TOKEN_TYPES)
+            + 1  # llm_tokens: unsplit
+            + 2  # llm_requests: success, failure
+            + 1  # llm_request_retries
+            + 2  # llm_cache_requests: hit, miss
+            + 3  # llm_cache_saved_cost_usd, llm_cache_saved_tokens: input, output
+            + 2  # llm_exporter_unpriced_completions, llm_exporter_usage_missing
+        )
+        self.label_set = (
+            2 * duration  # duration, time to first chunk
+            + 2 * histogram_samples(TOKEN_BUCKETS)  # token usage: input, output
+            + counters * COUNTER_SAMPLES
+            + 2  # gauges: in flight, consecutive failures
+            # Where its own error types and decisions past the budget fold: an `_overflow` error
+            # type and an `_overflow` decision, paid with the label set so that a fold never
+            # exceeds the budget.
+            + self.error_type
+            + COUNTER_SAMPLES
+        )
+
+
 class MetricsStore:
     def __init__(
         self, clock: Callable[[], float] = time.time, duration_buckets: tuple[float, ...] = DURATION_BUCKETS

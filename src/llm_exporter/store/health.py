@@ -39,7 +39,7 @@ class SourceHealth:
         self.truncations = 0
         self.lag_bytes = 0
         self.orphaned = 0
-        self.series_folded = 0  # label sets past limits.max_series, folded into _overflow
+        self.series_folded = 0  # label sets, error types, decisions past limits.max_samples, folded into _overflow
         # (operation, provider, model) -> completions with no price / successful calls with no usage
         self.unpriced: dict[tuple[str, str, str], int] = {}
         self.usage_missing: dict[tuple[str, str, str], int] = {}
