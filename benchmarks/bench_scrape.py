@@ -7,8 +7,9 @@ Each budget runs in a fresh child process pinned to core 0. The source is filled
 pipeline with the costliest label sets there are: model names of the longest value kept
 (MAX_VALUE_LENGTH), every histogram, counter and token type of a label set, an error type with
 its HTTP status and a decision each, and once the budget is full, one more of each, which fold
-into the label set's own `_overflow` ones; past the budget the rest fold into the overflow label
-set.
+into the label set's own `_overflow` ones (and the status into its error type's count without
+one); past the budget the rest fold into the overflow label set: every sample the budget charges
+is exposed.
 Then /metrics is fetched over HTTP from the exporter's own server, five times in each way an
 operator's Prometheus may ask (Prometheus text or OpenMetrics, gzip or not), and the median of
 each is reported, from the request to the last byte of the answer.
@@ -65,11 +66,13 @@ def fill(pipeline: object, max_samples: int) -> None:
         ):
             pipeline.handle(event)
     # The budget full, one more error type and decision each fold into the label set's own
-    # `_overflow` ones, which its cost includes.
+    # `_overflow` ones, which its cost includes, and one more status into its error type's count
+    # without a status, which the error type's cost includes.
     for i in range(label_sets):
         pipeline.handle(Decision(request_id=f"r{i}", action="SHORT", symbol="T", validation_result="ok"))
         model = f"model-{i}-".ljust(MAX_VALUE_LENGTH, "x")
         pipeline.handle(Completion(model, "openai", "chat", 0.2, error_type="APIError", http_status="503"))
+        pipeline.handle(Completion(model, "openai", "chat", 0.2, error_type="RateLimitError", http_status="500"))
 
 
 def measure(max_samples: int) -> dict[str, float]:
