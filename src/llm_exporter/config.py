@@ -145,9 +145,8 @@ class LimitsConfig(_Strict):
             raise ValueError("max_series is the deprecated form of max_samples: set max_samples only")
         log.warning(
             "limits.max_series is deprecated: the budget counts samples now (limits.max_samples, what "
-            "Prometheus' sample_limit counts); max_series: %d is read as %d of the costliest label sets. "
-            "Write max_samples instead (default %d).",
-            self.max_series,
+            "Prometheus' sample_limit counts); max_series: %d is read as that many label sets at their "
+            "costliest and the overflow one. Write max_samples instead (default %d).",
             self.max_series,
             DEFAULT_MAX_SAMPLES,
         )
