@@ -120,7 +120,7 @@ class PricingConfig(_Strict):
 class LimitsConfig(_Strict):
     max_label_values: Annotated[int, Field(ge=1, description="distinct values per label")] = 500
     # What a scrape of one source may carry, as Prometheus' sample_limit counts (docs/performance.md:
-    # about 0.25 s a scrape at the default, at the worst).
+    # at most about 0.3 s of CPU a scrape at the default).
     max_samples: Annotated[int, Field(ge=1, description="samples per source")] = DEFAULT_MAX_SAMPLES
     # Deprecated: the budget once counted label sets. An old config's value still works, read as
     # that many of the costliest label sets (SourcePipeline.set_budget), with a warning.
