@@ -297,7 +297,7 @@ class SourcePipeline:
 
     def _child(self, series: Series, entries: dict, key: K, overflow: K, samples: int) -> K:
         """A per-series sub-key (decision, error) within the source's sample budget; `overflow`
-        was paid for with the series."""
+        was paid for with the series (or its error type)."""
         if key in entries or self.budget.take((id(series), key), samples):
             return key
         self.health.series_folded += 1
