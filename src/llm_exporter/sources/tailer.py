@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 from llm_exporter.config import SourceConfig
-from llm_exporter.sources.lines import Lines
+from llm_exporter.sources.lines import split
 from llm_exporter.sources.positions import Position
 from llm_exporter.store.health import SourceHealth
 
@@ -603,7 +603,7 @@ class Tailer:
                 break
             if len(f.fingerprint) < FINGERPRINT and f.offset < FINGERPRINT:
                 f.fingerprint = (f.fingerprint + chunk)[:FINGERPRINT]
-            self._split(f, chunk)
+            split(f, chunk, f.offset, self.max_line, self._hand_on, self._too_long)
             f.offset += len(chunk)
             total += len(chunk)
         if total:
@@ -614,40 +614,8 @@ class Tailer:
             f.quiet_since = self.clock()
         return total
 
-    def _split(self, f: _File, chunk: bytes) -> None:
-        """Hand on the lines `chunk` ends. Only the new bytes are searched for newlines and the
-        unfinished line grows in place, so a line arriving in many small pieces costs time linear
-        in its size; a line past `max_line` is dropped as it arrives, only its start is kept.
-        The whole lines are handed on in the chunk's buffer, unsplit (see sources.lines)."""
-        max_line = self.max_line
-        cut = chunk.rfind(b"\n") + 1
-        rest = chunk[cut:]
-        if cut:
-            head = None
-            begin = chunk.index(b"\n") + 1 if f.skip_from is not None or f.partial else 0
-            if f.skip_from is not None:  # the end of the over-long line
-                f.skip_from = None
-            elif f.partial:
-                f.partial += chunk[: begin - 1]
-                head = bytes(f.partial)
-            f.partial = bytearray()
-            whole = Lines(head, chunk, begin, cut)
-            if cut - begin <= max_line and (head is None or len(head) <= max_line):
-                self.on_lines(whole)
-            else:
-                lines = list(whole)
-                kept = [line for line in lines if len(line) <= max_line]
-                for _ in range(len(lines) - len(kept)):
-                    self._too_long()
-                self.on_lines(kept)
-        if f.skip_from is not None:
-            return  # still inside the over-long line
-        if len(f.partial) + len(rest) > max_line:  # dropped before it grows past the limit
-            self._too_long()
-            f.skip_from = f.offset + len(chunk) - len(rest) - len(f.partial)
-            f.partial = bytearray()
-        else:
-            f.partial += rest
+    def _hand_on(self, lines: Iterable[bytes], _start: int) -> None:
+        self.on_lines(lines)
 
     def _too_long(self) -> None:
         self.health.lines += 1
