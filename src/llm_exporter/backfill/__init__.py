@@ -12,7 +12,11 @@ the lines' time (so request time-to-lives and retry settling behave as they did 
 an OpenMetrics stream with timestamps and the `job` and `instance` labels the scrape adds; each
 two-hour window of it becomes a TSDB block through `promtool tsdb create-blocks-from openmetrics`.
 
-Lines without a usable timestamp are counted and reported, never placed at "now". Lines after
+Lines without a usable timestamp are counted and reported, never placed at "now"; so are lines
+dated outside a plausible window (2000 to a day from now), which neither move the samples nor end
+their file. Lines over max_line_bytes are skipped as live tailing skips them (sources.lines), so a
+gzip bomb costs no more memory than that; a damaged compressed file is reported, its lines before
+the damage kept. Lines after
 `--to` are left to the live exporter: where a positions file is written, each followed file's
 offset is the byte where the first line past `--to` begins, so the exporter started on it counts
 every line once across the seam. Its counters start from 0, so the backfilled series get a 0 just
@@ -22,4 +26,8 @@ rare before and busy after.
 With `--rules`, the recording rules' series are computed over the backfilled blocks by a temporary
 Prometheus on loopback and `promtool tsdb create-blocks-from rules`, in rounds when rules read
 other rules' series.
+
+All blocks are made in a hidden directory inside `--output` and moved in once all are done: a
+failure, Ctrl-C or SIGTERM (raised as `Stopped`, so that the clean-ups run) leaves the output as it
+was and no temporary file behind.
 """

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
+from types import TracebackType
 from typing import IO
 
 from llm_exporter.backfill.promtool import finish, openmetrics_to_blocks
@@ -14,16 +16,29 @@ BLOCK = 2 * 3600.0  # promtool's block duration: one OpenMetrics file per aligne
 
 class Blocks:
     """OpenMetrics text, one file per block window, each turned into a TSDB block by promtool (in
-    the background, while the next window is written)."""
+    the background, while the next window is written). `written(done, started)` is told each
+    time promtool has finished one. Left by an exception, a promtool still running is killed."""
 
-    def __init__(self, promtool: str, output: str, workdir: str) -> None:
+    def __init__(self, promtool: str, output: str, workdir: str, written: Callable[[int, int], None]) -> None:
         self.promtool = promtool
         self.output = output
         self.workdir = workdir
+        self.written = written
         self.window: int | None = None
         self.out: IO[str] | None = None
         self.running: tuple[subprocess.Popen[bytes], str] | None = None
         self.files = 0
+        self.done = 0
+
+    def __enter__(self) -> Blocks:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.out is not None:
+            self.out.close()
+        if self.running is not None:
+            self.running[0].kill()
+            self.running[0].wait()
 
     def write(self, t: float, lines: list[str]) -> None:
         """Sample lines (render.sample), all of the moment `t`."""
@@ -51,9 +66,11 @@ class Blocks:
         if self.running is None:
             return
         proc, path = self.running
-        self.running = None
         finish(proc, f"promtool failed on {path}")
+        self.running = None
         os.unlink(path)
+        self.done += 1
+        self.written(self.done, self.files)
 
     def close(self) -> None:
         self._flush()

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import socket
 import sys
 import time
 from collections.abc import Sequence
 
-from llm_exporter.backfill.errors import BackfillError
-from llm_exporter.backfill.report import summary
-from llm_exporter.backfill.run import DEFAULT_JOB, backfill
+from llm_exporter.backfill.errors import BackfillError, Stopped
+from llm_exporter.backfill.report import iso, summary
+from llm_exporter.backfill.run import DEFAULT_JOB, backfill, plausible
 from llm_exporter.config import DEFAULT_PORT, ConfigError, add_source_arguments, config_for_glob, load_config
 from llm_exporter.formats import fields
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+# A step under a second samples faster than any scrape (and, small enough, stops adding to a
+# timestamp at all); one over a day leaves Prometheus' 5-minute look-back nothing to find.
+STEPS = (1.0, 86400.0)
 
 
 def parse_duration(text: str) -> float:
@@ -30,13 +34,26 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def parse_step(text: str) -> float:
+    """A duration between STEPS' bounds."""
+    seconds = parse_duration(text)
+    if not STEPS[0] <= seconds <= STEPS[1]:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a step between 1s and 1d")
+    return seconds
+
+
 def parse_time(text: str) -> float:
-    """RFC 3339 / ISO 8601 (no zone: UTC) or epoch seconds; `now`."""
+    """RFC 3339 / ISO 8601 (no zone: UTC) or epoch seconds; `now`. Within the plausible window
+    of line times (run.plausible)."""
+    now = time.time()
     if text == "now":
-        return time.time()
+        return now
     moment = fields.timestamp(text)
     if moment is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a time such as 2024-01-15T00:00:00Z or 1705276800")
+    first, last = plausible(now)
+    if not first <= moment <= last:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between {iso(first)} and {iso(last)} (a day from now)")
     return moment
 
 
@@ -56,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="the cut-over time; default: the last line's (`now`: now)",
     )
-    p.add_argument("--step", type=parse_duration, default=60.0, metavar="DURATION", help="default 1m")
+    p.add_argument("--step", type=parse_step, default=60.0, metavar="DURATION", help="from 1s to 1d; default 1m")
     p.add_argument("--job", default=DEFAULT_JOB, help=f"the scrape's job label (default {DEFAULT_JOB})")
     p.add_argument(
         "--instance",
@@ -79,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stop(signum: int, _frame: object) -> None:
+    for other in (signal.SIGINT, signal.SIGTERM):  # a second one would interrupt the clean-up
+        signal.signal(other, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
 def main(argv: Sequence[str]) -> int:
     from llm_exporter.logs import configure_logging
 
@@ -86,6 +109,13 @@ def main(argv: Sequence[str]) -> int:
     configure_logging("warn")
     try:
         config = load_config(args.config) if args.config else config_for_glob(args.log_path, args.format)
+    except ConfigError as exc:
+        print(f"llm-exporter backfill: {exc}", file=sys.stderr)
+        return 2
+    # From here, raised as Stopped, so that the clean-ups run (not earlier: a signal raised inside
+    # the config's first validation comes out wrapped); the callers' handlers back after.
+    previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
         positions = args.positions if args.positions is not None else config.positions_file
         report = backfill(
             config,
@@ -99,8 +129,18 @@ def main(argv: Sequence[str]) -> int:
             args.rules,
             progress=sys.stderr.isatty(),
         )
-    except (ConfigError, BackfillError) as exc:
+    except BackfillError as exc:
         print(f"llm-exporter backfill: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+        return 1
+    except Stopped as exc:
+        print(
+            f"llm-exporter backfill: stopped by {signal.Signals(exc.signum).name}: no block written to "
+            f"{args.output}, temporary files removed",
+            file=sys.stderr,
+        )
+        return 128 + exc.signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print(summary(report, args.output, args.config, args.job, args.instance))
     return 0

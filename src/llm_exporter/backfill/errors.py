@@ -1,5 +1,13 @@
-"""The one error a backfill stops with."""
+"""The errors a backfill stops with."""
 
 
 class BackfillError(Exception):
     """What stops a backfill, said for the user."""
+
+
+class Stopped(BaseException):
+    """A signal stopped the backfill (raised from its handler, so that clean-ups run)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

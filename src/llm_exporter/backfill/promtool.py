@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -18,6 +19,12 @@ def find_binary(name: str) -> str:
     return path
 
 
+def _env(scratch: str) -> dict[str, str]:
+    """promtool's environment: its own temporary files (a head for the rules) in `scratch`, one of
+    ours, which goes with ours when promtool is killed before it could remove them."""
+    return {**os.environ, "TMPDIR": scratch}
+
+
 def openmetrics_to_blocks(promtool: str, path: str, output: str) -> subprocess.Popen[bytes]:
     """`promtool tsdb create-blocks-from openmetrics`, started: the OpenMetrics file at `path` as
     blocks in `output`; `finish` waits for it."""
@@ -25,12 +32,18 @@ def openmetrics_to_blocks(promtool: str, path: str, output: str) -> subprocess.P
         [promtool, "tsdb", "create-blocks-from", "openmetrics", "-q", path, output],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env=_env(os.path.dirname(path)),
     )
 
 
 def finish(proc: subprocess.Popen[bytes], failure: str) -> None:
     """Wait for a promtool started above; if it failed, raise `failure` with what it said."""
-    _, err = proc.communicate()
+    try:
+        _, err = proc.communicate()
+    except BaseException:  # Ctrl-C, SIGTERM: it would go on writing where the clean-up removes
+        proc.kill()
+        proc.wait()
+        raise
     if proc.returncode != 0:
         raise BackfillError(f"{failure}: {err.decode(errors='replace').strip()}")
 
@@ -53,6 +66,7 @@ def rules_to_blocks(promtool: str, url: str, start: int, end: int, output: str, 
         ],
         capture_output=True,
         text=True,
+        env=_env(os.path.dirname(rule_file)),
     )
     if run.returncode != 0:
         raise BackfillError(f"promtool could not backfill the recording rules: {run.stderr.strip()}")
@@ -62,10 +76,20 @@ def dump(promtool: str, blocks: str) -> Iterator[str]:
     """`promtool tsdb dump`: the samples of the blocks in `blocks`, a line each:
     `{__name__="x", k="v"} VALUE TIMESTAMP_MS`."""
     with subprocess.Popen(
-        [promtool, "tsdb", "dump", blocks], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [promtool, "tsdb", "dump", blocks],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        encoding="utf-8",
+        errors="replace",
     ) as proc:
         assert proc.stdout is not None
-        yield from proc.stdout
+        read = False
+        try:
+            yield from proc.stdout
+            read = True
+        finally:
+            if not read:  # left early (an error, a signal): not to be waited for
+                proc.kill()
         err = proc.stderr.read() if proc.stderr else ""
     if proc.returncode != 0:
         raise BackfillError(f"promtool could not read the rule blocks: {err.strip()}")

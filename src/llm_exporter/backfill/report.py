@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from llm_exporter.backfill.files import HistoryFile, is_compressed
+from llm_exporter.sources.positions import Position
 
 
 @dataclass
@@ -15,6 +16,7 @@ class Counts:
     """Per source: what the backfill could not place in time."""
 
     untimed: int = 0  # lines whose event has no usable timestamp
+    out_of_range: int = 0  # lines dated outside the plausible window (before 2000, or in the future)
     before: int = 0  # lines before --from
     late: int = 0  # lines older than a sample already taken (out of order by more than a step)
 
@@ -25,12 +27,15 @@ class Report:
     bytes: int = 0
     files: list[HistoryFile] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    damaged: list[tuple[str, str]] = field(default_factory=list)  # (path, what stopped its reading)
+    plausible: tuple[float, float] = (0.0, 0.0)  # the line times taken: others are out of range
     counts: dict[str, Counts] = field(default_factory=dict)
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)
     first: float | None = None
     last: float | None = None
     samples: int = 0
     positions: str | None = None
+    handover: list[Position] = field(default_factory=list)  # the positions file's content
     blocks: list[str] = field(default_factory=list)
     rule_rounds: int = 0
 
@@ -53,6 +58,12 @@ def summary(report: Report, output: str, config_path: str | None, job: str, inst
     for name, c in sorted(report.counts.items()):
         if c.untimed:
             lines.append(f"source {name}: {c.untimed:,} lines without a usable timestamp: not counted")
+        if c.out_of_range:
+            first, last = report.plausible
+            lines.append(
+                f"source {name}: {c.out_of_range:,} lines dated before {iso(first)} or after {iso(last)}: "
+                "out of range, not counted"
+            )
         if c.before:
             lines.append(f"source {name}: {c.before:,} lines before --from: not counted")
         if c.late:
@@ -60,6 +71,8 @@ def summary(report: Report, output: str, config_path: str | None, job: str, inst
     for name, reasons in sorted(report.rejected.items()):
         detail = ", ".join(f"{reason} {n:,}" for reason, n in sorted(reasons.items()))
         lines.append(f"source {name}: rejected lines: {detail}")
+    for path, error in report.damaged:
+        lines.append(f"could not read all of {path}: {error}; the lines before it were backfilled")
     for path in report.skipped:
         lines.append(f"skipped {path} (excluded by the config, or a compression this cannot read)")
     lines.append("next:")

@@ -15,6 +15,7 @@ import yaml
 
 from llm_exporter.backfill.compact import merge_blocks
 from llm_exporter.backfill.errors import BackfillError
+from llm_exporter.backfill.progress import Progress
 from llm_exporter.backfill.prometheus import temporary_prometheus
 from llm_exporter.backfill.promtool import rules_to_blocks
 
@@ -52,7 +53,9 @@ def rule_rounds(documents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rounds
 
 
-def backfill_rules(promtool: str, prometheus: str, output: str, files: Sequence[str], start: float, end: float) -> int:
+def backfill_rules(
+    promtool: str, prometheus: str, output: str, files: Sequence[str], start: float, end: float, bar: Progress
+) -> int:
     """Recording-rule series over [start, end], into `output`; returns the rounds run. promtool
     writes a block per rule and two hours: a day of them at a time is merged into one block per
     two hours, so that Prometheus loads a few dozen blocks a month, not thousands."""
@@ -70,8 +73,11 @@ def backfill_rules(promtool: str, prometheus: str, output: str, files: Sequence[
             with open(rule_file, "w", encoding="utf-8") as f:
                 yaml.safe_dump(doc, f, sort_keys=False)
             with temporary_prometheus(prometheus, output, os.path.join(workdir, f"data-{i}")) as url:
-                day = math.floor(start / 86400) * 86400
+                first_day = day = math.floor(start / 86400) * 86400
+                days = math.ceil((end - first_day) / 86400)
                 while day < end:
+                    n = (day - first_day) // 86400 + 1
+                    bar.say(f"recording rules: round {i + 1} of {len(rounds)}, day {n:,} of {days:,}")
                     scratch = os.path.join(workdir, "rules")
                     os.makedirs(scratch)
                     first, last = max(math.floor(start), day), min(math.ceil(end), day + 86400)

@@ -4,10 +4,13 @@ positions where the live exporter goes on; the recording rules last."""
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import math
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from operator import itemgetter
 
@@ -35,6 +38,15 @@ from llm_exporter.store.health import Health
 DEFAULT_JOB = "llm-exporter"  # the job name of the bundle's prometheus.yml
 EXPIRE_EVERY = 0.5  # seconds of log time between time-to-live checks (the live poll interval)
 HANDOVER_GAP = 0.001  # the backfilled counters go to 0 this long after --to
+EARLIEST = 946684800.0  # 2000-01-01T00:00:00Z: no LLM app logged before; an earlier time is a broken one
+AHEAD = 86400.0  # a line dated more than this past now is a broken time, not a clock a little ahead
+
+
+def plausible(now: float) -> tuple[float, float]:
+    """The line times a backfill takes (and --from and --to may say): from 2000 to a day from now.
+    A line outside (epoch 0, year 1, 9999) is counted as out of range and skipped: it neither
+    ends its file nor stretches the sampled window over decades."""
+    return EARLIEST, now + AHEAD
 
 
 class LineTime:
@@ -75,14 +87,67 @@ def backfill(
     since = -math.inf if since is None else since
     if since > until:
         raise BackfillError(f"--from {iso(since)} is after --to {iso(until)}")
+    created = not os.path.exists(output)
     os.makedirs(output, exist_ok=True)
+    # Blocks are made in a hidden directory beside where they go, and moved in only once all are
+    # done: a failure, Ctrl-C or SIGTERM leaves the output as it was (and the temporary files gone).
+    staging = tempfile.mkdtemp(prefix=".llm-exporter-unfinished-", dir=output)
+    try:
+        with Progress(progress) as bar:  # cleared however it ends
+            report = _run(
+                config,
+                promtool,
+                prometheus,
+                staging,
+                since,
+                until,
+                to_last_line,
+                step,
+                job,
+                instance,
+                positions,
+                rules,
+                bar,
+            )
+        for name in os.listdir(staging):
+            if os.path.isfile(os.path.join(staging, name, "meta.json")):
+                os.rename(os.path.join(staging, name), os.path.join(output, name))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(output)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+    if positions is not None:
+        save_positions(positions, report.handover)
+        report.positions = positions
+    report.blocks = sorted(d for d in os.listdir(output) if os.path.isfile(os.path.join(output, d, "meta.json")))
+    return report
 
+
+def _run(
+    config: Config,
+    promtool: str,
+    prometheus: str | None,
+    output: str,
+    since: float,
+    until: float,
+    to_last_line: bool,
+    step: float,
+    job: str,
+    instance: str,
+    positions: str | None,
+    rules: Sequence[str],
+    bar: Progress,
+) -> Report:
+    """The backfill into `output` (the staging directory)."""
     clock = LineTime()
     store = MetricsStore(clock)
     health = Health()
     prices = PriceBook(config.pricing.overrides, cache_dir())
     limiter = LabelLimiter(config.limits.max_label_values)
-    report = Report()
+    report = Report(plausible=plausible(time.time()))
     readers: list[Reader] = []
     pipelines: list[SourcePipeline] = []
     for sc in config.sources:
@@ -92,14 +157,18 @@ def backfill(
         files, skipped = history_files(sc)
         report.files += files
         report.skipped += skipped
-        readers += [Reader(f, pipeline, counts, config.limits.max_line_bytes, since, until) for f in files]
+        readers += [
+            Reader(f, pipeline, counts, config.limits.max_line_bytes, since, until, report.plausible) for f in files
+        ]
     if not readers:
         raise BackfillError("no file to read: " + ", ".join(f"{s.name}: {s.path}" for s in config.sources))
 
-    bar = Progress(sum(f.size for f in report.files), progress)
+    bar.total = max(sum(f.size for f in report.files), 1)
     collector = LLMCollector(store, lambda: config.thresholds, created=False)
-    with tempfile.TemporaryDirectory(prefix="llm-exporter-backfill-") as workdir:
-        blocks = Blocks(promtool, output, workdir)
+    with (
+        tempfile.TemporaryDirectory(prefix="llm-exporter-backfill-") as workdir,
+        Blocks(promtool, output, workdir, bar.written) as blocks,
+    ):
         sampler = Sampler(collector, blocks, step, job, instance)
 
         def take(t: float) -> None:
@@ -140,6 +209,7 @@ def backfill(
             until = report.last
             for p in pipelines:
                 p.settle()  # no later line will say whether a failed attempt was retried
+        bar.read(until)
         while next_sample <= until:
             take(next_sample)
             next_sample += step
@@ -149,18 +219,16 @@ def backfill(
             sampler.restart(until + HANDOVER_GAP)
         blocks.close()
         prices.save()
-        bar.end()
         report.samples = sampler.samples
     report.lines = sum(h.lines for h in health.sources.values())
     report.bytes = sum(h.bytes for h in health.sources.values())
     report.rejected = {name: dict(h.rejected) for name, h in health.sources.items() if h.rejected}
+    report.damaged = [(r.file.path, r.error) for r in readers if r.error is not None]
     if positions is not None:
-        save_positions(positions, _handover(readers))
-        report.positions = positions
+        report.handover = _handover(readers)
     if rules:
         assert prometheus is not None
-        report.rule_rounds = backfill_rules(promtool, prometheus, output, rules, report.first or until, until)
-    report.blocks = sorted(d for d in os.listdir(output) if os.path.isfile(os.path.join(output, d, "meta.json")))
+        report.rule_rounds = backfill_rules(promtool, prometheus, output, rules, report.first or until, until, bar)
     return report
 
 
