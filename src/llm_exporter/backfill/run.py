@@ -88,10 +88,13 @@ def backfill(
     if since > until:
         raise BackfillError(f"--from {iso(since)} is after --to {iso(until)}")
     created = not os.path.exists(output)
-    os.makedirs(output, exist_ok=True)
     # Blocks are made in a hidden directory beside where they go, and moved in only once all are
     # done: a failure, Ctrl-C or SIGTERM leaves the output as it was (and the temporary files gone).
-    staging = tempfile.mkdtemp(prefix=".llm-exporter-unfinished-", dir=output)
+    try:
+        os.makedirs(output, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".llm-exporter-unfinished-", dir=output)
+    except OSError as exc:
+        raise BackfillError(f"cannot write the blocks into {output}: {exc}") from None
     try:
         with Progress(progress) as bar:  # cleared however it ends
             report = _run(
