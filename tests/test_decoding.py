@@ -188,6 +188,11 @@ EPOCH = datetime(2024, 1, 15, 10, 0, 1, 123000, tzinfo=timezone.utc).timestamp()
         ("2024-01-15T10:00:01.123", EPOCH),  # no zone: UTC
         ("2024-01-15 10:00:01.123", EPOCH),
         ("2024-01-15", datetime(2024, 1, 15, tzinfo=timezone.utc).timestamp()),
+        ("2024-01-15T10:00", EPOCH - 1.123),  # to the minute
+        ("2024-01-15t10:00:01.123z", EPOCH),  # RFC 3339 allows lower case
+        # Read alike on every Python: fromisoformat reads these from 3.11 on, not on 3.10.
+        ("20240115T100001Z", None),  # ISO 8601's basic form
+        ("1" * 5000, None),  # the year 1111 to 3.11's fromisoformat; too large for epoch numbers
         (1705312801.123, EPOCH),  # epoch seconds
         (1705312801123, EPOCH),  # epoch milliseconds, told apart by magnitude
         ("1705312801123", EPOCH),

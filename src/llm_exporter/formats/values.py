@@ -35,17 +35,25 @@ EPOCH_MS_FROM = 1e11
 _EPOCH_MAX_MS = 1e14  # past this (the year 5138 in milliseconds) a number is no time at all
 
 
+# ISO 8601 forms RFC 3339 leaves out (a date alone, a time without seconds): fromisoformat reads
+# these alike on every supported Python, unlike the basic and week forms 3.11 added.
+_ISO_SHORT = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2})?")
+
+
 def _iso(text: str) -> datetime | None:
-    """ISO 8601 as `datetime.fromisoformat` reads it from Python 3.11 on, and RFC 3339 through
-    msgspec too: on 3.10 fromisoformat refuses a trailing `Z`, which most loggers write."""
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        pass
+    """RFC 3339 through msgspec, read alike on every supported Python (fromisoformat refuses a
+    trailing `Z` on 3.10, and from 3.11 on reads a 5,000-digit string as the year 1111); then a
+    date alone or a time to the minute."""
     try:
         return msgspec.convert(text, datetime)
     except msgspec.ValidationError:
-        return None
+        pass
+    if _ISO_SHORT.fullmatch(text):
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:  # a month 13, a day 45
+            return None
+    return None
 
 
 def timestamp(value: Any) -> float | None:
