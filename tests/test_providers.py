@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llm_exporter.pipeline.pricing import PriceBook
-from llm_exporter.providers import normalize_provider, resolve
+from llm_exporter.providers import normalize_provider, provider_of_client, resolve
 from testkit import make_exporter, scrape, value, write_lines
 
 BEDROCK_SONNET = "anthropic.claude-3-5-sonnet-20240620-v1:0"
@@ -190,3 +190,34 @@ def test_litellm_and_sdk_spellings_share_one_series(tmp_path: Path) -> None:
     assert value(s, "gen_ai_client_operation_duration_seconds_count", **labels) == 2
     # gpt-4o at $2.50 / $10 per million tokens: 2 x (1000 x 2.5 + 100 x 10) / 1e6
     assert value(s, "llm_cost_usd_total", **labels) == pytest.approx(0.007)
+
+
+@pytest.mark.parametrize(
+    ("client", "host", "port", "provider"),
+    [
+        ("AzureOpenAI", "127.0.0.1", 8080, "azure.ai.openai"),  # the class says it, wherever it points
+        ("AsyncAzureOpenAI", None, None, "azure.ai.openai"),
+        ("OpenAI", "myres.openai.azure.com", 443, "azure.ai.openai"),
+        ("AsyncOpenAI", "myres.cognitiveservices.azure.com", 443, "azure.ai.openai"),
+        ("OpenAI", "api.openai.com", 443, "openai"),
+        ("OpenAI", "api.groq.com", 443, "groq"),
+        ("OpenAI", "api.deepseek.com", 443, "deepseek"),
+        ("OpenAI", "api.x.ai", 443, "x_ai"),
+        ("OpenAI", "api.perplexity.ai", 443, "perplexity"),
+        ("OpenAI", "api.mistral.ai", 443, "mistral_ai"),
+        ("OpenAI", "generativelanguage.googleapis.com", 443, "gcp.gemini"),
+        ("OpenAI", "bedrock-runtime.us-east-1.amazonaws.com", 443, "aws.bedrock"),
+        ("OpenAI", "s3.amazonaws.com", 443, "openai"),  # not a Bedrock host
+        ("OpenAI", "localhost", 11434, "ollama"),  # Ollama's OpenAI-compatible API on its own port
+        ("OpenAI", "127.0.0.1", 8000, "openai"),  # a local server that does not say which it is
+        ("OpenAI", "notopenai.azure.com", 443, "openai"),
+        ("AnthropicBedrock", None, None, "aws.bedrock"),
+        ("AsyncAnthropicVertex", "us-east5-aiplatform.googleapis.com", 443, "gcp.vertex_ai"),
+        ("Anthropic", "api.anthropic.com", 443, "anthropic"),
+    ],
+)
+def test_a_client_names_its_provider_by_its_class_or_its_host(
+    client: str, host: str | None, port: int | None, provider: str
+) -> None:
+    default = "anthropic" if client.removeprefix("Async").startswith("Anthropic") else "openai"
+    assert provider_of_client(client, host, port, default) == provider

@@ -250,6 +250,71 @@ def resolve(model: str, provider: str | None) -> tuple[str, str]:
     return named, _model_id(named, model)
 
 
+# A client library's class (without its `Async` prefix) that names the provider it talks to.
+_CLIENTS = {
+    "AzureOpenAI": "azure.ai.openai",
+    "BedrockOpenAI": "aws.bedrock",
+    "AnthropicBedrock": "aws.bedrock",
+    "AnthropicBedrockMantle": "aws.bedrock",
+    "AnthropicAWS": "aws.bedrock",
+    "AnthropicVertex": "gcp.vertex_ai",
+    "AnthropicGoogleCloud": "gcp.vertex_ai",
+    "AnthropicFoundry": "azure.ai.inference",
+}
+# API hosts -> provider: an exact host, or a parent domain (`.openai.azure.com` matches any resource).
+# Other hosts (a proxy, a gateway) say nothing: the client's own provider stays.
+_HOSTS = {
+    "api.openai.com": "openai",
+    "api.anthropic.com": "anthropic",
+    ".openai.azure.com": "azure.ai.openai",
+    ".cognitiveservices.azure.com": "azure.ai.openai",
+    ".models.ai.azure.com": "azure.ai.inference",
+    ".inference.ai.azure.com": "azure.ai.inference",
+    ".amazonaws.com": "aws.bedrock",  # only `bedrock*` hosts: see provider_of_client
+    "aiplatform.googleapis.com": "gcp.vertex_ai",
+    ".aiplatform.googleapis.com": "gcp.vertex_ai",
+    "generativelanguage.googleapis.com": "gcp.gemini",
+    "api.mistral.ai": "mistral_ai",
+    "api.groq.com": "groq",
+    "api.deepseek.com": "deepseek",
+    "api.x.ai": "x_ai",
+    "api.perplexity.ai": "perplexity",
+    "api.cohere.com": "cohere",
+    "api.cohere.ai": "cohere",
+    "openrouter.ai": "openrouter",
+    "api.together.xyz": "together_ai",
+    "api.fireworks.ai": "fireworks_ai",
+    "api.cerebras.ai": "cerebras",
+}
+# Local servers by their documented default port, where the host says nothing.
+_LOCAL_PORTS = {11434: "ollama", 1234: "lm_studio"}
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "host.docker.internal"})
+
+
+@lru_cache(maxsize=256)
+def provider_of_client(client_class: str, host: str | None, port: int | None, default: str) -> str:
+    """The provider a client library's call goes to: its class where the class names one
+    (`AzureOpenAI`), else its API host (`*.openai.azure.com`, `api.groq.com`), else a local
+    server's default port (Ollama's 11434), else `default`, the provider whose API the client speaks."""
+    known = _CLIENTS.get(client_class.removeprefix("Async"))
+    if known is not None:
+        return known
+    if host:
+        host = host.lower().rstrip(".")
+        found = _HOSTS.get(host)
+        dot = host.find(".")
+        while found is None and dot >= 0:
+            found = _HOSTS.get(host[dot:])
+            dot = host.find(".", dot + 1)
+        if found == "aws.bedrock" and not host.startswith("bedrock"):
+            found = None
+        if found is not None:
+            return found
+        if host in _LOCAL_HOSTS and port in _LOCAL_PORTS:
+            return _LOCAL_PORTS[port]
+    return default
+
+
 def infer_provider(model: str) -> str:
     """The provider a model name implies (`openai/gpt-4o`, `llama3:8b` as ollama); `unknown` when
     nothing matches."""

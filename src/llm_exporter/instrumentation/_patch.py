@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from llm_exporter.instrumentation.content import input_messages, output_messages, system_instructions
 from llm_exporter.instrumentation.track import Call
+from llm_exporter.providers import provider_of_client
 
 # (class, attribute) -> the original attribute, for uninstrument().
 _originals: dict[tuple[type, str], Any] = {}
@@ -407,14 +408,22 @@ def wrap_async(
     return make
 
 
+def client_provider(resource: Any, default: str) -> str:
+    """The provider a client resource's calls go to (providers.provider_of_client): from the
+    client's class (`AzureOpenAI`) or its base URL's host, else `default`."""
+    client = getattr(resource, "_client", None)
+    host, port = url_server(getattr(client, "base_url", None))
+    return provider_of_client(type(client).__name__, host, port, default)
+
+
 def model_kwarg(provider: str, position: int | None = None) -> Describe:
     """(model, provider) of a client's call: the model from keyword `model` (or positional
-    `position`, self included), the provider the client's."""
+    `position`, self included), the provider the client's (client_provider, `provider` by default)."""
 
     def describe(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str | None, str]:
         value = kwargs.get("model")
         if value is None and position is not None and len(args) > position:
             value = args[position]
-        return (value if isinstance(value, str) else None), provider
+        return (value if isinstance(value, str) else None), client_provider(args[0] if args else None, provider)
 
     return describe
