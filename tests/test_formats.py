@@ -203,8 +203,8 @@ def test_litellm_trace_id_groups_attempts() -> None:
         ({"usage": {"prompt_tokens": 50, "completion_tokens": 7}}, (50, 7, 0)),
         ({"usage": {"input_tokens": 50, "output_tokens": 7}}, (50, 7, 0)),
         # Only a total: counted as unsplit, never as 0.
-        ({"total_tokens": 99}, (0, 0, 99)),
-        ({"usage": {"total_tokens": "99"}}, (0, 0, 99)),
+        ({"total_tokens": 99}, (None, None, 99)),
+        ({"usage": {"total_tokens": "99"}}, (None, None, 99)),
     ],
 )
 def test_event_lenient_numbers_and_usage(obj: dict, tokens: tuple[int, int, int]) -> None:

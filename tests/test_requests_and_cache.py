@@ -176,3 +176,25 @@ def test_failures_by_status_code_without_one(tmp_path: Path) -> None:
     timeouts = [labels for (name, labels) in s if name == "llm_errors_total" and ("error_type", "Timeout") in labels]
     assert len(timeouts) == 1 and not any(k == "http_response_status_code" for k, _ in timeouts[0])
     assert value(s, "llm_requests_total", outcome="failure") == 2
+
+
+def test_a_logged_embeddings_call_makes_no_output_token_observation(tmp_path: Path) -> None:
+    # LiteLLM writes `completion_tokens: 0` for an embedding; the completion format leaves the count out.
+    exporter, log = make_exporter(tmp_path, "auto")
+    embedding = litellm(None, model="text-embedding-3-small", call_type="aembedding", prompt_tokens=8)
+    write_lines(
+        log,
+        [
+            embedding.replace('"completion_tokens": 100', '"completion_tokens": 0'),
+            '{"event_type":"completion_response","model":"text-embedding-3-large","operation":"embeddings",'
+            '"success":true,"response_time_ms":40,"token_usage":{"prompt_tokens":5,"total_tokens":5}}\n',
+        ],
+    )
+    exporter.poll_once()
+    s = scrape(exporter)
+    for model, input_tokens in (("text-embedding-3-small", 8), ("text-embedding-3-large", 5)):
+        labels = {"gen_ai_operation_name": "embeddings", "gen_ai_request_model": model}
+        assert value(s, "gen_ai_client_token_usage_count", **labels, gen_ai_token_type="output") == 0
+        assert value(s, "gen_ai_client_token_usage_count", **labels, gen_ai_token_type="input") == 1
+        assert value(s, "gen_ai_client_token_usage_sum", **labels, gen_ai_token_type="input") == input_tokens
+        assert value(s, "llm_tokens_total", **labels, gen_ai_token_type="output") == 0

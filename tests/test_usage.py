@@ -64,7 +64,8 @@ SHAPES: list[tuple[str, dict[str, Any], usage.Tokens]] = [
         },
         (1000, 10, 0, 400, 0, 0),
     ),
-    ("OpenAI embeddings", {"prompt_tokens": 8, "total_tokens": 8}, (8, 0, 0, 0, 0, 0)),
+    # No output count: None, never a 0 the response did not say.
+    ("OpenAI embeddings", {"prompt_tokens": 8, "total_tokens": 8}, (8, None, 0, 0, 0, 0)),
     (
         "OpenAI Responses: input counts the cached tokens",
         {
@@ -127,7 +128,8 @@ SHAPES: list[tuple[str, dict[str, Any], usage.Tokens]] = [
         (26, 298, 0, 0, 0, 0),
     ),
     ("Ollama, as LiteLLM logs it (recorded)", LITELLM_OLLAMA, (26, 298, 0, 0, 0, 0)),
-    ("only a total", {"total_tokens": 500}, (0, 0, 0, 0, 0, 500)),
+    ("Ollama /api/embed", {"model": "all-minilm", "prompt_eval_count": 6}, (6, None, 0, 0, 0, 0)),
+    ("only a total", {"total_tokens": 500}, (None, None, 0, 0, 0, 500)),
 ]  # fmt: skip
 
 
@@ -135,7 +137,7 @@ SHAPES: list[tuple[str, dict[str, Any], usage.Tokens]] = [
 def test_every_shape_strictly_and_leniently(shape: str, payload: dict[str, Any], expected: usage.Tokens) -> None:
     assert usage.strict(msgspec.convert(payload, usage.Usage)) == expected
     lenient = usage.lenient(payload)
-    assert lenient == (None if expected[:2] == (0, 0) else expected)  # in-app: no split, no usage
+    assert lenient == (None if expected[:2] == (None, None) else expected)  # in-app: no split, no usage
 
 
 def test_flat_counts_of_an_event_line() -> None:
@@ -203,7 +205,7 @@ def test_log_lines_reject_a_wrong_type_by_its_field_and_the_app_reads_it_as_0(pa
         usage.strict(msgspec.convert(payload, usage.Usage))
     assert (caught.value.reason, caught.value.detail) == ("wrong_shape", detail)
     lenient = usage.lenient(payload)
-    assert lenient is None or all(type(n) is int and n >= 0 for n in lenient)
+    assert lenient is None or all(n is None or (type(n) is int and n >= 0) for n in lenient)
 
 
 def test_the_app_never_raises() -> None:

@@ -31,6 +31,7 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, S
 
 from llm_exporter import __version__, semconv
 from llm_exporter.exposition.otel import signal_endpoint, signal_protocol
+from llm_exporter.formats.usage import reported_output
 from llm_exporter.pipeline.join import BoundedTable
 
 if TYPE_CHECKING:
@@ -226,8 +227,11 @@ class SourceSpans:
         if session:
             attributes[semconv.ATTR_SESSION] = session
         if event.input_tokens or event.output_tokens:
-            attributes[semconv.ATTR_USAGE_INPUT] = event.input_tokens
-            attributes[semconv.ATTR_USAGE_OUTPUT] = event.output_tokens
+            if event.input_tokens is not None:
+                attributes[semconv.ATTR_USAGE_INPUT] = event.input_tokens
+            output = reported_output(operation, event.output_tokens)
+            if output is not None:
+                attributes[semconv.ATTR_USAGE_OUTPUT] = output
         if cost is not None:
             attributes[semconv.ATTR_COST] = cost
         if event.cache_hit is not None:

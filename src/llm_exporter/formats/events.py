@@ -50,7 +50,8 @@ class Completion(_Timed):
     """A finished call (one attempt, where the producer retries).
 
     Model, provider and operation are None when the log leaves them to a request event joined
-    by `request_id`. `cost` is None when the log has no trustworthy cost (absent, null, or a
+    by `request_id`. Input and output tokens are None where the log does not report them (an
+    embeddings response has no output count). `cost` is None when the log has no trustworthy cost (absent, null, or a
     producer's "could not price" 0): the pipeline then prices the tokens. A call whose
     token counts are all 0 or absent carried no usage (the pipeline counts it as such). `cache_hit`
     is True for an answer from a response cache, False only where the log shows a cache was
@@ -69,8 +70,8 @@ class Completion(_Timed):
     provider: str | None
     operation: str | None
     duration: float
-    input_tokens: int = 0
-    output_tokens: int = 0
+    input_tokens: int | None = 0
+    output_tokens: int | None = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0

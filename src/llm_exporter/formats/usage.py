@@ -19,6 +19,10 @@ The shapes (tests/test_usage.py holds one row per shape, from recorded payloads 
   beside the split counts.
 - Only `total_tokens`: given as unsplit tokens (their input/output share, so their price, unknown).
 
+A count the usage does not have is None, not 0 (OpenAI's embeddings tell no output tokens, Ollama's
+`/api/embed` only `prompt_eval_count`): no token observation is made of what a response does not
+report. `reported_output` adds the one rule no usage can tell: an embeddings call has no output.
+
 Where two fields say the same thing, the first one given (not 0) wins, in the order above:
 `cache_read_input_tokens` before the details' `cached_tokens` (the counts of a log line read as
 they always were; producers that write both write the same number).
@@ -78,9 +82,10 @@ class Usage(Struct, gc=False):
 
 AnyUsage = Usage | list | str | int | float | bool | None
 
-# (input, output, cache_read, cache_write, reasoning, unsplit): a plain tuple, made per log line.
-Tokens = tuple[int, int, int, int, int, int]
-NONE: Tokens = (0, 0, 0, 0, 0, 0)
+# (input, output, cache_read, cache_write, reasoning, unsplit): a plain tuple, made per log line;
+# input and output None where the usage does not tell them.
+Tokens = tuple[int | None, int | None, int, int, int, int]
+NONE: Tokens = (None, None, 0, 0, 0, 0)
 
 Count = Callable[[Any, str], int]
 Mapping = Callable[[Any, str], Any]
@@ -130,7 +135,7 @@ def strict(
         unsplit = count(usage.total_tokens, "total_tokens")
         if flat:
             cache_read, reasoning = _flat(usage, count, cache_read, reasoning)
-        return 0, 0, cache_read, cache_write, reasoning, unsplit
+        return None, None, cache_read, cache_write, reasoning, unsplit
     if usage.prompt_tokens is not None:
         input_tokens = count(usage.prompt_tokens, "prompt_tokens")
     elif usage.input_tokens is not None:
@@ -146,10 +151,13 @@ def strict(
         if details is not None:
             cache_read = cache_read or count(details.cache_read, "cache_read")
             cache_write = cache_write or count(details.cache_creation, "cache_creation")
-    else:
+    elif usage.prompt_eval_count is not None:
         input_tokens = count(usage.prompt_eval_count, "prompt_eval_count")
+    else:
+        input_tokens = None
+    output: int | None
     if usage.completion_tokens is not UNSET:
-        output = count(usage.completion_tokens, "completion_tokens")
+        output = None if usage.completion_tokens is None else count(usage.completion_tokens, "completion_tokens")
     elif usage.output_tokens is not None:
         output = count(usage.output_tokens, "output_tokens")
         if not reasoning:
@@ -158,8 +166,10 @@ def strict(
         if not reasoning:
             details = mapping(usage.output_token_details, "output_token_details")
             reasoning = count(details.reasoning, "reasoning") if details is not None else 0
-    else:
+    elif usage.eval_count is not None:
         output = count(usage.eval_count, "eval_count")
+    else:
+        output = None
     if flat:
         cache_read, reasoning = _flat(usage, count, cache_read, reasoning)
     return input_tokens, output, cache_read, cache_write, reasoning, 0
@@ -226,3 +236,9 @@ def lenient(usage: Any) -> Tokens | None:
     if not has_split(typed):
         return None
     return strict(typed, False, _lenient_count, _lenient_mapping)
+
+
+def reported_output(operation: str | None, output_tokens: int | None) -> int | None:
+    """The output tokens a call's response reported: None for an embeddings call, which has no
+    output (LiteLLM writes `completion_tokens: 0` for it), else the count as read."""
+    return None if operation == "embeddings" else output_tokens

@@ -45,11 +45,10 @@ def _usage_dict(token_usage: Any) -> dict[str, Any] | None:
             return dict(token_usage)
     else:
         usage = token_usage
-    out: dict[str, Any] = {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
-    }
+    # Only the counts the response reported: an embeddings line has no completion_tokens.
+    counts = {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens}
+    out: dict[str, Any] = {key: n for key, n in counts.items() if n is not None}
+    out["total_tokens"] = sum(out.values())
     if usage.cache_read_tokens:
         out["prompt_tokens_details"] = {"cached_tokens": usage.cache_read_tokens}
     if usage.cache_write_tokens:

@@ -26,8 +26,10 @@ def get(obj: Any, key: str) -> Any:
 
 @dataclass(slots=True)
 class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
+    """A call's tokens; input or output None where the response does not report it."""
+
+    input_tokens: int | None = 0
+    output_tokens: int | None = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0

@@ -310,11 +310,19 @@ class Telemetry:
             found = attrs.failure(value)
         return found
 
-    def price_of(self, model: str | None, provider: str | None) -> Price | None:
-        """The price of a call whose series folded (so the series' own price is not its model's)."""
-        if not model:
-            return None
-        return self.prices.lookup(*resolve(model, provider))
+    def billed_price(
+        self, series: _Series, model: str | None, provider: str | None, response_model: str | None
+    ) -> Price | None:
+        """The price of a call of `series`: its request model's, else its response model's
+        (PriceBook.billed). Where the series folded, its own price is not its model's: the call's
+        model is looked up."""
+        if not series.folded:
+            if series.price is not None:
+                return series.price
+            return self.prices.billed(series.provider, series.model, response_model)
+        if model:
+            return self.prices.billed(*resolve(model, provider), response_model)
+        return None
 
     # -- observable callbacks -----------------------------------------------------------------------
 

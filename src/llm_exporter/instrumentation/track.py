@@ -21,6 +21,7 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_exporter import semconv
+from llm_exporter.formats.usage import reported_output
 from llm_exporter.instrumentation.configure import telemetry_or_none
 from llm_exporter.instrumentation.content import to_parts
 from llm_exporter.instrumentation.responses import Usage, extract
@@ -259,15 +260,16 @@ class Call:
 
     def record_usage(
         self,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
+        input_tokens: int | None = 0,
+        output_tokens: int | None = 0,
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
         reasoning_tokens: int = 0,
         cost: float | None = None,
         cache_hit: bool | None = None,
     ) -> None:
-        """Token counts of the call (cache and reasoning tokens are subsets of input and output);
+        """Token counts of the call (cache and reasoning tokens are subsets of input and output; None
+        for a count the response does not report, which then makes no token observation);
         `cost` in US dollars overrides the price book; `cache_hit` for response caches."""
         self.usage = Usage(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens)
         if cost is not None:
@@ -362,16 +364,23 @@ class Call:
         usage = self.usage
         cost = self.cost
         # 0/0 is what a client reports when it got no usage (a stream without include_usage):
-        # no 0-token observations, and a success without tokens is counted as usage missing.
-        has_tokens = usage is not None and (usage.input_tokens > 0 or usage.output_tokens > 0)
+        # no 0-token observations, and a success without tokens is counted as usage missing. A
+        # count the response does not report (an embeddings call's output) is not observed.
+        input_tokens = output_tokens = None
+        if usage is not None:
+            input_tokens, output_tokens = usage.input_tokens, reported_output(s.operation, usage.output_tokens)
+        has_tokens = bool(input_tokens or output_tokens)
         if usage is not None and has_tokens:
-            t.token_usage.record(usage.input_tokens, h.input)
-            t.token_usage.record(usage.output_tokens, h.output)
-            price = s.price if not s.folded else t.price_of(self.model, self._provider)
-            if cost is None and price is not None:
-                cost = price.cost(
-                    usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
-                )
+            if input_tokens is not None:
+                t.token_usage.record(input_tokens, h.input)
+            if output_tokens is not None:
+                t.token_usage.record(output_tokens, h.output)
+            if cost is None:
+                price = t.billed_price(s, self.model, self._provider, self.response_model)
+                if price is not None:
+                    cost = price.cost(
+                        input_tokens or 0, output_tokens or 0, usage.cache_read_tokens, usage.cache_write_tokens
+                    )
         ttfc = None if self._first_chunk is None else self._first_chunk - self._start
         if ttfc is not None:
             t.time_to_first_chunk.record(ttfc, h.attrs)
@@ -394,8 +403,8 @@ class Call:
             if usage is not None:
                 add_tokens(
                     s.tokens,
-                    usage.input_tokens,
-                    usage.output_tokens,
+                    input_tokens or 0,
+                    output_tokens or 0,
                     usage.cache_read_tokens,
                     usage.cache_write_tokens,
                     usage.reasoning_tokens,
@@ -437,8 +446,11 @@ class Call:
         attrs: dict[str, Any] = {}
         usage = self.usage
         if usage is not None:
-            attrs[semconv.ATTR_USAGE_INPUT] = usage.input_tokens
-            attrs[semconv.ATTR_USAGE_OUTPUT] = usage.output_tokens
+            if usage.input_tokens is not None:
+                attrs[semconv.ATTR_USAGE_INPUT] = usage.input_tokens
+            output = reported_output(self._series.operation if self._series else None, usage.output_tokens)
+            if output is not None:
+                attrs[semconv.ATTR_USAGE_OUTPUT] = output
             if usage.cache_read_tokens:
                 attrs[semconv.ATTR_USAGE_CACHE_READ] = usage.cache_read_tokens
             if usage.cache_write_tokens:

@@ -159,6 +159,15 @@ class PriceBook:
         self._cache[key] = price
         return price
 
+    def billed(self, provider: str, model: str | None, response_model: str | None) -> Price | None:
+        """The price of a call: its request model's, else, where neither overrides nor genai-prices
+        know the request model, the model the response says answered (an Azure deployment name is
+        any string its owner chose; the response names the model billed, `gpt-4o-2024-08-06`)."""
+        price = self.lookup(provider, model) if model else None
+        if price is None and response_model and response_model != model:
+            price = self.lookup(provider, response_model)
+        return price
+
     def _genai_prices(self, provider: str, model: str) -> Price | None:
         if self._kept_in is None:
             return _from_genai_prices(provider, model)[0]

@@ -18,6 +18,7 @@ import orjson
 from llm_exporter.config import DEFAULT_MAX_SAMPLES
 from llm_exporter.formats import FORMATS, PARSERS
 from llm_exporter.formats.events import Completion, Decision, Event, Ignored, Rejected, Request
+from llm_exporter.formats.usage import reported_output
 from llm_exporter.pipeline.join import BoundedTable
 from llm_exporter.pipeline.labels import LabelLimiter, SampleBudget
 from llm_exporter.pipeline.pricing import PriceBook
@@ -347,27 +348,31 @@ class SourcePipeline:
         its own (unless the log bills it), and what it saved."""
         series = call.series
         series.cache_hits += 1
+        input_tokens, output_tokens = event.input_tokens or 0, event.output_tokens or 0
         if event.cost:
             series.cost += event.cost
         saved = event.saved_cost
         if not saved:
             price = self.prices.lookup(series.labels["gen_ai_provider_name"], call.model)
-            saved = price.cost(event.input_tokens, event.output_tokens) if price is not None else 0.0
+            saved = price.cost(input_tokens, output_tokens) if price is not None else 0.0
         series.saved_cost += saved
-        series.saved_input += event.input_tokens
-        series.saved_output += event.output_tokens
+        series.saved_input += input_tokens
+        series.saved_output += output_tokens
         return event.cost
 
     def _provider_call(self, event: Completion, call: _Call) -> tuple[Histogram, float | None]:
         """Record a call to the provider; returns the duration histogram it went to, its cost."""
         series = call.series
-        has_usage = event.input_tokens > 0 or event.output_tokens > 0
+        labels = series.labels
+        input_tokens = event.input_tokens
+        output_tokens = reported_output(labels["gen_ai_operation_name"], event.output_tokens)
+        has_usage = bool(input_tokens or output_tokens)
         cost = event.cost
         if cost is None and (has_usage or event.unsplit_tokens):
-            price = self.prices.lookup(series.labels["gen_ai_provider_name"], call.model) if has_usage else None
+            price = self.prices.lookup(labels["gen_ai_provider_name"], call.model) if has_usage else None
             if price is not None:
                 cost = price.cost(
-                    event.input_tokens, event.output_tokens, event.cache_read_tokens, event.cache_write_tokens
+                    input_tokens or 0, output_tokens or 0, event.cache_read_tokens, event.cache_write_tokens
                 )
             else:  # no known price, or tokens not split into input and output
                 self._count(self.health.unpriced, series)
@@ -388,15 +393,17 @@ class SourcePipeline:
             if event.http_status:
                 key = self._child(series, series.failed_calls, (error_type, event.http_status), key, self.costs.counter)
             series.failed_calls[key] = series.failed_calls.get(key, 0) + 1
-        if has_usage:
-            series.usage_input.observe(event.input_tokens)
-            series.usage_output.observe(event.output_tokens)
+        if has_usage:  # each count the response reported, 0 included
+            if input_tokens is not None:
+                series.usage_input.observe(input_tokens)
+            if output_tokens is not None:
+                series.usage_output.observe(output_tokens)
         elif event.error_type is None and not event.unsplit_tokens:
             self._count(self.health.usage_missing, series)
         add_tokens(
             series.tokens,
-            event.input_tokens,
-            event.output_tokens,
+            input_tokens or 0,
+            output_tokens or 0,
             event.cache_read_tokens,
             event.cache_write_tokens,
             event.reasoning_tokens,
