@@ -1,5 +1,9 @@
-"""Anthropic: messages (sync, async, `stream=True`, the `messages.stream()` helper, and
-`messages.with_raw_response.create`, plain or streamed, recorded as in openai.py).
+"""Anthropic: messages and beta messages (`client.messages` and `client.beta.messages`: `create`,
+sync, async, `stream=True`, the `stream()` helper, `parse()`, and `with_raw_response.create`,
+plain or streamed, recorded as in openai.py). The beta tool runner calls `beta.messages.create`,
+so it is recorded through it; so are the Bedrock, Vertex and Foundry clients, whose provider is
+their class's (providers.provider_of_client). `count_tokens` makes no model call; `batches` are
+billed later, outside any call, and not recorded.
 
 Stream usage: `message_start` carries input, cache read and cache write tokens; `message_delta`
 carries the cumulative output tokens (and, from newer servers, updated input counts).
@@ -12,6 +16,7 @@ from typing import Any
 from llm_exporter.instrumentation._patch import (
     AsyncStreamProxy,
     StreamProxy,
+    client_provider,
     client_server,
     inside_outer,
     model_kwarg,
@@ -70,7 +75,8 @@ class _StreamManager:
 
     def _start(self) -> Call:
         model = self._kwargs.get("model")
-        call = self._call = Call(model if isinstance(model, str) else None, PROVIDER, "chat")
+        provider = client_provider(self._resource, PROVIDER)
+        call = self._call = Call(model if isinstance(model, str) else None, provider, "chat")
         call.server_address, call.server_port = client_server((self._resource,), self._kwargs)
         return call.start(_request, self._kwargs)
 
@@ -147,10 +153,23 @@ def instrument() -> bool:
         return isinstance(result, anthropic.AsyncStream)
 
     describe = model_kwarg(PROVIDER)
-    patch(Messages, "create", wrap_sync(describe, "chat", is_sync_stream, _on_event, request=common))
-    patch(AsyncMessages, "create", wrap_async(describe, "chat", is_async_stream, _on_event, request=common))
-    patch(Messages, "stream", _wrap_stream_helper)
-    patch(AsyncMessages, "stream", _wrap_stream_helper)
+    sync, async_ = [Messages], [AsyncMessages]
+    try:
+        from anthropic.resources.beta.messages import AsyncMessages as BetaAsyncMessages
+        from anthropic.resources.beta.messages import Messages as BetaMessages
+    except ImportError:  # a client version without the beta resources
+        pass
+    else:
+        sync.append(BetaMessages)
+        async_.append(BetaAsyncMessages)
+    for cls in sync:  # patch() skips a method a class does not have (`parse` in older clients)
+        for name in ("create", "parse"):
+            patch(cls, name, wrap_sync(describe, "chat", is_sync_stream, _on_event, request=common))
+        patch(cls, "stream", _wrap_stream_helper)
+    for cls in async_:
+        for name in ("create", "parse"):
+            patch(cls, name, wrap_async(describe, "chat", is_async_stream, _on_event, request=common))
+        patch(cls, "stream", _wrap_stream_helper)
     return True
 
 

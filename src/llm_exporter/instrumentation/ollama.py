@@ -1,6 +1,9 @@
-"""Ollama: `chat`, `generate` and `embed` on `ollama.Client` and `ollama.AsyncClient` (and the
-module-level functions, which use a default Client). Streams are NDJSON; the final object
-(`done: true`) carries `prompt_eval_count` and `eval_count`."""
+"""Ollama: `chat`, `generate`, `embed` and `embeddings` (the older `/api/embeddings`) on
+`ollama.Client` and `ollama.AsyncClient` (and the module-level functions, which use a default
+Client). Streams are NDJSON; the final object (`done: true`) carries `prompt_eval_count` and
+`eval_count`; `embed` answers with `prompt_eval_count` only, `embeddings` with no counts at all
+(recorded with its duration and outcome, and counted as usage missing). The model management
+calls (`pull`, `push`, `create`, `show`, `ps`...) and `web_search`/`web_fetch` make no model call."""
 
 from __future__ import annotations
 
@@ -43,7 +46,12 @@ def instrument() -> bool:
     except ImportError:
         return False
     describe = model_kwarg(PROVIDER, position=1)
-    for name, operation in (("chat", "chat"), ("generate", "text_completion"), ("embed", "embeddings")):
+    for name, operation in (
+        ("chat", "chat"),
+        ("generate", "text_completion"),
+        ("embed", "embeddings"),
+        ("embeddings", "embeddings"),
+    ):
         patch(Client, name, wrap_sync(describe, operation, _is_stream, _on_part, request=_request))
         patch(AsyncClient, name, wrap_async(describe, operation, _is_stream, _on_part, request=_request))
     return True
