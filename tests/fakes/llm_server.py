@@ -1,7 +1,11 @@
-"""A local fake LLM server answering in the real wire formats of the OpenAI (chat completions and
-Responses API), Anthropic and Ollama APIs, streaming included (SSE for OpenAI and Anthropic,
+"""A local fake LLM server answering in the real wire formats of the OpenAI (chat completions,
+embeddings and Responses API), Azure OpenAI (deployment paths with `api-version`), Anthropic
+(`/v1/messages`, and `?beta=true` as the client's `beta.messages` calls it) and Ollama (`/api/chat`,
+`/api/embed`, `/api/embeddings`) APIs, streaming included (SSE for OpenAI, Azure and Anthropic,
 NDJSON for Ollama). Token counts are fixed so tests can assert exact values. Each request's path
-and body are kept in `requests`, its headers in `headers`. Some model names provoke failures:
+and body are kept in `requests`, its headers in `headers`, and each request with the answer it got
+in `exchanges` (what tests/testdata/providers_recorded/record.py writes). Some model names provoke
+failures:
 
 - `fail-429` answers with a rate-limit error, `fail-500` with an internal server error;
 - `slow...` waits SLOW_SECONDS (or until the server stops) before answering, to outlast a client timeout;
@@ -18,6 +22,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 # What every answer reports.
 OPENAI_USAGE = {
@@ -51,6 +56,19 @@ OLLAMA_SHOW = {
 TEXT = ["Hel", "lo", " world"]
 # The dated snapshot OpenAI names in its answers for an alias; other models are echoed as asked.
 OPENAI_SNAPSHOTS = {"gpt-4o": "gpt-4o-2024-08-06", "gpt-4o-mini": "gpt-4o-mini-2024-07-18"}
+# Azure OpenAI deployments (any name their owner chose) -> the model each answers as, as Azure's
+# responses name it (`gpt-35-turbo` without the dot).
+AZURE_DEPLOYMENTS = {
+    "prod-chat": "gpt-4.1-mini-2025-04-14",
+    "legacy-chat": "gpt-35-turbo",
+    "search-embed": "text-embedding-3-large",
+}
+_AZURE_PATH = re.compile(r"^/openai/deployments/([^/]+)/")
+# Azure's content filter verdicts, on the prompt and on each choice.
+_AZURE_FILTERS = {name: {"filtered": False, "severity": "safe"} for name in ("hate", "self_harm", "sexual", "violence")}
+OLLAMA_EMBED_COUNT = {"prompt_eval_count": 6}
+# What the server adds to every answer's headers (none by default; a test may add its own).
+EXTRA_HEADERS: dict[str, str] = {}
 SLOW_SECONDS = 5.0
 RATE_LIMITED = {"error": {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"}}
 SERVER_ERROR = {"error": {"message": "the fake server failed", "type": "server_error", "code": None}}
@@ -64,14 +82,29 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
+    def send_header(self, keyword: str, value: str) -> None:
+        super().send_header(keyword, value)
+        if keyword not in ("Server", "Date"):  # send_response's own, different every run
+            self._sent_headers[keyword] = value
+
+    def _keep(self, status: int, body: bytes | None, chunks: list[bytes] | None) -> None:
+        """The request and its answer, as `exchanges` keeps them."""
+        response: dict[str, Any] = {"status": status, "headers": self._sent_headers}
+        if chunks is None:
+            response["body"] = (body or b"").decode()
+        else:
+            response["chunks"] = [c.decode() for c in chunks]
+        self.server.exchanges.append({"request": self._request, "response": response})  # type: ignore[attr-defined]
+
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
+        for k, v in {**EXTRA_HEADERS, **(headers or {})}.items():
             self.send_header(k, v)
         self.end_headers()
+        self._keep(status, data, None)  # before the client can have the answer
         self._served()
         self.wfile.write(data)
 
@@ -79,7 +112,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
+        for k, v in EXTRA_HEADERS.items():
+            self.send_header(k, v)
         self.end_headers()
+        self._keep(200, None, chunks)  # before the client can have the answer
         for chunk in chunks:
             self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
             self.wfile.flush()
@@ -97,7 +133,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         self.server.requests.append((self.path, body))  # type: ignore[attr-defined]
         self.server.headers.append(dict(self.headers))  # type: ignore[attr-defined]
-        model = body.get("model", "")
+        self._sent_headers: dict[str, str] = {}
+        self._request = {"method": "POST", "path": self.path, "headers": _request_headers(self.headers), "body": body}
+        self.route, _, query = self.path.partition("?")
+        self.query = parse_qs(query)
+        azure = _AZURE_PATH.match(self.route)
+        model = azure.group(1) if azure else body.get("model", "")
         if model == "fail-429":
             self._json(429, RATE_LIMITED, {"retry-after": "0"})
             return
@@ -118,52 +159,86 @@ class _Handler(BaseHTTPRequestHandler):
         return seen < int(match.group(1))
 
     def _answer(self, body: dict[str, Any]) -> None:
-        if self.path.endswith("/chat/completions"):
+        route = self.route
+        azure = _AZURE_PATH.match(route)
+        if azure:
+            self._azure(azure.group(1), route[azure.end() :], body)
+        elif route.endswith("/chat/completions"):
             self._openai_chat(body)
-        elif self.path.endswith("/responses"):
+        elif route.endswith("/responses"):
             self._openai_responses(body)
-        elif self.path.endswith("/embeddings"):
-            self._json(
-                200,
-                {
-                    "object": "list",
-                    "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}],
-                    "model": body["model"],
-                    "usage": EMBEDDING_USAGE,
-                },
-            )
-        elif self.path.endswith("/messages"):
+        elif route.endswith("/embeddings") and not route.startswith("/api/"):
+            self._openai_embeddings(body["model"])
+        elif route.endswith("/messages"):
             self._anthropic(body)
-        elif self.path == "/api/chat":
+        elif route == "/api/chat":
             self._ollama_chat(body)
-        elif self.path == "/api/show":
+        elif route == "/api/embed":  # Ollama's: counts the input, no output
+            self._json(200, {"model": body["model"], "embeddings": [[0.25, -0.5]], **OLLAMA_EMBED_COUNT})
+        elif route == "/api/embeddings":  # Ollama's older endpoint: the vector only, no counts at all
+            self._json(200, {"embedding": [0.25, -0.5]})
+        elif route == "/api/show":
             self._json(200, OLLAMA_SHOW)
         else:
             self._json(404, {"error": "not found"})
 
+    def _openai_embeddings(self, model: str) -> None:
+        self._json(
+            200,
+            {
+                "object": "list",
+                "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}],
+                "model": model,
+                "usage": EMBEDDING_USAGE,
+            },
+        )
+
+    # -- Azure OpenAI ------------------------------------------------------------------------------
+
+    def _azure(self, deployment: str, operation: str, body: dict[str, Any]) -> None:
+        """A deployment's call: `api-version` is required; the answer names the deployment's model
+        (not the deployment) and carries Azure's content filter results."""
+        if "api-version" not in self.query:
+            self._json(404, {"error": {"code": "404", "message": "Resource not found"}})
+            return
+        model = AZURE_DEPLOYMENTS.get(deployment)
+        if model is None:
+            self._json(404, {"error": {"code": "DeploymentNotFound", "message": "The deployment does not exist."}})
+        elif operation == "embeddings":
+            self._openai_embeddings(model)
+        elif operation == "chat/completions":
+            self._openai_chat({**body, "model": model}, azure=True)
+        else:
+            self._json(404, {"error": {"code": "404", "message": "Resource not found"}})
+
     # -- OpenAI ----------------------------------------------------------------------------------
 
-    def _openai_chat(self, body: dict[str, Any]) -> None:
+    def _openai_chat(self, body: dict[str, Any], azure: bool = False) -> None:
+        """OpenAI's chat completion; Azure's (`azure`) adds its content filter results, and its
+        stream opens with a chunk of no choices and no model that carries the prompt's."""
         model = body["model"]
+        prompt_filters = [{"prompt_index": 0, "content_filter_results": _AZURE_FILTERS}] if azure else None
+        choice_filters = {"content_filter_results": _AZURE_FILTERS} if azure else {}
         if not body.get("stream"):
-            self._json(
-                200,
-                {
-                    "id": "chatcmpl-1",
-                    "object": "chat.completion",
-                    "created": 1700000000,
-                    "model": OPENAI_SNAPSHOTS.get(model, model),
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": "".join(TEXT), "refusal": None},
-                            "logprobs": None,
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": OPENAI_USAGE,
-                },
-            )
+            answer = {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 1700000000,
+                "model": OPENAI_SNAPSHOTS.get(model, model),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "".join(TEXT), "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                        **choice_filters,
+                    }
+                ],
+                "usage": OPENAI_USAGE,
+            }
+            if prompt_filters:
+                answer["prompt_filter_results"] = prompt_filters
+            self._json(200, answer)
             return
         base = {
             "id": "chatcmpl-2",
@@ -171,12 +246,28 @@ class _Handler(BaseHTTPRequestHandler):
             "created": 1700000000,
             "model": OPENAI_SNAPSHOTS.get(model, model),
         }
-        events = []
+        events: list[dict[str, Any]] = []
+        if prompt_filters:
+            events.append(
+                {
+                    "choices": [],
+                    "created": 0,
+                    "id": "",
+                    "model": "",
+                    "object": "",
+                    "prompt_filter_results": prompt_filters,
+                }
+            )
         deltas = [{"role": "assistant", "content": ""}] + [{"content": t} for t in TEXT]
         for i, delta in enumerate(deltas):
             finish = "stop" if i == len(deltas) - 1 else None
             events.append(
-                {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+                {
+                    **base,
+                    "choices": [
+                        {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish, **choice_filters}
+                    ],
+                }
             )
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append({**base, "choices": [], "usage": OPENAI_USAGE})
@@ -332,6 +423,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._stream("application/x-ndjson", [json.dumps(p).encode() + b"\n" for p in parts])
 
 
+def _request_headers(headers: Any) -> dict[str, str]:
+    """The request headers that say which API a client spoke (versions, betas), and which header
+    carried its key (never the key); the client's own version and platform headers left out."""
+    kept = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in ("anthropic-version", "anthropic-beta", "content-type"):
+            kept[lower] = value
+        elif lower in ("authorization", "api-key", "x-api-key"):
+            kept[lower] = "<redacted>"
+    return dict(sorted(kept.items()))
+
+
 class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):
@@ -344,6 +448,7 @@ class FakeLLMServer:
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.requests = []  # type: ignore[attr-defined]
         self.httpd.headers = []  # type: ignore[attr-defined]
+        self.httpd.exchanges = []  # type: ignore[attr-defined]
         self.httpd.served = []  # type: ignore[attr-defined]
         self.httpd.flaky = {}  # type: ignore[attr-defined]
         self.httpd.lock = threading.Lock()  # type: ignore[attr-defined]
@@ -362,6 +467,12 @@ class FakeLLMServer:
     def headers(self) -> list[dict[str, str]]:
         """The headers of each request, in the order of `requests`."""
         return self.httpd.headers  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def exchanges(self) -> list[dict[str, Any]]:
+        """Each request (method, path, the headers _request_headers keeps, body) with its answer
+        (status, headers, body or stream chunks), in the order answered."""
+        return self.httpd.exchanges  # type: ignore[attr-defined, no-any-return]
 
     @property
     def served(self) -> list[float]:

@@ -1,0 +1,227 @@
+"""The recorded provider corpus (tests/testdata/providers_recorded/, re-recorded by its record.py)
+replayed byte for byte to the real client libraries, instrumented: provider labels as the
+semconv names them (Azure from the client class on deployment URLs), Azure deployments priced by
+the model their response names, no output-token observation for embeddings, and the surfaces
+that were not recorded before (Anthropic `beta.messages`, Ollama `embeddings`) recorded. Expected
+values come from the recorded answers and from genai-prices' own `calc_price`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.provider_calls import CALLS
+from fakes.replay_server import ReplayServer
+from llm_exporter import semconv
+from llm_exporter.instrumentation import configure, instrument, uninstrument
+from llm_exporter.instrumentation.configure import reset
+
+pytest.importorskip("openai")
+pytest.importorskip("anthropic")
+pytest.importorskip("ollama")
+genai_prices = pytest.importorskip("genai_prices")
+
+CORPUS = Path(__file__).parent.parent / "testdata" / "providers_recorded" / "corpus.jsonl"
+EXCHANGES = {line["call"]: line for line in map(json.loads, CORPUS.read_text().splitlines())}
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def replay() -> Iterator[ReplayServer]:
+    with ReplayServer(list(EXCHANGES.values())) as server:
+        yield server
+    assert not server.unmatched  # every request the clients sent is the one recorded
+
+
+class Recorded:
+    """The metrics and spans of the calls made through it."""
+
+    def __init__(self, replay: ReplayServer) -> None:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        self.replay = replay
+        self.reader = InMemoryMetricReader()
+        self.spans = InMemorySpanExporter()
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        configure(meter_provider=MeterProvider(metric_readers=[self.reader]), tracer_provider=tracer_provider)
+        instrument("openai", "anthropic", "ollama")
+
+    def call(self, *names: str) -> None:
+        for name in names:
+            CALLS[name][0](self.replay.url)
+
+    def points(self, metric: str, **attributes: Any) -> list[Any]:
+        data = self.reader.get_metrics_data()
+        found = []
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for m in scope.metrics:
+                    if m.name != metric:
+                        continue
+                    found += [
+                        p for p in m.data.data_points if all(p.attributes.get(k) == v for k, v in attributes.items())
+                    ]
+        return found
+
+
+@pytest.fixture
+def recorded(replay: ReplayServer) -> Iterator[Recorded]:
+    yield Recorded(replay)
+    uninstrument()
+    reset()
+
+
+def _series(name: str, provider: str) -> dict[str, str]:
+    spec = CALLS[name][1]
+    return {
+        semconv.ATTR_OPERATION: spec.operation,
+        semconv.ATTR_PROVIDER: provider,
+        semconv.ATTR_REQUEST_MODEL: spec.model,
+    }
+
+
+def _answer(name: str) -> dict[str, Any]:
+    """The recorded answer of a call: its body, or for a stream the model and usage of its events."""
+    response = EXCHANGES[name]["response"]
+    if "body" in response:
+        return json.loads(response["body"])
+    answer: dict[str, Any] = {}
+    for chunk in response["chunks"]:
+        for line in chunk.splitlines():
+            if not line.startswith("data: {"):
+                continue
+            event = json.loads(line[len("data: ") :])
+            message = event.get("message") or event  # Anthropic's message_start
+            if message.get("model"):
+                answer.setdefault("model", message["model"])
+            if message.get("usage"):
+                answer["usage"] = {**answer.get("usage", {}), **message["usage"]}
+    return answer
+
+
+def _price(name: str, provider_id: str) -> float:
+    """genai-prices' cost of a recorded answer, priced as the model the answer names."""
+    answer = _answer(name)
+    usage = answer["usage"]
+    if "prompt_tokens" in usage:  # OpenAI's shape: input counts its cached tokens
+        details = usage.get("prompt_tokens_details") or {}
+        tokens = genai_prices.Usage(
+            input_tokens=usage["prompt_tokens"],
+            cache_read_tokens=details.get("cached_tokens", 0),
+            output_tokens=usage.get("completion_tokens", 0),
+        )
+    else:  # Anthropic's: input counts neither cache reads nor writes
+        read, write = usage.get("cache_read_input_tokens", 0), usage.get("cache_creation_input_tokens", 0)
+        tokens = genai_prices.Usage(
+            input_tokens=usage["input_tokens"] + read + write,
+            cache_read_tokens=read,
+            cache_write_tokens=write,
+            output_tokens=usage["output_tokens"],
+        )
+    return float(genai_prices.calc_price(tokens, answer["model"], provider_id=provider_id).total_price)
+
+
+AZURE_CHATS = ("azure_chat", "azure_chat_stream", "azure_chat_async", "azure_deployment_client")
+
+
+def test_azure_calls_are_labelled_azure_ai_openai_and_priced_by_the_model_their_response_names(
+    recorded: Recorded,
+) -> None:
+    recorded.call(*AZURE_CHATS, "azure_embeddings", "openai_chat")
+
+    for name in (*AZURE_CHATS, "azure_embeddings"):
+        assert recorded.points(semconv.DURATION[0], **_series(name, "openai")) == []
+    legacy, prod, embed = (
+        _series(n, "azure.ai.openai") for n in ("azure_chat_stream", "azure_chat", "azure_embeddings")
+    )
+    # The request model label stays the deployment's; the response model is the one billed.
+    [legacy_duration] = recorded.points(semconv.DURATION[0], **legacy)
+    assert legacy_duration.attributes[semconv.ATTR_RESPONSE_MODEL] == "gpt-35-turbo"
+    assert sum(p.count for p in recorded.points(semconv.DURATION[0], **prod)) == 3
+    assert {p.attributes[semconv.ATTR_RESPONSE_MODEL] for p in recorded.points(semconv.DURATION[0], **prod)} == {
+        "gpt-4.1-mini-2025-04-14"
+    }
+    [legacy_cost] = recorded.points(semconv.COST[0], **legacy)
+    assert legacy_cost.value == pytest.approx(_price("azure_chat_stream", "azure"), rel=1e-9)
+    [prod_cost] = recorded.points(semconv.COST[0], **prod)
+    assert prod_cost.value == pytest.approx(3 * _price("azure_chat", "azure"), rel=1e-9)
+    [embed_cost] = recorded.points(semconv.COST[0], **embed)
+    assert embed_cost.value == pytest.approx(_price("azure_embeddings", "azure"), rel=1e-9)
+    assert embed_cost.value > 0 and prod_cost.value > 0
+    for series in (legacy, prod, embed):
+        assert [p.value for p in recorded.points(semconv.UNPRICED[0], **series)] == [0]
+    # A plain OpenAI client on a host that is not Azure's stays `openai`.
+    assert len(recorded.points(semconv.DURATION[0], **_series("openai_chat", "openai"))) == 1
+    providers = {s.attributes[semconv.ATTR_PROVIDER] for s in recorded.spans.get_finished_spans()}
+    assert providers == {"azure.ai.openai", "openai"}
+
+
+def test_an_embeddings_call_makes_no_output_token_observation(recorded: Recorded) -> None:
+    recorded.call("openai_embeddings", "azure_embeddings", "ollama_embed")
+    cases = (
+        ("openai_embeddings", "openai", 8),
+        ("azure_embeddings", "azure.ai.openai", 8),
+        ("ollama_embed", "ollama", 6),
+    )
+    for name, provider, input_tokens in cases:
+        series = _series(name, provider)
+        assert recorded.points(semconv.TOKEN_USAGE[0], **series, **{semconv.ATTR_TOKEN_TYPE: "output"}) == []
+        [observed] = recorded.points(semconv.TOKEN_USAGE[0], **series, **{semconv.ATTR_TOKEN_TYPE: "input"})
+        assert (observed.count, observed.sum) == (1, input_tokens)
+        tokens = {p.attributes[semconv.ATTR_TOKEN_TYPE]: p.value for p in recorded.points(semconv.TOKENS[0], **series)}
+        assert (tokens["input"], tokens["output"]) == (input_tokens, 0)
+    [cost] = recorded.points(semconv.COST[0], **_series("openai_embeddings", "openai"))
+    assert cost.value == pytest.approx(_price("openai_embeddings", "openai"), rel=1e-9)
+    span = next(s for s in recorded.spans.get_finished_spans() if s.name == "embeddings text-embedding-3-small")
+    assert span.attributes[semconv.ATTR_USAGE_INPUT] == 8
+    assert semconv.ATTR_USAGE_OUTPUT not in span.attributes
+
+
+BETA = (
+    "anthropic_beta_create",
+    "anthropic_beta_create_stream",
+    "anthropic_beta_stream",
+    "anthropic_beta_async_create",
+    "anthropic_beta_async_stream",
+)
+
+
+def test_anthropic_beta_messages_are_recorded_with_tokens_and_cost(recorded: Recorded) -> None:
+    recorded.call(*BETA)
+    series = _series("anthropic_beta_create", "anthropic")
+    assert sum(p.count for p in recorded.points(semconv.DURATION[0], **series)) == 5
+    assert sum(p.count for p in recorded.points(semconv.TIME_TO_FIRST_CHUNK[0], **series)) == 3  # the streams
+    usage = _answer("anthropic_beta_create")["usage"]
+    input_tokens = usage["input_tokens"] + usage["cache_read_input_tokens"] + usage["cache_creation_input_tokens"]
+    [observed_in] = recorded.points(semconv.TOKEN_USAGE[0], **series, **{semconv.ATTR_TOKEN_TYPE: "input"})
+    [observed_out] = recorded.points(semconv.TOKEN_USAGE[0], **series, **{semconv.ATTR_TOKEN_TYPE: "output"})
+    assert (observed_in.count, observed_in.sum) == (5, 5 * input_tokens)
+    assert (observed_out.count, observed_out.sum) == (5, 5 * usage["output_tokens"])
+    for name in BETA[1:]:  # every stream and the async calls report what the plain call does
+        assert _price(name, "anthropic") == _price("anthropic_beta_create", "anthropic")
+    [cost] = recorded.points(semconv.COST[0], **series)
+    assert cost.value == pytest.approx(5 * _price("anthropic_beta_create", "anthropic"), rel=1e-9)
+    assert len([s for s in recorded.spans.get_finished_spans() if s.name == "chat claude-sonnet-4-5"]) == 5
+
+
+def test_ollama_embeddings_calls_are_recorded(recorded: Recorded) -> None:
+    recorded.call("ollama_embeddings", "ollama_embeddings_async")
+    series = _series("ollama_embeddings", "ollama")
+    [duration] = recorded.points(semconv.DURATION[0], **series)
+    assert duration.count == 2
+    assert [p.value for p in recorded.points(semconv.REQUESTS[0], **series, outcome="success")] == [2]
+    # /api/embeddings answers with the vector only: no tokens to observe or price, which the
+    # usage-missing count says; Ollama runs on the app's own hardware, so it has no cost series.
+    assert _answer("ollama_embeddings").keys() == {"embedding"}
+    assert recorded.points(semconv.TOKEN_USAGE[0], **series) == []
+    assert [p.value for p in recorded.points(semconv.USAGE_MISSING[0], **series)] == [2]
+    assert recorded.points(semconv.COST[0], **series) == []
