@@ -39,8 +39,7 @@ def expected_totals(logs: Path) -> tuple[dict, dict]:
     def add(model: str, ok: bool, pt: int, ct: int, cost: float | None, hit: bool = False) -> None:
         t = totals[(model, ok)]
         t[4] += 1
-        if hit:
-            t[3] += cost or 0.0
+        if hit:  # saved, not spent
             return
         t[0] += 1
         t[1] += pt

@@ -198,3 +198,39 @@ def test_a_logged_embeddings_call_makes_no_output_token_observation(tmp_path: Pa
         assert value(s, "gen_ai_client_token_usage_count", **labels, gen_ai_token_type="input") == 1
         assert value(s, "gen_ai_client_token_usage_sum", **labels, gen_ai_token_type="input") == input_tokens
         assert value(s, "llm_tokens_total", **labels, gen_ai_token_type="output") == 0
+
+
+def test_a_cache_hit_that_carries_a_cost_is_counted_saved_not_spent(tmp_path: Path) -> None:
+    # What the sample log's hits said before they were re-made as LiteLLM writes them: a cost, no saved cost.
+    exporter, log = make_exporter(tmp_path, "litellm")
+    write_lines(log, [litellm(None), litellm(None, cache_hit=True, response_cost=0.0035, saved_cache_cost=0.0)])
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "llm_cost_usd_total") == 0.0035  # the provider call only
+    assert value(s, "llm_cache_saved_cost_usd_total") == 0.0035
+
+
+def test_the_sample_litellm_log_writes_its_cache_hits_as_litellm_does() -> None:
+    """A hit as recorded from LiteLLM (tests/testdata/litellm_recorded/): response_cost 0.0, a
+    saved_cache_cost, a cache_key, `stream` null, the model with its provider prefix."""
+    root = Path(__file__).resolve().parent.parent
+    recorded = next(
+        json.loads(line)
+        for line in (root / "tests" / "testdata" / "litellm_recorded" / "sdk.jsonl").read_text().splitlines()
+        if json.loads(line).get("cache_hit") is True
+    )
+    assert (recorded["response_cost"], recorded["stream"], len(recorded["cache_key"])) == (0.0, None, 64)
+    assert recorded["saved_cache_cost"] > 0
+    hits = [
+        json.loads(line)
+        for line in (root / "examples" / "logs" / "litellm.jsonl").read_text().splitlines()
+        if json.loads(line)["cache_hit"] is True
+    ]
+    assert len(hits) == 3
+    for hit in hits:
+        assert (hit["response_cost"], hit["stream"], len(hit["cache_key"])) == (0.0, None, 64)
+        assert hit["model"].startswith(hit["custom_llm_provider"] + "/")
+        assert hit["completionStartTime"] == hit["endTime"]
+    # LiteLLM prices the saved answer with its own cost map; it writes 0.0 for a model the map
+    # has no more (claude-3-5-sonnet-20241022, gemini-1.5-flash: recorded with LiteLLM 1.110.2).
+    assert [hit["saved_cache_cost"] for hit in hits] == [0.0, 0.010305, 0.0]

@@ -345,20 +345,20 @@ class SourcePipeline:
 
     def _cache_hit(self, event: Completion, call: _Call) -> float | None:
         """An answer from a response cache: no provider call, so no duration, tokens or cost of
-        its own (unless the log bills it), and what it saved."""
+        its own, and what it saved. Never spent and saved at once: LiteLLM writes `response_cost`
+        0.0 and `saved_cache_cost` on a hit (recorded); a cost logged on a hit without a saved cost
+        (older LiteLLM, hand-made lines) is the answer's price, so what the hit saved."""
         series = call.series
         series.cache_hits += 1
         input_tokens, output_tokens = event.input_tokens or 0, event.output_tokens or 0
-        if event.cost:
-            series.cost += event.cost
-        saved = event.saved_cost
+        saved = event.saved_cost or event.cost
         if not saved:
             price = self.prices.lookup(series.labels["gen_ai_provider_name"], call.model)
             saved = price.cost(input_tokens, output_tokens) if price is not None else 0.0
         series.saved_cost += saved
         series.saved_input += input_tokens
         series.saved_output += output_tokens
-        return event.cost
+        return None if event.cost is None else 0.0
 
     def _provider_call(self, event: Completion, call: _Call) -> tuple[Histogram, float | None]:
         """Record a call to the provider; returns the duration histogram it went to, its cost."""
