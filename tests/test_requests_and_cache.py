@@ -234,3 +234,18 @@ def test_the_sample_litellm_log_writes_its_cache_hits_as_litellm_does() -> None:
     # LiteLLM prices the saved answer with its own cost map; it writes 0.0 for a model the map
     # has no more (claude-3-5-sonnet-20241022, gemini-1.5-flash: recorded with LiteLLM 1.110.2).
     assert [hit["saved_cache_cost"] for hit in hits] == [0.0, 0.010305, 0.0]
+
+
+def test_a_logged_azure_deployment_is_priced_by_the_model_its_response_names(tmp_path: Path) -> None:
+    # LiteLLM could not price the deployment (0.0); its response names the model billed.
+    exporter, log = make_exporter(tmp_path, "litellm")
+    response = {"model": "gpt-4.1-mini-2025-04-14", "usage": {"prompt_tokens": 1000, "completion_tokens": 100}}
+    write_lines(
+        log, [litellm(None, model="prod-chat", custom_llm_provider="azure", response_cost=0.0, response=response)]
+    )
+    exporter.poll_once()
+    s = scrape(exporter)
+    labels = {"gen_ai_provider_name": "azure.ai.openai", "gen_ai_request_model": "prod-chat"}
+    # gpt-4.1-mini on Azure at $0.40 / $1.60 per million tokens (genai-prices)
+    assert value(s, "llm_cost_usd_total", **labels) == pytest.approx((1000 * 0.40 + 100 * 1.60) / 1e6, rel=1e-12)
+    assert value(s, "llm_exporter_unpriced_completions_total", **labels) == 0

@@ -38,6 +38,7 @@ class Line(Struct, gc=False):
     usage: AnyUsage = None
     time_to_first_chunk_ms: Any = None
     cost_estimate_usd: Any = None
+    response_model: Any = None
     action: Any = None
     symbol: Any = None
     validation_result: Any = None
@@ -95,6 +96,7 @@ def _response(line: Line) -> Completion:
         None,  # saved_cost
         None,  # trace_id
         status,
+        fields.text(line.response_model, "response_model"),
         line.timestamp,
         fields.session(line.session_id),
     )

@@ -64,6 +64,7 @@ def event(line: Line) -> Completion:
         None,  # saved_cost
         None,  # trace_id
         http_status,
+        None,  # response_model
         line.timestamp,
         fields.session(line.session_id),
     )

@@ -57,7 +57,8 @@ class Completion(_Timed):
     is True for an answer from a response cache, False only where the log shows a cache was
     asked and missed, None where it cannot say. `trace_id` groups the attempts of one client
     request (LiteLLM's retries and fallbacks); None makes the line a request of its own.
-    `unsplit_tokens` are tokens the log gives only as a total.
+    `unsplit_tokens` are tokens the log gives only as a total. `response_model` is the model the
+    response names, where the log keeps it: priced where the request model has no price.
 
     `time` (in every event) is when the line says it happened, in epoch seconds (None when it
     does not say, or not legibly: see values.timestamp), read from `stamp` (the line's value as
@@ -84,6 +85,7 @@ class Completion(_Timed):
     saved_cost: float | None = None
     trace_id: str | None = None
     http_status: str | None = None
+    response_model: str | None = None
     stamp: Any = None
     session_id: str | None = None
 

@@ -34,6 +34,7 @@ class _ErrorInformation(Struct, gc=False):
 
 class _Response(Struct, gc=False):
     usage: AnyUsage = None
+    model: Any = None
 
 
 class _Metadata(Struct, gc=False):
@@ -89,6 +90,12 @@ def _usage(obj: Payload) -> usage.Usage | None:
         return response.usage
     metadata = fields.mapping(obj.metadata, "metadata")
     return fields.mapping(metadata.usage_object, "usage_object") if metadata is not None else None
+
+
+def _response_model(obj: Payload) -> str | None:
+    """The model the provider's response names (an Azure deployment's is the model billed)."""
+    response = obj.response
+    return fields.text(response.model, "response.model") if type(response) is _Response else None
 
 
 def _cost(cost: float | None, cache_hit: bool | None) -> float | None:
@@ -151,6 +158,7 @@ def event(obj: Payload) -> Completion:
         fields.number(obj.saved_cache_cost, "saved_cache_cost", fields.MAX_COST_USD) if cache_hit else None,
         fields.identifier(obj.trace_id, "trace_id"),
         http_status,
+        _response_model(obj),
         end,
         fields.session(obj.session_id),
     )

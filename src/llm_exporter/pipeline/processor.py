@@ -369,7 +369,8 @@ class SourcePipeline:
         has_usage = bool(input_tokens or output_tokens)
         cost = event.cost
         if cost is None and (has_usage or event.unsplit_tokens):
-            price = self.prices.lookup(labels["gen_ai_provider_name"], call.model) if has_usage else None
+            provider = labels["gen_ai_provider_name"]
+            price = self.prices.billed(provider, call.model, event.response_model) if has_usage else None
             if price is not None:
                 cost = price.cost(
                     input_tokens or 0, output_tokens or 0, event.cache_read_tokens, event.cache_write_tokens
