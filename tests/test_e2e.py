@@ -67,7 +67,9 @@ def expected_totals(logs: Path) -> tuple[dict, dict]:
     for line in (logs / "litellm.jsonl").read_text().splitlines():
         e = json.loads(line)
         ok = e["status"] == "success"
-        add(e["model"], ok, e["prompt_tokens"], e["completion_tokens"], e["response_cost"], e["cache_hit"] is True)
+        # A hit names the model with its provider prefix (as LiteLLM writes it): the same model.
+        model = e["model"].removeprefix(f"{e['custom_llm_provider']}/")
+        add(model, ok, e["prompt_tokens"], e["completion_tokens"], e["response_cost"], e["cache_hit"] is True)
     return dict(totals), dict(decisions)
 
 
