@@ -479,9 +479,11 @@ class CompletionLog:
 
 
 def litellm_line(n: int) -> dict:
-    """A streamed LiteLLM call (completionStartTime before endTime), every other one a cache hit."""
+    """A streamed LiteLLM call (completionStartTime before endTime), every other one a cache hit
+    (as LiteLLM writes a hit: response_cost 0.0, what it saved in saved_cache_cost)."""
     end = time.time()
     start = end - 1.2
+    hit = n % 2 == 0
     return {
         "id": f"chatcmpl-{n}",
         "call_type": "acompletion",
@@ -495,8 +497,9 @@ def litellm_line(n: int) -> dict:
         "prompt_tokens": 600,
         "completion_tokens": 90,
         "total_tokens": 690,
-        "response_cost": 0.0024,
-        "cache_hit": n % 2 == 0,
+        "response_cost": 0.0 if hit else 0.0024,
+        "saved_cache_cost": 0.0024 if hit else None,
+        "cache_hit": hit,
         "response": {
             "usage": {
                 "prompt_tokens": 600,
