@@ -95,6 +95,25 @@ def azure_embeddings(url: str) -> Any:
     return _azure(url).embeddings.create(model="search-embed", input="hi")
 
 
+def _rate_limited(make_call: Callable[[], Any]) -> Any:
+    """A call the server answers 429 (`retry-after` set): the client's RateLimitError, returned."""
+    import openai
+
+    try:
+        make_call()
+    except openai.RateLimitError as exc:
+        return exc
+    raise AssertionError("no 429")
+
+
+def openai_rate_limited(url: str) -> Any:
+    return _rate_limited(lambda: _openai(url).chat.completions.create(model="fail-429", messages=MESSAGES))
+
+
+def azure_rate_limited(url: str) -> Any:
+    return _rate_limited(lambda: _azure(url).chat.completions.create(model="fail-429", messages=MESSAGES))
+
+
 def anthropic_messages(url: str) -> Any:
     return _anthropic(url).messages.create(model=CLAUDE, max_tokens=64, messages=MESSAGES)
 
@@ -163,6 +182,8 @@ CALLS: dict[str, tuple[Callable[[str], Any], Spec]] = {
     "azure_chat_async": (azure_chat_async, Spec("azure", "chat", "prod-chat")),
     "azure_deployment_client": (azure_deployment_client, Spec("azure", "chat", "prod-chat")),
     "azure_embeddings": (azure_embeddings, Spec("azure", "embeddings", "search-embed")),
+    "openai_rate_limited": (openai_rate_limited, Spec("openai", "chat", "fail-429")),
+    "azure_rate_limited": (azure_rate_limited, Spec("azure", "chat", "fail-429")),
     "anthropic_messages": (anthropic_messages, Spec("anthropic", "chat", CLAUDE)),
     "anthropic_beta_create": (anthropic_beta_create, Spec("anthropic", "chat", CLAUDE)),
     "anthropic_beta_create_stream": (anthropic_beta_create_stream, Spec("anthropic", "chat", CLAUDE, stream=True)),

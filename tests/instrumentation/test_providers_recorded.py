@@ -225,3 +225,15 @@ def test_ollama_embeddings_calls_are_recorded(recorded: Recorded) -> None:
     assert recorded.points(semconv.TOKEN_USAGE[0], **series) == []
     assert [p.value for p in recorded.points(semconv.USAGE_MISSING[0], **series)] == [2]
     assert recorded.points(semconv.COST[0], **series) == []
+
+
+def test_a_recorded_429_is_a_failed_call_with_its_status_under_its_provider(recorded: Recorded) -> None:
+    recorded.call("openai_rate_limited", "azure_rate_limited")
+    for name, provider in (("openai_rate_limited", "openai"), ("azure_rate_limited", "azure.ai.openai")):
+        assert EXCHANGES[name]["response"]["status"] == 429
+        assert "retry-after" in EXCHANGES[name]["response"]["headers"]
+        series = _series(name, provider)
+        [duration] = recorded.points(semconv.DURATION[0], **series)
+        assert (duration.count, duration.attributes[semconv.ATTR_ERROR_TYPE]) == (1, "RateLimitError")
+        [errors] = recorded.points(semconv.ERRORS[0], **series)
+        assert (errors.value, errors.attributes[semconv.ATTR_HTTP_STATUS]) == (1, 429)
