@@ -313,9 +313,14 @@ def _begin(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Call:
-    call = Call(*describe(args, kwargs), operation)
+    model, provider = describe(args, kwargs)
+    address = port = None
     if server is not None:
-        call.server_address, call.server_port = server(args, kwargs)
+        address, port = server(args, kwargs)
+        if server is client_server and provider is not None and args:  # a client library's own call
+            provider = client_provider(args[0], address, port, provider)
+    call = Call(model, provider, operation)
+    call.server_address, call.server_port = address, port
     call.start(request, kwargs)
     _capture_input(call, kwargs)
     return call
@@ -408,22 +413,20 @@ def wrap_async(
     return make
 
 
-def client_provider(resource: Any, default: str) -> str:
-    """The provider a client resource's calls go to (providers.provider_of_client): from the
-    client's class (`AzureOpenAI`) or its base URL's host, else `default`."""
-    client = getattr(resource, "_client", None)
-    host, port = url_server(getattr(client, "base_url", None))
-    return provider_of_client(type(client).__name__, host, port, default)
+def client_provider(resource: Any, host: str | None, port: int | None, default: str) -> str:
+    """The provider a client resource's call to `host`:`port` goes to (providers.provider_of_client):
+    from the client's class (`AzureOpenAI`) or the host, else `default`, the API the client speaks."""
+    return provider_of_client(type(getattr(resource, "_client", None)).__name__, host, port, default)
 
 
 def model_kwarg(provider: str, position: int | None = None) -> Describe:
     """(model, provider) of a client's call: the model from keyword `model` (or positional
-    `position`, self included), the provider the client's (client_provider, `provider` by default)."""
+    `position`, self included), the provider the client's API (refined by client_provider)."""
 
     def describe(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str | None, str]:
         value = kwargs.get("model")
         if value is None and position is not None and len(args) > position:
             value = args[position]
-        return (value if isinstance(value, str) else None), client_provider(args[0] if args else None, provider)
+        return (value if isinstance(value, str) else None), provider
 
     return describe

@@ -75,9 +75,10 @@ class _StreamManager:
 
     def _start(self) -> Call:
         model = self._kwargs.get("model")
-        provider = client_provider(self._resource, PROVIDER)
+        address, port = client_server((self._resource,), self._kwargs)
+        provider = client_provider(self._resource, address, port, PROVIDER)
         call = self._call = Call(model if isinstance(model, str) else None, provider, "chat")
-        call.server_address, call.server_port = client_server((self._resource,), self._kwargs)
+        call.server_address, call.server_port = address, port
         return call.start(_request, self._kwargs)
 
     def __enter__(self) -> Any:
