@@ -1,7 +1,11 @@
-"""A local server answering recorded requests with their recorded answers, byte for byte: status,
-headers and body, a stream chunk by chunk (tests/testdata/providers_recorded/). A request is
-matched by method, path (with its query) and JSON body; one that matches no recording gets a 599
-and is kept in `unmatched`, so a test sees a client that now asks something else."""
+"""A local server answering the requests of recorded calls with their recorded answers, byte for
+byte: status, headers and body, a stream chunk by chunk (tests/testdata/providers_recorded/).
+
+The test names the call it makes (`playing`); the request is then checked against the recorded
+one by what makes it the same call (method, route, the body's model and stream flag), not byte
+for byte, so that a client version that adds a header, a body field or a query qualifier (the
+anthropic client's `?beta=true`) replays the same corpus. A request that is not the call's, or
+comes while no call is named, gets a 599 and is kept in `unmatched`."""
 
 from __future__ import annotations
 
@@ -14,8 +18,19 @@ from typing import Any
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
 
 
-def _key(method: str, path: str, body: Any) -> tuple[str, str, str]:
-    return method, path, json.dumps(body, sort_keys=True)
+def same_call(request: dict[str, Any], method: str, path: str, body: Any) -> bool:
+    """Whether a request is the recorded one's call: method, route (the path without its query,
+    and with Azure's `api-version` still asked), model and stream flag."""
+    recorded_route, _, recorded_query = request["path"].partition("?")
+    route, _, query = path.partition("?")
+    if "api-version=" in recorded_query and "api-version=" not in query:
+        return False
+    recorded = request["body"]
+    return (
+        (request["method"], recorded_route) == (method, route)
+        and isinstance(body, dict)
+        and (recorded.get("model"), bool(recorded.get("stream"))) == (body.get("model"), bool(body.get("stream")))
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -29,15 +44,16 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         server: ReplayServer = self.server.replay  # type: ignore[attr-defined]
-        response = server.answers.get(_key("POST", self.path, body))
-        if response is None:
-            server.unmatched.append((self.path, body))
-            data = b'{"error": "no recorded exchange"}'
+        exchange = server.exchanges.get(server.current or "")
+        if exchange is None or not same_call(exchange["request"], "POST", self.path, body):
+            server.unmatched.append((server.current, self.path, body))
+            data = b'{"error": "not the recorded call"}'
             self.send_response(599)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
             return
+        response = exchange["response"]
         self.send_response(response["status"])
         for name, value in response["headers"].items():
             if name.lower() not in _FRAMING:
@@ -58,14 +74,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class ReplayServer:
-    """Serves `exchanges` (each {"request": {method, path, body, ...}, "response": {status,
-    headers, body or chunks}}) on a local port while used as a context manager."""
+    """Serves `exchanges` (call name -> {"request": {method, path, body, ...}, "response": {status,
+    headers, body or chunks}}) on a local port while used as a context manager; `current` is the
+    call being made."""
 
-    def __init__(self, exchanges: list[dict[str, Any]]) -> None:
-        self.answers = {
-            _key(e["request"]["method"], e["request"]["path"], e["request"]["body"]): e["response"] for e in exchanges
-        }
-        self.unmatched: list[tuple[str, Any]] = []
+    def __init__(self, exchanges: dict[str, dict[str, Any]]) -> None:
+        self.exchanges = exchanges
+        self.current: str | None = None
+        self.unmatched: list[tuple[str | None, str, Any]] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.replay = self  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

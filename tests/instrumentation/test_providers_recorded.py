@@ -32,9 +32,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 @pytest.fixture(scope="module")
 def replay() -> Iterator[ReplayServer]:
-    with ReplayServer(list(EXCHANGES.values())) as server:
+    with ReplayServer(EXCHANGES) as server:
         yield server
-    assert not server.unmatched  # every request the clients sent is the one recorded
+    assert not server.unmatched  # every request the clients sent is its recorded call's
 
 
 class Recorded:
@@ -57,7 +57,9 @@ class Recorded:
 
     def call(self, *names: str) -> None:
         for name in names:
+            self.replay.current = name
             CALLS[name][0](self.replay.url)
+        self.replay.current = None
 
     def points(self, metric: str, **attributes: Any) -> list[Any]:
         data = self.reader.get_metrics_data()
@@ -237,3 +239,21 @@ def test_a_recorded_429_is_a_failed_call_with_its_status_under_its_provider(reco
         assert (duration.count, duration.attributes[semconv.ATTR_ERROR_TYPE]) == (1, "RateLimitError")
         [errors] = recorded.points(semconv.ERRORS[0], **series)
         assert (errors.value, errors.attributes[semconv.ATTR_HTTP_STATUS]) == (1, 429)
+
+
+def test_the_corpus_is_what_its_recorder_records_now() -> None:
+    """The committed corpus is in step with the fake server (else: re-record with record.py and
+    review the diff), where the installed clients are the versions it was recorded with."""
+    import importlib.metadata
+    import importlib.util
+
+    versions = json.loads((CORPUS.parent / "versions.json").read_text())
+    installed = {name: importlib.metadata.version(name) for name in versions}
+    if installed != versions:
+        pytest.skip(f"recorded with {versions}, installed {installed}")
+
+    spec = importlib.util.spec_from_file_location("providers_record", CORPUS.parent / "record.py")
+    assert spec is not None and spec.loader is not None
+    recorder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recorder)
+    assert [json.dumps(line, sort_keys=True) for line in recorder.record()] == CORPUS.read_text().splitlines()
