@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -64,12 +65,21 @@ def exposed(tmp_path: Path) -> Families:
     extra.mkdir()
     calls = [f'{{"model":"{m}","latency_ms":300,"prompt_tokens":1,"completion_tokens":1}}\n' for m in "abc"]
     write_lines(extra / "app.log", ["not json\n", '{"model":"gpt-4o","latency_ms":300,"status":"success"}\n', *calls])
+    # a LiteLLM payload with the provider's rate-limit headers
+    headers = {
+        "x_ratelimit_remaining_requests": 9,
+        "x_ratelimit_limit_requests": 10,
+        "x_ratelimit_reset_requests": "1s",
+    }
+    payload = {"model": "gpt-4o", "startTime": 1.0, "endTime": 2.0, "hidden_params": {"additional_headers": headers}}
+    write_lines(extra / "litellm.jsonl", [json.dumps(payload) + "\n"])
     os.symlink(extra / "loop.log", extra / "loop.log")  # matches the glob, cannot be opened
     sources = [
         ("completion", TESTDATA / "golden" / "completion.log", "completion"),
         ("event", TESTDATA / "golden" / "event.log", "event"),
         ("litellm", TESTDATA / "golden" / "litellm.log", "litellm"),
         ("proxy", TESTDATA / "litellm_recorded" / "proxy.jsonl", "litellm"),
+        ("extra-litellm", extra / "litellm.jsonl", "litellm"),
         ("extra", extra / "*.log", "event"),
     ]
     ollama = FakeModelServer("ollama", ["llama3:8b"], loaded=["llama3:8b"]).__enter__()

@@ -28,6 +28,7 @@ def test_gauge_samples_carry_every_threshold_and_the_per_source_windows() -> Non
         ({"threshold": "monthly_budget_usd"}, 500.0),
         ({"threshold": "min_ratio_volume"}, 20.0),
         ({"threshold": "logs_stalled_after_seconds"}, 1800.0),
+        ({"threshold": "min_ratelimit_remaining_ratio"}, 0.1),
         ({"threshold": "logs_stalled_after_seconds", "source": "archive"}, 0.0),
         ({"threshold": "logs_stalled_after_seconds", "source": "nightly"}, 90000.0),
     ]

@@ -137,6 +137,10 @@ class LimitsConfig(_Strict):
     # How long a request whose last attempt failed waits for a retry or fallback (same
     # trace_id) before it counts as a failed request.
     request_settle_seconds: Annotated[float, Field(gt=0)] = 120.0
+    # How long a provider's rate-limit figures (llm_ratelimit_*) stay after the last response that
+    # told them: a model no longer called has no headroom to show, and its per-minute limits are
+    # whole again long before this.
+    ratelimit_stale_seconds: Annotated[float, Field(gt=0)] = 600.0
 
     def __post_init__(self) -> None:
         if self.max_series is None:
@@ -174,6 +178,9 @@ class ThresholdsConfig(_Strict):
     logs_stalled_after_seconds_by_source: Annotated[dict[str, float], AfterValidator(_windows)] = field(
         default_factory=dict
     )
+    # LLMRateLimitNearlyExhausted: a provider's rate limit with less than this share left
+    # (llm_ratelimit_remaining / llm_ratelimit_limit); critical under half of it.
+    min_ratelimit_remaining_ratio: Annotated[float, Field(ge=0, le=1)] = 0.1
 
     def gauge_samples(self) -> list[tuple[dict[str, str], float]]:
         """llm_alert_threshold's samples: one per threshold, plus one per source with its own window."""

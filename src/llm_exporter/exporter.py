@@ -259,7 +259,13 @@ class Exporter:
     def collectors(self, openmetrics: bool = False) -> list[LLMCollector | HealthCollector | ProbeCollector]:
         """This exporter's collectors, in exposition order; `openmetrics` adds `_created` samples."""
         return [
-            LLMCollector(self.store, lambda: self.config.thresholds, created=openmetrics),
+            LLMCollector(
+                self.store,
+                lambda: self.config.thresholds,
+                openmetrics,
+                self.clock,
+                lambda: self.config.limits.ratelimit_stale_seconds,
+            ),
             HealthCollector(self.health, lambda: self.limiter, created=openmetrics),
             ProbeCollector(self.prober),
         ]

@@ -53,6 +53,12 @@ REQUESTS = ("llm.requests", "{request}", "llm_requests_total")
 ERRORS = ("llm.errors", "{error}", "llm_errors_total")
 UNPRICED = ("llm_exporter.unpriced_completions", "{completion}", "llm_exporter_unpriced_completions_total")
 USAGE_MISSING = ("llm_exporter.usage_missing", "{completion}", "llm_exporter_usage_missing_total")
+# A provider's rate-limit headers, per `resource` (requests, tokens, input_tokens,
+# output_tokens): no unit for the counts, as they count requests or tokens by resource.
+RATELIMIT_REMAINING = ("llm.ratelimit.remaining", "", "llm_ratelimit_remaining")
+RATELIMIT_LIMIT = ("llm.ratelimit.limit", "", "llm_ratelimit_limit")
+RATELIMIT_RESET = ("llm.ratelimit.reset", "s", "llm_ratelimit_reset_seconds")
+LABEL_RESOURCE = "resource"  # the OpenTelemetry attribute of the same name
 LABEL_OUTCOME = "outcome"
 ATTR_HTTP_STATUS = "http.response.status_code"
 LABEL_HTTP_STATUS = "http_response_status_code"

@@ -11,6 +11,10 @@ failures:
 - `slow...` waits SLOW_SECONDS (or until the server stops) before answering, to outlast a client timeout;
 - `flaky-<n>-<tag>` answers 500 to its first n requests, then succeeds (counted per full model name, so
   each tag is a fresh sequence), to drive client-side retries.
+
+With `FakeLLMServer(ratelimit=True)`, OpenAI-style answers (Azure's and 429s too) carry OpenAI's
+rate-limit headers and Anthropic's carry Anthropic's (resets RFC 3339 times RATELIMIT_RESETS seconds
+after the answer's `Date`), 429s with nothing left; off by default, as the recorded corpus has none.
 """
 
 from __future__ import annotations
@@ -73,6 +77,33 @@ SLOW_SECONDS = 5.0
 RATE_LIMITED = {"error": {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"}}
 SERVER_ERROR = {"error": {"message": "the fake server failed", "type": "server_error", "code": None}}
 _FLAKY = re.compile(r"flaky-(\d+)-")
+# Rate limits every answer tells: resource -> (limit, remaining); OpenAI's resets as Go durations.
+OPENAI_RATELIMIT = {"requests": (5000, 4999), "tokens": (160000, 158500)}
+OPENAI_RESETS = {"requests": "12ms", "tokens": "1m30.5s"}
+ANTHROPIC_RATELIMIT = {
+    "requests": (1000, 999),
+    "tokens": (96000, 94750),
+    "input-tokens": (80000, 79000),
+    "output-tokens": (16000, 15750),
+}
+RATELIMIT_RESETS = {"requests": 1, "tokens": 6, "input-tokens": 6, "output-tokens": 60}  # seconds after Date
+
+
+def ratelimit_headers(path: str, now: int, exhausted: bool = False) -> dict[str, str]:
+    """The rate-limit headers of an answer on `path` sent at `now` (its Date, whole seconds)."""
+    headers = {}
+    if path.endswith("/messages"):
+        for resource, (limit, remaining) in ANTHROPIC_RATELIMIT.items():
+            reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + RATELIMIT_RESETS[resource]))
+            headers[f"anthropic-ratelimit-{resource}-limit"] = str(limit)
+            headers[f"anthropic-ratelimit-{resource}-remaining"] = "0" if exhausted else str(remaining)
+            headers[f"anthropic-ratelimit-{resource}-reset"] = reset
+    elif not path.startswith("/api/"):  # Ollama has no rate limits
+        for resource, (limit, remaining) in OPENAI_RATELIMIT.items():
+            headers[f"x-ratelimit-limit-{resource}"] = str(limit)
+            headers[f"x-ratelimit-remaining-{resource}"] = "0" if exhausted else str(remaining)
+            headers[f"x-ratelimit-reset-{resource}"] = OPENAI_RESETS[resource]
+    return headers
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -96,12 +127,21 @@ class _Handler(BaseHTTPRequestHandler):
             response["chunks"] = [c.decode() for c in chunks]
         self.server.exchanges.append({"request": self._request, "response": response})  # type: ignore[attr-defined]
 
+    def _ratelimit_headers(self, status: int) -> dict[str, str]:
+        if not self.server.ratelimit:  # type: ignore[attr-defined]
+            return {}
+        return ratelimit_headers(self.route, self.now, status == 429)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header names the second the rate-limit resets count from.
+        return super().date_time_string(self.now if timestamp is None else timestamp)
+
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        for k, v in {**EXTRA_HEADERS, **(headers or {})}.items():
+        for k, v in {**EXTRA_HEADERS, **self._ratelimit_headers(status), **(headers or {})}.items():
             self.send_header(k, v)
         self.end_headers()
         self._keep(status, data, None)  # before the client can have the answer
@@ -112,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
-        for k, v in EXTRA_HEADERS.items():
+        for k, v in {**EXTRA_HEADERS, **self._ratelimit_headers(200)}.items():
             self.send_header(k, v)
         self.end_headers()
         self._keep(200, None, chunks)  # before the client can have the answer
@@ -129,6 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.received = time.perf_counter()
+        self.now = int(time.time())
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         self.server.requests.append((self.path, body))  # type: ignore[attr-defined]
@@ -444,8 +485,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeLLMServer:
-    def __init__(self) -> None:
+    def __init__(self, ratelimit: bool = False) -> None:
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
+        self.httpd.ratelimit = ratelimit  # type: ignore[attr-defined]
         self.httpd.requests = []  # type: ignore[attr-defined]
         self.httpd.headers = []  # type: ignore[attr-defined]
         self.httpd.exchanges = []  # type: ignore[attr-defined]

@@ -167,7 +167,9 @@ def _run(
         raise BackfillError("no file to read: " + ", ".join(f"{s.name}: {s.path}" for s in config.sources))
 
     bar.total = max(sum(f.size for f in report.files), 1)
-    collector = LLMCollector(store, lambda: config.thresholds, created=False)
+    collector = LLMCollector(
+        store, lambda: config.thresholds, False, clock, lambda: config.limits.ratelimit_stale_seconds
+    )
     with (
         tempfile.TemporaryDirectory(prefix="llm-exporter-backfill-") as workdir,
         Blocks(promtool, output, workdir, bar.written) as blocks,

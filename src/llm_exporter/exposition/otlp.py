@@ -52,6 +52,9 @@ _CONTRACT = {
         semconv.CACHE_SAVED_TOKENS,
         semconv.UNPRICED,
         semconv.USAGE_MISSING,
+        semconv.RATELIMIT_REMAINING,
+        semconv.RATELIMIT_LIMIT,
+        semconv.RATELIMIT_RESET,
     )
 }
 # Prometheus label -> OpenTelemetry attribute, where they differ.

@@ -97,6 +97,7 @@ def _response(line: Line) -> Completion:
         None,  # trace_id
         status,
         fields.text(line.response_model, "response_model"),
+        None,  # ratelimit: this format does not keep headers
         line.timestamp,
         fields.session(line.session_id),
     )

@@ -65,6 +65,7 @@ def event(line: Line) -> Completion:
         None,  # trace_id
         http_status,
         None,  # response_model
+        None,  # ratelimit: this format does not keep headers
         line.timestamp,
         fields.session(line.session_id),
     )

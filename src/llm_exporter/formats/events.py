@@ -7,6 +7,7 @@ from typing import Any
 from msgspec import Struct
 from msgspec.structs import astuple
 
+from llm_exporter.formats.ratelimit import Readings
 from llm_exporter.formats.values import timestamp
 
 
@@ -59,6 +60,8 @@ class Completion(_Timed):
     request (LiteLLM's retries and fallbacks); None makes the line a request of its own.
     `unsplit_tokens` are tokens the log gives only as a total. `response_model` is the model the
     response names, where the log keeps it: priced where the request model has no price.
+    `ratelimit`: what the provider's rate-limit headers said, by resource (formats.ratelimit),
+    where the log kept them.
 
     `time` (in every event) is when the line says it happened, in epoch seconds (None when it
     does not say, or not legibly: see values.timestamp), read from `stamp` (the line's value as
@@ -86,6 +89,7 @@ class Completion(_Timed):
     trace_id: str | None = None
     http_status: str | None = None
     response_model: str | None = None
+    ratelimit: Readings | None = None
     stamp: Any = None
     session_id: str | None = None
 

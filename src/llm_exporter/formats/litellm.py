@@ -7,7 +7,7 @@ from typing import Any
 
 from msgspec import Struct
 
-from llm_exporter.formats import fields, usage
+from llm_exporter.formats import fields, ratelimit, usage
 from llm_exporter.formats.events import Completion, Rejected
 from llm_exporter.formats.usage import AnyUsage
 
@@ -41,6 +41,10 @@ class _Metadata(Struct, gc=False):
     usage_object: AnyUsage = None
 
 
+class _HiddenParams(Struct, gc=False):
+    additional_headers: Any = None  # the provider's response headers (rate limits among them)
+
+
 class _ModelMapValue(Struct, gc=False):
     litellm_provider: Any = None
 
@@ -61,6 +65,7 @@ class Payload(Struct, gc=False):
     error_information: _ErrorInformation | list | str | int | float | bool | None = None
     response: _Response | list | str | int | float | bool | None = None
     metadata: _Metadata | list | str | int | float | bool | None = None
+    hidden_params: _HiddenParams | list | str | int | float | bool | None = None
     call_type: Any = None
     cache_hit: Any = None
     model: Any = None
@@ -106,6 +111,13 @@ def _cost(cost: float | None, cache_hit: bool | None) -> float | None:
     if not cost and cache_hit is not True:
         return None
     return cost
+
+
+def _ratelimit(obj: Payload, end: float) -> ratelimit.Readings | None:
+    """The provider's rate-limit headers, as LiteLLM kept them; read, never judged (a payload
+    whose headers say nothing legible is still a call)."""
+    hidden = obj.hidden_params
+    return ratelimit.read(hidden.additional_headers, end) if type(hidden) is _HiddenParams else None
 
 
 def _time_to_first_chunk(start: float, end: float, first_chunk: float | None) -> float | None:
@@ -159,6 +171,7 @@ def event(obj: Payload) -> Completion:
         fields.identifier(obj.trace_id, "trace_id"),
         http_status,
         _response_model(obj),
+        _ratelimit(obj, end),
         end,
         fields.session(obj.session_id),
     )

@@ -40,7 +40,7 @@ _EPOCH_MAX_MS = 1e14  # past this (the year 5138 in milliseconds) a number is no
 _ISO_SHORT = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2})?")
 
 
-def _iso(text: str) -> datetime | None:
+def iso(text: str) -> datetime | None:
     """RFC 3339 through msgspec, read alike on every supported Python (fromisoformat refuses a
     trailing `Z` on 3.10, and from 3.11 on reads a 5,000-digit string as the year 1111); then a
     date alone or a time to the minute."""
@@ -61,7 +61,7 @@ def timestamp(value: Any) -> float | None:
     it). ISO 8601 strings with or without a zone (no zone means UTC), or epoch seconds or
     milliseconds (told apart by magnitude) as numbers or decimal strings."""
     if type(value) is str:
-        moment = _iso(value)
+        moment = iso(value)
         if moment is None:
             value = numeric(value)
         else:

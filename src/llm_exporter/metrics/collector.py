@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 from llm_exporter import __version__, semconv
 from llm_exporter.metrics.families import Exemplar, Family
 from llm_exporter.pipeline.labels import LabelLimiter
-from llm_exporter.semconv import LABEL_ERROR_TYPE, LABEL_HTTP_STATUS, LABEL_OUTCOME, LABEL_TOKEN_TYPE, TOKEN_TYPES
+from llm_exporter.semconv import (
+    LABEL_ERROR_TYPE,
+    LABEL_HTTP_STATUS,
+    LABEL_OUTCOME,
+    LABEL_RESOURCE,
+    LABEL_TOKEN_TYPE,
+    TOKEN_TYPES,
+)
 from llm_exporter.store.aggregates import Exemplar as Last
 from llm_exporter.store.aggregates import Histogram, MetricsStore
 from llm_exporter.store.health import Health
@@ -82,12 +89,22 @@ class _Families:
 
 
 class LLMCollector:
-    """The contract's LLM metrics."""
+    """The contract's LLM metrics. The rate-limit gauges show the readings the pipelines recorded
+    (on `clock`, theirs) within the last `ratelimit_stale()` seconds; older ones are dropped."""
 
-    def __init__(self, store: MetricsStore, thresholds: Callable[[], ThresholdsConfig], created: bool) -> None:
+    def __init__(
+        self,
+        store: MetricsStore,
+        thresholds: Callable[[], ThresholdsConfig],
+        created: bool,
+        clock: Callable[[], float],
+        ratelimit_stale: Callable[[], float],
+    ) -> None:
         self.store = store
         self.thresholds = thresholds
         self.f = _Families(created)
+        self.clock = clock
+        self.ratelimit_stale = ratelimit_stale
 
     def collect(self) -> Iterable[Family]:
         f = self.f
@@ -125,6 +142,21 @@ class LLMCollector:
         errors = _family(
             "llm_errors", "Failed LLM calls by error class and the provider's HTTP status, where known.", "counter"
         )
+        ratelimit = (
+            _family(
+                semconv.RATELIMIT_REMAINING[2],
+                "What the provider's last response said is left of its rate limit.",
+                "gauge",
+            ),
+            _family(semconv.RATELIMIT_LIMIT[2], "The rate limit the provider's last response announced.", "gauge"),
+            _family(
+                semconv.RATELIMIT_RESET[2].removesuffix("_seconds"),
+                "Seconds until the rate limit is whole again, as the provider's last response said.",
+                "gauge",
+                "seconds",
+            ),
+        )
+        now, stale_after = self.clock(), self.ratelimit_stale()
         with self.store.lock:
             for _, series in sorted(self.store.series.items()):
                 labels = series.labels
@@ -157,6 +189,11 @@ class LLMCollector:
                         n,
                         created,
                     )
+                if series.ratelimit is not None:
+                    for resource, reading in series.ratelimit.fresh(now, stale_after):
+                        for family, figure in zip(ratelimit, reading, strict=True):
+                            if figure is not None:
+                                family.add_sample(family.name, {**labels, LABEL_RESOURCE: resource}, figure)
                 if series.cache_hits or series.cache_misses:
                     f.counter(cache, {**labels, "result": "hit"}, series.cache_hits, series.created)
                     f.counter(cache, {**labels, "result": "miss"}, series.cache_misses, series.created)
@@ -183,6 +220,8 @@ class LLMCollector:
             saved_tokens,
             thresholds,
         )
+        # Only while some response told its rate limits: most sources never will.
+        yield from (family for family in ratelimit if family.samples)
 
 
 class HealthCollector:

@@ -18,13 +18,22 @@ import orjson
 from llm_exporter.config import DEFAULT_MAX_SAMPLES
 from llm_exporter.formats import FORMATS, PARSERS
 from llm_exporter.formats.events import Completion, Decision, Event, Ignored, Rejected, Request
+from llm_exporter.formats.ratelimit import Readings
 from llm_exporter.formats.usage import reported_output
 from llm_exporter.pipeline.join import BoundedTable
 from llm_exporter.pipeline.labels import LabelLimiter, SampleBudget
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.providers import resolve
 from llm_exporter.semconv import DEFAULT_OPERATION, OVERFLOW_VALUE, UNKNOWN
-from llm_exporter.store.aggregates import Histogram, MetricsStore, SampleCosts, Series, StaticLabels, add_tokens
+from llm_exporter.store.aggregates import (
+    Histogram,
+    MetricsStore,
+    RateLimits,
+    SampleCosts,
+    Series,
+    StaticLabels,
+    add_tokens,
+)
 from llm_exporter.store.health import SourceHealth
 
 log = logging.getLogger(__name__)
@@ -304,6 +313,22 @@ class SourcePipeline:
         self.health.series_folded += 1
         return overflow
 
+    def _ratelimit(self, series: Series, readings: Readings) -> None:
+        """A response's rate-limit figures for the series' gauges; each resource's three samples
+        are charged to the source's sample budget when the series first shows it (most sources
+        never do), and one past the budget is left out (counted as folded)."""
+        if series.ratelimit is None:
+            series.ratelimit = RateLimits()
+        shown = series.ratelimit.readings
+        cost = self.costs.ratelimit_resource
+        fitting = {
+            resource: reading
+            for resource, reading in readings.items()
+            if resource in shown or self.budget.take((id(series), "ratelimit", resource), cost)
+        }
+        self.health.series_folded += len(readings) - len(fitting)
+        series.ratelimit.update(fitting, self._clock())
+
     def _request(self, event: Request) -> None:
         call = self._series(event.model, event.provider, event.operation)
         call.series.in_flight += 1
@@ -333,6 +358,8 @@ class SourcePipeline:
             if event.cache_hit is False:
                 series.cache_misses += 1
             hist, cost = self._provider_call(event, call)
+            if event.ratelimit is not None:
+                self._ratelimit(series, event.ratelimit)
         self._count_request(event, series)
         if self.spans is not None:
             sent = self.spans.completion(event, series.labels, call.model, cost)

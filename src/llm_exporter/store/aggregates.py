@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from llm_exporter.semconv import DURATION_BUCKETS, TOKEN_BUCKETS, TOKEN_TYPES
 
@@ -58,6 +58,33 @@ def add_tokens(
         tokens["reasoning"] += reasoning
 
 
+# One resource's rate-limit figures from a provider's headers (formats.ratelimit): remaining,
+# limit and seconds to reset, each None where the response did not say.
+RateLimitReading = tuple[float | None, float | None, float | None]
+
+
+class RateLimits:
+    """The last word of a provider's rate-limit headers per resource, and when it came (on the
+    recorder's clock): a reading not refreshed for `stale_after` seconds is dropped, so the
+    gauges of a model no longer called go away instead of showing an old figure forever."""
+
+    __slots__ = ("readings",)
+
+    def __init__(self) -> None:
+        self.readings: dict[str, tuple[RateLimitReading, float]] = {}
+
+    def update(self, readings: Mapping[str, RateLimitReading], now: float) -> None:
+        for resource, reading in readings.items():
+            self.readings[resource] = (reading, now)
+
+    def fresh(self, now: float, stale_after: float) -> list[tuple[str, RateLimitReading]]:
+        """The readings refreshed within `stale_after` seconds, by resource; drops the others."""
+        readings = self.readings
+        for resource in [r for r, (_, seen) in readings.items() if now - seen > stale_after]:
+            del readings[resource]
+        return sorted((resource, reading) for resource, (reading, _) in readings.items())
+
+
 class Series:
     """Everything recorded for one (static labels, operation, provider, model)."""
 
@@ -75,6 +102,7 @@ class Series:
         "failed_calls",
         "in_flight",
         "labels",
+        "ratelimit",
         "requests_failed",
         "requests_ok",
         "retries",
@@ -113,6 +141,7 @@ class Series:
         self.retries = 0  # attempts past the first of the requests above
         self.failed_calls: dict[tuple[str, str], int] = {}  # (error_type, HTTP status or "") -> attempts
         self.decisions: dict[tuple[str, str, str], list[float]] = {}  # -> [count, created]
+        self.ratelimit: RateLimits | None = None  # once a response told its rate limits
 
     def failure_histogram(self, error_type: str, now: float) -> Histogram:
         hist = self.errors.get(error_type)
@@ -139,11 +168,12 @@ def histogram_samples(bounds: tuple[float, ...]) -> int:
 class SampleCosts:
     """Samples a source's budget charges, per kind of key, for one duration bucket layout."""
 
-    __slots__ = ("counter", "error_type", "label_set")
+    __slots__ = ("counter", "error_type", "label_set", "ratelimit_resource")
 
     def __init__(self, duration_buckets: tuple[float, ...]) -> None:
         duration = histogram_samples(duration_buckets)
         self.counter = COUNTER_SAMPLES  # a decision, or an error type's HTTP status
+        self.ratelimit_resource = 3  # a rate-limit resource's gauges: remaining, limit, reset
         # An error type: its duration histogram, and its llm_errors_total without a status, where
         # its statuses past the budget fold.
         self.error_type = duration + COUNTER_SAMPLES
