@@ -38,6 +38,49 @@ def inside_outer() -> bool:
     return outer is not None and outer.active
 
 
+# The client call whose HTTP request is under way in this context: the clients' response
+# processing (patched by `headers_of`) hands it the response's headers.
+_receiving: ContextVar[Call | None] = ContextVar("llm_exporter_receiving", default=None)
+
+
+@contextmanager
+def receiving(call: Call) -> Iterator[None]:
+    """While a client call's original method runs: the headers of its HTTP response go to `call`."""
+    token = _receiving.set(call)
+    try:
+        yield
+    finally:
+        _receiving.reset(token)
+
+
+def _note_headers(kwargs: dict[str, Any]) -> None:
+    call = _receiving.get()
+    if call is not None:
+        call.record_headers(getattr(kwargs.get("response"), "headers", None))
+
+
+def headers_of(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Patch for the openai and anthropic clients' `_process_response(response=...)`: every
+    response a call gets (plain, streamed, raw; the last of its retries) passes through it, with
+    its headers, before it is parsed. Only for calls recorded here (see `receiving`)."""
+
+    def process(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _note_headers(kwargs)
+        return original(self, *args, **kwargs)
+
+    return process
+
+
+def async_headers_of(original: Callable[..., Any]) -> Callable[..., Any]:
+    """headers_of for the async clients' coroutine `_process_response`."""
+
+    async def process(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _note_headers(kwargs)
+        return await original(self, *args, **kwargs)
+
+    return process
+
+
 def patch(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> bool:
     """Replace `cls.name` by `make(original)`; False when it is already patched or missing."""
     key = (cls, name)
@@ -350,7 +393,7 @@ def wrap_sync(
             call = _begin(describe, operation, server, request, args, kwargs)
             token = call.activate()
             try:
-                with _outer(outer):
+                with _outer(outer), receiving(call):
                     result = original(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
@@ -388,7 +431,7 @@ def wrap_async(
             call = _begin(describe, operation, server, request, args, kwargs)
             token = call.activate()
             try:
-                with _outer(outer):
+                with _outer(outer), receiving(call):
                     result = await original(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)

@@ -3,7 +3,8 @@ sync, async, `stream=True`, the `stream()` helper, `parse()`, and `with_raw_resp
 plain or streamed, recorded as in openai.py). The beta tool runner calls `beta.messages.create`,
 so it is recorded through it; so are the Bedrock, Vertex and Foundry clients, whose provider is
 their class's (providers.provider_of_client). `count_tokens` makes no model call; `batches` are
-billed later, outside any call, and not recorded.
+billed later, outside any call, and not recorded. The rate-limit
+headers (`anthropic-ratelimit-*`) of each call are read as the client processes the response.
 
 Stream usage: `message_start` carries input, cache read and cache write tokens; `message_delta`
 carries the cumulative output tokens (and, from newer servers, updated input counts).
@@ -16,11 +17,14 @@ from typing import Any
 from llm_exporter.instrumentation._patch import (
     AsyncStreamProxy,
     StreamProxy,
+    async_headers_of,
     client_provider,
     client_server,
+    headers_of,
     inside_outer,
     model_kwarg,
     patch,
+    receiving,
     unpatch_module,
     wrap_async,
     wrap_sync,
@@ -85,7 +89,8 @@ class _StreamManager:
         call = self._start()
         token = call.activate()
         try:
-            stream = self._manager.__enter__()
+            with receiving(call):
+                stream = self._manager.__enter__()
         except BaseException as exc:
             call.finish(exc)
             raise
@@ -107,7 +112,8 @@ class _StreamManager:
         call = self._start()
         token = call.activate()
         try:
-            stream = await self._manager.__aenter__()
+            with receiving(call):
+                stream = await self._manager.__aenter__()
         except BaseException as exc:
             call.finish(exc)
             raise
@@ -143,6 +149,7 @@ def instrument() -> bool:
     """Patch the installed anthropic client; False when it is not installed."""
     try:
         import anthropic
+        from anthropic._base_client import AsyncAPIClient, SyncAPIClient
         from anthropic.resources.messages import AsyncMessages, Messages
     except ImportError:
         return False
@@ -171,6 +178,8 @@ def instrument() -> bool:
         for name in ("create", "parse"):
             patch(cls, name, wrap_async(describe, "chat", is_async_stream, _on_event, request=common))
         patch(cls, "stream", _wrap_stream_helper)
+    patch(SyncAPIClient, "_process_response", headers_of)  # the rate-limit headers of every response
+    patch(AsyncAPIClient, "_process_response", async_headers_of)
     return True
 
 

@@ -30,7 +30,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llm_exporter.exposition import otel
-from llm_exporter.instrumentation.telemetry import DEFAULT_MAX_LABEL_VALUES, Telemetry, _is_sdk_provider
+from llm_exporter.instrumentation.telemetry import (
+    DEFAULT_MAX_LABEL_VALUES,
+    DEFAULT_RATELIMIT_STALE_SECONDS,
+    Telemetry,
+    _is_sdk_provider,
+)
 from llm_exporter.semconv import DURATION_BUCKETS, EXTENDED_DURATION_BUCKETS
 
 if TYPE_CHECKING:
@@ -159,6 +164,7 @@ def configure(
     extended_duration_buckets: bool = False,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     environ: Mapping[str, str] | None = None,
+    ratelimit_stale_seconds: float = DEFAULT_RATELIMIT_STALE_SECONDS,
 ) -> Telemetry:
     """Set where metrics and spans go; returns the telemetry every instrumented call then uses.
 
@@ -172,7 +178,9 @@ def configure(
     `limits.max_label_values` does. The duration and time-to-first-chunk histograms have the
     semconv boundaries (0.01 ... 81.92 s); `extended_duration_buckets=True` adds 163.84, 327.68 and
     655.36 for reasoning models, as the daemon's `histograms.extended_duration_buckets` does (other
-    instrumentations' series of the same families then have other `le` values). Providers built
+    instrumentations' series of the same families then have other `le` values). The rate-limit
+    gauges of a model are no longer exported `ratelimit_stale_seconds` after its last response
+    that told them, as the daemon's `limits.ratelimit_stale_seconds`. Providers built
     here get `shutdown_timeout` seconds at exit for their last export. Without the SDK installed
     this raises ImportError naming the extra to install.
     """
@@ -238,6 +246,7 @@ def configure(
             spans=spans,
             max_label_values=max_label_values,
             duration_buckets=EXTENDED_DURATION_BUCKETS if extended_duration_buckets else DURATION_BUCKETS,
+            ratelimit_stale_seconds=ratelimit_stale_seconds,
         )
         return _telemetry
 

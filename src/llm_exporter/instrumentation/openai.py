@@ -5,6 +5,9 @@ client versions that have it), which posts without going through `create`. The
 `chat.completions.stream()` and `responses.stream()` helpers call `create(stream=True)`, so they
 are recorded through it.
 
+Every recorded call's rate-limit headers (`x-ratelimit-*`, OpenAI's and Azure OpenAI's) are read
+as the client processes its response, before parsing it: plain, streamed and raw alike.
+
 `with_raw_response` calls are recorded like the plain ones: a plain raw response is parsed for
 its usage (the client caches the parse, so the app's own `parse()` is free), a streamed one
 finishes with the stream its `parse()` gives. `with_streaming_response` is not recorded.
@@ -29,6 +32,8 @@ from typing import Any
 from llm_exporter.instrumentation._patch import (
     AsyncStreamProxy,
     StreamProxy,
+    async_headers_of,
+    headers_of,
     model_kwarg,
     patch,
     unpatch_module,
@@ -88,6 +93,7 @@ def instrument() -> bool:
     """Patch the installed openai client; False when it is not installed."""
     try:
         import openai
+        from openai._base_client import AsyncAPIClient, SyncAPIClient
         from openai.resources.chat.completions import AsyncCompletions as AsyncChat
         from openai.resources.chat.completions import Completions as Chat
         from openai.resources.completions import AsyncCompletions, Completions
@@ -101,6 +107,9 @@ def instrument() -> bool:
     def is_async_stream(result: Any) -> bool:
         return isinstance(result, openai.AsyncStream)
 
+    # The rate-limit headers (`x-ratelimit-*`) of every response of a recorded call, Azure's too.
+    patch(SyncAPIClient, "_process_response", headers_of)
+    patch(AsyncAPIClient, "_process_response", async_headers_of)
     describe = model_kwarg(PROVIDER)
     sync = functools.partial(wrap_sync, describe, is_stream=is_sync_stream)
     async_ = functools.partial(wrap_async, describe, is_stream=is_async_stream)

@@ -11,13 +11,15 @@ paid three times a call, not ten.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from llm_exporter import __version__, semconv
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.providers import resolve
 from llm_exporter.semconv import OVERFLOW_VALUE
+from llm_exporter.store.aggregates import RateLimitReading, RateLimits
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
 SCOPE = "llm_exporter"
 # Distinct values per label before new ones fold into "_overflow" (the daemon's default too).
 DEFAULT_MAX_LABEL_VALUES = 500
+# Seconds a provider's rate-limit figures stay after the last response that told them (the
+# daemon's limits.ratelimit_stale_seconds default too).
+DEFAULT_RATELIMIT_STALE_SECONDS = 600.0
 FOLDED = ("llm_exporter.label_values_folded", "{value}", "llm_exporter_label_values_folded_total")
 
 Attributes = dict[str, str]
@@ -73,6 +78,7 @@ class _Series:
         "operation",
         "price",
         "provider",
+        "ratelimit",
         "requests_failed",
         "requests_ok",
         "tokens",
@@ -110,6 +116,7 @@ class _Series:
         self.cache_hits = 0
         self.cache_misses = 0
         self.decisions: dict[tuple[str, str, str], int] = {}
+        self.ratelimit: RateLimits | None = None  # once a response told its rate limits
 
 
 def _is_sdk_provider(provider: object) -> bool:
@@ -125,7 +132,11 @@ class Telemetry:
     Past `max_label_values` distinct values of a label (model, provider, operation, error type,
     decision action, symbol, validation result), new values fold into "_overflow", as in the
     daemon: a stream of made-up model names cannot grow the series without bound. Folded values
-    are counted in `llm_exporter.label_values_folded` by Prometheus label name."""
+    are counted in `llm_exporter.label_values_folded` by Prometheus label name.
+
+    The rate-limit gauges (`llm.ratelimit.*`) show what the last response of each series said,
+    for `ratelimit_stale_seconds` on `clock` after it came; then the series is no longer
+    observed, so it is no longer exported."""
 
     def __init__(
         self,
@@ -137,6 +148,8 @@ class Telemetry:
         spans: bool | None = None,
         max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
         duration_buckets: tuple[float, ...] = semconv.DURATION_BUCKETS,
+        ratelimit_stale_seconds: float = DEFAULT_RATELIMIT_STALE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         from opentelemetry import metrics, trace
 
@@ -150,6 +163,10 @@ class Telemetry:
         self.prices = prices if prices is not None else PriceBook()
         self.capture_content = capture_content
         self.completion_logger = completion_logger
+        if ratelimit_stale_seconds <= 0:
+            raise ValueError(f"ratelimit_stale_seconds must be positive, not {ratelimit_stale_seconds}")
+        self.ratelimit_stale_seconds = ratelimit_stale_seconds
+        self.clock = clock
 
         provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
         meter = provider.get_meter(SCOPE, __version__)
@@ -242,6 +259,16 @@ class Telemetry:
         )
         for create, (name, unit, _), callback, description in observables:
             create(name, [callback], unit=unit, description=description)
+        for index, (spec, description) in enumerate(
+            (
+                (semconv.RATELIMIT_REMAINING, "What the provider's last response said is left of its rate limit."),
+                (semconv.RATELIMIT_LIMIT, "The rate limit the provider's last response announced."),
+                (semconv.RATELIMIT_RESET, "Seconds until the rate limit is whole again, as the last response said."),
+            )
+        ):
+            meter.create_observable_gauge(
+                spec[0], [self._ratelimit_callback(index)], unit=spec[1], description=description
+            )
 
         self.tracer: Tracer | None = None
         tp = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
@@ -418,6 +445,32 @@ class Telemetry:
         from opentelemetry.metrics import Observation
 
         return [Observation(s.usage_missing, s.attrs) for s in self._unique()]
+
+    def _ratelimit_callback(self, index: int) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        """The callback of one rate-limit gauge: figure `index` of each fresh reading."""
+
+        def observe(_options: CallbackOptions) -> Iterable[Observation]:
+            from opentelemetry.metrics import Observation
+
+            now = self.clock()
+            out = []
+            for s in self._unique():
+                with self.lock:
+                    fresh = [] if s.ratelimit is None else s.ratelimit.fresh(now, self.ratelimit_stale_seconds)
+                for resource, reading in fresh:
+                    figure = reading[index]
+                    if figure is not None:
+                        out.append(Observation(figure, {**s.attrs, semconv.LABEL_RESOURCE: resource}))
+            return out
+
+        return observe
+
+    def ratelimit(self, series: _Series, readings: dict[str, RateLimitReading]) -> None:
+        """A response's rate-limit figures, by resource, for the series' gauges."""
+        with self.lock:
+            if series.ratelimit is None:
+                series.ratelimit = RateLimits()
+            series.ratelimit.update(readings, self.clock())
 
     # -- decisions ----------------------------------------------------------------------------------
 

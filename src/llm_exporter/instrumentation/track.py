@@ -16,11 +16,12 @@ import inspect
 import json
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
-from time import perf_counter
+from time import perf_counter, time
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_exporter import semconv
+from llm_exporter.formats import ratelimit
 from llm_exporter.formats.usage import reported_output
 from llm_exporter.instrumentation.configure import telemetry_or_none
 from llm_exporter.instrumentation.content import to_parts
@@ -86,6 +87,7 @@ class Call:
         "finish_reasons",
         "http_status",
         "model",
+        "ratelimit",
         "response_id",
         "response_model",
         "server_address",
@@ -132,6 +134,8 @@ class Call:
         # OpenAI's answer facts, for the span.
         self.service_tier: str | None = None
         self.system_fingerprint: str | None = None
+        # The provider's rate-limit figures by resource, from the response's headers.
+        self.ratelimit: ratelimit.Readings | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -294,6 +298,14 @@ class Call:
         if info.system_fingerprint:
             self.system_fingerprint = info.system_fingerprint
 
+    def record_headers(self, headers: Any) -> None:
+        """A response's HTTP headers (a mapping, such as `response.headers` of a raw response or an
+        httpx response): its rate-limit headers set the `llm.ratelimit.*` gauges of the call's
+        model (formats.ratelimit says which); a response without them changes nothing."""
+        readings = ratelimit.read(headers, time())
+        if readings is not None:
+            self.ratelimit = readings
+
     def record_first_chunk(self) -> None:
         """The first chunk of a streamed response arrived (only the first call counts)."""
         if self._first_chunk is None:
@@ -354,6 +366,10 @@ class Call:
         t = self._telemetry
         assert t is not None
         s = self._series
+        if exc is not None:  # a client's error for an HTTP answer (a 429 among them) has its headers
+            self.record_headers(getattr(getattr(exc, "response", None), "headers", None))
+        if self.ratelimit is not None and not self.cache_hit:
+            t.ratelimit(s, self.ratelimit)
         error_type = self.error_type if exc is None else error_type_of(exc)
         duration = end - self._start
         where = (self.response_model, self.server_address, self.server_port)
