@@ -62,6 +62,7 @@ def test_grouping_inhibition_and_receivers():
                 "gen_ai_operation_name",
                 "gen_ai_provider_name",
                 "gen_ai_request_model",
+                "resource",
             ],
         },
         {

@@ -29,6 +29,7 @@ LLM_ALERTS = {
     "LLMMonthlyBudgetExceeded",
     "LLMMonthlyBudgetProjectedOver",
     "LLMSpend30dOverBudget",
+    "LLMRateLimitNearlyExhausted",
     "Watchdog",
 }
 EXPORTER_ALERTS = {
@@ -43,7 +44,13 @@ EXPORTER_ALERTS = {
 }
 PROBE_ALERTS = {"LLMModelServerDown", "LLMModelUnavailable"}
 # Per-instance thresholds (joined on job, instance) and fleet-wide ones (strictest wins).
-PER_INSTANCE = {"max_response_time_seconds", "min_success_ratio", "max_consecutive_failures", "min_ratio_volume"}
+PER_INSTANCE = {
+    "max_response_time_seconds",
+    "min_success_ratio",
+    "max_consecutive_failures",
+    "min_ratio_volume",
+    "min_ratelimit_remaining_ratio",
+}
 FLEET = {"max_cost_per_hour_usd", "monthly_budget_usd"}
 
 
@@ -63,11 +70,11 @@ def test_promtool_check_rules(promtool):
     assert res.returncode == 0, out
     counts = {p.name: sum(len(g["rules"]) for g in yaml.safe_load(p.read_text())["groups"]) for p in rule_files()}
     assert counts == {
-        "llm_alerts.yml": 9,
+        "llm_alerts.yml": 11,
         "llm_budget.yml": 6,
         "llm_exporter_alerts.yml": 9,
         "llm_probe_alerts.yml": 2,
-        "llm_recording.yml": 62,
+        "llm_recording.yml": 64,
     }
     for n in counts.values():
         assert f"SUCCESS: {n} rules found" in out
@@ -240,9 +247,10 @@ def test_recording_rule_names_follow_level_metric_operations():
         "llm_exporter_unpriced_completions",
         "llm_exporter_usage_missing",
         "llm_alert_threshold",
+        "llm_ratelimit_remaining",
     }
     names = recording_names()
-    assert len(names) == 62
+    assert len(names) == 63
     for name in names:
         level, metric, ops = name.split(":")
         assert level in {
