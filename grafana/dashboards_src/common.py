@@ -134,6 +134,8 @@ CONSEC_THR = thresholds((None, "green"), (1, "orange"), (3, "red"))
 BUDGET_THR = thresholds((None, "green"), (400, "orange"), (500, "red"))
 DAILY_THR = thresholds((None, "green"), (400 / 30, "orange"), (500 / 30, "red"))
 ZERO_BAD = thresholds((None, "green"), (1, "red"))
+# Share of a rate limit left: LLMRateLimitNearlyExhausted's defaults (critical under half of 0.1).
+RATELIMIT_THR = thresholds((None, "red"), (0.05, "orange"), (0.1, "green"))
 
 REQUESTS_DESC = "End-to-end requests as the application saw them: LiteLLM retries and fallbacks of one call count once."
 LATENCY_DESC = (

@@ -9,6 +9,7 @@ from .common import (
     LATENCY_THR,
     MODEL_LEGEND,
     PM,
+    RATELIMIT_THR,
     REQUESTS_DESC,
     SEL,
     SUCCESS_THR,
@@ -227,6 +228,29 @@ def models() -> Json:
                 stack=True,
                 desc="The provider's HTTP status of failed calls (429 rate limit, 5xx provider errors, ...); unknown"
                 " where the log or client does not say.",
+            ),
+            12,
+            8,
+        ),
+        sized(
+            timeseries(
+                "Rate limit left",
+                targets(
+                    (
+                        f"min by ({PM}, resource) (model:llm_ratelimit_remaining:ratio{{{SEL}}})",
+                        MODEL_LEGEND + " {{resource}}",
+                    )
+                ),
+                unit="percentunit",
+                thr=RATELIMIT_THR,
+                vmin=0,
+                vmax=1,
+                threshold_line=True,
+                calcs=("min", "lastNotNull"),
+                desc="Share of each provider rate limit (requests, tokens, input_tokens, output_tokens) left, as the"
+                " provider's last response said (llm_ratelimit_remaining / llm_ratelimit_limit; the lowest any instance"
+                " saw). From OpenAI, Azure and Anthropic responses in the app and LiteLLM logs; a line ends"
+                " limits.ratelimit_stale_seconds after the model's last call. Alert: LLMRateLimitNearlyExhausted.",
             ),
             12,
             8,

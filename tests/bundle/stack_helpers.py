@@ -480,7 +480,8 @@ class CompletionLog:
 
 def litellm_line(n: int) -> dict:
     """A streamed LiteLLM call (completionStartTime before endTime), every other one a cache hit
-    (as LiteLLM writes a hit: response_cost 0.0, what it saved in saved_cache_cost)."""
+    (as LiteLLM writes a hit: response_cost 0.0, what it saved in saved_cache_cost), with the
+    provider's rate-limit headers as LiteLLM keeps them."""
     end = time.time()
     start = end - 1.2
     hit = n % 2 == 0
@@ -509,6 +510,16 @@ def litellm_line(n: int) -> dict:
             }
         },
         "error_information": None,
+        "hidden_params": {
+            "additional_headers": {
+                "x_ratelimit_limit_requests": 5000,
+                "x_ratelimit_remaining_requests": 5000 - n % 50,
+                "llm_provider-x-ratelimit-reset-requests": "12ms",
+                "llm_provider-x-ratelimit-limit-tokens": "160000",
+                "llm_provider-x-ratelimit-remaining-tokens": str(160000 - 690 * (n % 50)),
+                "llm_provider-x-ratelimit-reset-tokens": "1m30.5s",
+            }
+        },
     }
 
 

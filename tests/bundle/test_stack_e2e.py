@@ -48,7 +48,8 @@ RATE_INTERVAL = "10s"
 # traffic, the time-to-first-chunk panels from time_to_first_chunk_ms / completionStartTime,
 # "Since last positions save" from positions_file, "Label values folded" from a model name
 # past limits.max_label_values, "Calls without token usage" from a success with 0/0 tokens, the
-# probe panels (Models) from a fake Ollama server the exporter probes, the decision markers
+# probe panels (Models) from a fake Ollama server the exporter probes, "Rate limit left" (Models)
+# from the rate-limit headers in the LiteLLM payloads' hidden_params, the decision markers
 # (annotation queries) from the trading decisions. The Overview's "Recent calls" queries Tempo,
 # not Prometheus, and is not among the queries (bundle_helpers.prometheus_queries).
 EXEMPT: dict[str, str] = {}
