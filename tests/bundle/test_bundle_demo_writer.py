@@ -43,6 +43,9 @@ NOT_FROM_DEMO = {
     "llm_model_available",
     "llm_model_loaded",
     "llm_model_size_bytes",
+    # the completion log keeps no response headers (LiteLLM logs and the in-app clients have them)
+    "llm_ratelimit_remaining",
+    "llm_ratelimit_limit",
 }
 
 
