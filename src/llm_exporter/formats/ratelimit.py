@@ -85,9 +85,12 @@ def _http_date(value: Any) -> float | None:
     if type(value) is not str:
         return None
     try:
-        return parsedate_to_datetime(value).timestamp()
+        moment = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    if moment.tzinfo is None:  # `-0000`: UTC, with no claim about the local zone
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 def _reset(value: Any, received: float | None) -> float | None:
