@@ -33,15 +33,20 @@ RESOURCES = ("requests", "tokens", "input_tokens", "output_tokens")
 Readings = dict[str, RateLimitReading]
 
 _FIELDS = ("remaining", "limit", "reset")
-# header name (lower case, `-` throughout) -> (rank, resource, field index); of two names for one
-# figure the higher rank wins.
-_NAMES: dict[str, tuple[int, str, int]] = {}
-for _i, _field in enumerate(_FIELDS):
-    for _resource in ("requests", "tokens"):
-        _NAMES[f"x-ratelimit-{_field}-{_resource}"] = (0, _resource, _i)
-    for _resource in RESOURCES:
-        _NAMES[f"anthropic-ratelimit-{_resource.replace('_', '-')}-{_field}"] = (1, _resource, _i)
 _PREFIX = "llm_provider-"
+_DATE = (-1, "", -1)
+# Every spelling read (lower case) -> (rank, resource, field index); of two names for one figure
+# the higher rank wins. A spelling is the header's name, with `_` for `-` (LiteLLM's typed
+# copies), each also prefixed `llm_provider-`; so a header costs one lookup.
+_NAMES: dict[str, tuple[int, str, int]] = {"date": _DATE, _PREFIX + "date": _DATE}
+for _i, _field in enumerate(_FIELDS):
+    for _rank, _names in (
+        (0, [(f"x-ratelimit-{_field}-{r}", r) for r in ("requests", "tokens")]),
+        (1, [(f"anthropic-ratelimit-{r.replace('_', '-')}-{_field}", r) for r in RESOURCES]),
+    ):
+        for _name, _resource in _names:
+            for _spelling in (_name, _name.replace("-", "_")):
+                _NAMES[_spelling] = _NAMES[_PREFIX + _spelling] = (_rank, _resource, _i)
 # Past this a count is no rate limit (and would print as a float no exposition keeps exact).
 MAX_COUNT = 1e15
 MAX_RESET_SECONDS = 366 * 86400.0  # a day's limit resets within a day; a year is already absurd
@@ -93,17 +98,6 @@ def _http_date(value: Any) -> float | None:
     return moment.timestamp()
 
 
-def _reset(value: Any, received: float | None) -> float | None:
-    seconds = duration(value)
-    if seconds is not None:
-        return seconds
-    moment = _moment(value)
-    if moment is None or received is None:
-        return None
-    # A reset already past (clocks a second apart) is a limit whole again now.
-    return min(max(moment - received, 0.0), MAX_RESET_SECONDS)
-
-
 def read(headers: Any, received: float | None = None) -> Readings | None:
     """The rate-limit figures of a response's headers (a mapping of names to values, names in any
     case), by resource; None when it has none. `received`: when the response came, in epoch
@@ -114,17 +108,11 @@ def read(headers: Any, received: float | None = None) -> Readings | None:
     date = None
     try:
         for name, value in headers.items():
-            if type(name) is not str:
-                continue
-            key = name.lower()
-            if key.startswith(_PREFIX):
-                key = key[len(_PREFIX) :]
-            key = key.replace("_", "-")
-            if key == "date":
-                date = value
-                continue
-            slot = _NAMES.get(key)
+            slot = _NAMES.get(name.lower()) if type(name) is str else None
             if slot is None:
+                continue
+            if slot is _DATE:
+                date = value
                 continue
             rank, resource, index = slot
             kept = raw.get((resource, index))
@@ -134,12 +122,23 @@ def read(headers: Any, received: float | None = None) -> Readings | None:
         return None
     if not raw:
         return None
-    when = _http_date(date)
-    if when is None:
-        when = received
+    when: float | None = None  # the response's time, read only for a reset given as a time
     readings: dict[str, list[float | None]] = {}
     for (resource, index), (_, value) in raw.items():
-        figure = _reset(value, when) if index == 2 else _count(value)
+        if index != 2:
+            figure = _count(value)
+        else:
+            figure = duration(value)
+            if figure is None:
+                moment = _moment(value)
+                if moment is not None:
+                    if when is None:
+                        when = _http_date(date)
+                        if when is None:
+                            when = received
+                    if when is not None:
+                        # A reset already past (clocks a second apart) is a limit whole again now.
+                        figure = min(max(moment - when, 0.0), MAX_RESET_SECONDS)
         if figure is not None:
             readings.setdefault(resource, [None, None, None])[index] = figure
     return {resource: (r[0], r[1], r[2]) for resource, r in readings.items()} or None
