@@ -63,8 +63,9 @@ def test_anthropic_reset_times_count_from_the_response_date() -> None:
         "input_tokens": (80000.0, 80000.0, 60.0),
         "output_tokens": (None, None, 0.0),
     }
-    # A date in `-0000` (no zone claimed) is UTC too, not the reader's local time.
-    assert read({**headers, "Date": "Thu, 21 Aug 2025 12:40:58 -0000"})["requests"] == (999.0, 1000.0, 1.0)
+    # A date in another form than HTTP's IMF-fixdate, or none at all, counts as not there.
+    for date in ("Thu, 21 Aug 2025 12:40:58 -0000", "Thu, 31 Feb 2025 12:40:58 GMT", "21 Aug 2025"):
+        assert read({**headers, "Date": date}, received=1755780057.0)["requests"] == (999.0, 1000.0, 2.0)
     # Without a date header, from the time the caller says the response came.
     del headers["Date"]
     assert read(headers, received=1755780058.0)["requests"] == (999.0, 1000.0, 1.0)

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from llm_exporter.formats.values import iso, numeric
@@ -51,6 +50,10 @@ for _i, _field in enumerate(_FIELDS):
 MAX_COUNT = 1e15
 MAX_RESET_SECONDS = 366 * 86400.0  # a day's limit resets within a day; a year is already absurd
 
+_IMF_FIXDATE = re.compile(r"[A-Z][a-z]{2}, (\d{2}) ([A-Z][a-z]{2}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT")
+_MONTHS = {
+    m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)
+}
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _GO_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _GO_DURATION = re.compile(rf"(?:{_GO_PART.pattern})+")
@@ -86,16 +89,20 @@ def _moment(value: Any) -> float | None:
 
 
 def _http_date(value: Any) -> float | None:
-    """The `date` header (RFC 9110: `Wed, 25 Nov 2026 09:22:58 GMT`) as epoch seconds."""
-    if type(value) is not str:
+    """The `date` header as epoch seconds: the IMF-fixdate every HTTP/1.1 server sends
+    (`Wed, 25 Nov 2026 09:22:58 GMT`, RFC 9110); None in another form. Read here rather than by
+    email.utils, whose import costs a start-up more than this whole module."""
+    match = _IMF_FIXDATE.fullmatch(value.strip()) if type(value) is str else None
+    month = _MONTHS.get(match.group(2)) if match else None
+    if match is None or month is None:
         return None
+    day, _, year, hour, minute, second = match.groups()
     try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
+        return datetime(
+            int(year), month, int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc
+        ).timestamp()
+    except ValueError:  # 31 February, hour 25
         return None
-    if moment.tzinfo is None:  # `-0000`: UTC, with no claim about the local zone
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
 
 
 def read(headers: Any, received: float | None = None) -> Readings | None:
