@@ -138,3 +138,16 @@ def test_huge_tokens_and_costs_are_out_of_range_and_metrics_still_served(tmp_pat
     assert value(s, "llm_cost_usd_total") == 1e6
     for generate in (generate_latest, generate_openmetrics):
         assert b"llm_cost_usd_total" in generate(exporter.registry(openmetrics=generate is generate_openmetrics))
+
+
+def test_a_megabyte_of_digits_in_a_number_field_is_read_in_one_pass(tmp_path: Path) -> None:
+    """A number written as a string of a million digits with junk after it is a wrong shape. It
+    used to take time quadratic in its length to tell (days for this line), stalling the source."""
+    exporter, log = make_exporter(tmp_path, "auto")
+    digits = b"1" * 1_000_000
+    ok = b'{"model":"gpt-4o","latency_ms":5,"prompt_tokens":10,"completion_tokens":1}\n'
+    write_lines(log, [b'{"model":"gpt-4o","latency_ms":5,"prompt_tokens":"' + digits + b'x"}\n', ok])
+    exporter.poll_once()
+    s = scrape(exporter)
+    assert value(s, "llm_exporter_lines_rejected_total", reason="wrong_shape") == 1
+    assert value(s, "llm_tokens_total", gen_ai_token_type="input") == 10

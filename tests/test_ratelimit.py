@@ -95,6 +95,28 @@ def test_litellm_spellings_all_read_and_anthropic_names_win_over_litellm_copies(
             "x-ratelimit-reset-tokens": "1y",
         },
         {"anthropic-ratelimit-requests-reset": "2025-08-21T12:40:59Z", "date": "yesterday"},  # no time to count from
+        # Absurd: past any rate limit, a reset a year or more away (either side of the Date).
+        {
+            "x-ratelimit-remaining-requests": "1e308",
+            "x-ratelimit-limit-requests": 1e308,
+            "x-ratelimit-reset-tokens": "99999h",
+        },
+        {
+            "x-ratelimit-remaining-requests": "1" * 5000,
+            "x-ratelimit-limit-tokens": 10**5000,
+            "x-ratelimit-reset-requests": "1" * 5000 + "s",
+        },
+        {
+            "x-ratelimit-remaining-requests": float("nan"),
+            "x-ratelimit-limit-requests": float("inf"),
+            "x-ratelimit-reset-requests": -1.0,
+        },
+        {
+            "date": "Thu, 21 Aug 2025 12:40:58 GMT",
+            "anthropic-ratelimit-requests-reset": "9999-12-31T23:59:59Z",
+            "anthropic-ratelimit-tokens-reset": "0001-01-01T00:00:00Z",
+        },
+        {"x-ratelimit-remaining-requests": "5, 7"},  # a header sent twice, as httpx joins it
         {"x-ratelimit-remaining-requests-usage-based": "5", "retry-after": "1", 7: "x"},
         {},
     ],
@@ -309,11 +331,15 @@ def test_real_litellm_payloads_set_the_ratelimit_gauges(tmp_path: Path) -> None:
         expected[("llm_ratelimit_remaining", key)] = remaining
         expected[("llm_ratelimit_reset_seconds", key)] = RATELIMIT_RESETS[resource]
     assert _gauges(exporter, "claude-sonnet-4-5") == expected
-    exhausted = _gauges(exporter, "fail-429")
-    assert (exhausted[("llm_ratelimit_remaining", "requests")], exhausted[("llm_ratelimit_remaining", "tokens")]) == (
-        0,
-        0,
-    )
+    # The 429's headers: nothing left, the limits and resets as on any answer.
+    assert _gauges(exporter, "fail-429") == {
+        ("llm_ratelimit_limit", "requests"): requests[0],
+        ("llm_ratelimit_remaining", "requests"): 0,
+        ("llm_ratelimit_reset_seconds", "requests"): 0.012,
+        ("llm_ratelimit_limit", "tokens"): tokens[0],
+        ("llm_ratelimit_remaining", "tokens"): 0,
+        ("llm_ratelimit_reset_seconds", "tokens"): 90.5,
+    }
 
 
 def test_ratelimit_gauges_are_charged_to_the_sample_budget(tmp_path: Path) -> None:
@@ -337,3 +363,54 @@ def test_ratelimit_gauges_are_charged_to_the_sample_budget(tmp_path: Path) -> No
     exporter.poll_once()
     assert _gauges(exporter, "gpt-4o")[("llm_ratelimit_remaining", "requests")] == 6
     assert exporter.health.sources["app"].series_folded == 2  # tokens again
+
+
+def test_absurd_and_misshapen_litellm_headers_neither_stop_the_daemon_nor_reach_metrics(tmp_path: Path) -> None:
+    """Issue 23 point 5's attack: figures no rate limit has, headers of no known shape, a header
+    given twice. Every line still counts as a call; the gauges keep the last legible word."""
+    exporter, log = make_exporter(tmp_path, "litellm")
+    good = {"x_ratelimit_remaining_requests": 7, "x_ratelimit_limit_requests": 10, "x_ratelimit_reset_requests": "2s"}
+    absurd = {
+        "x-ratelimit-remaining-requests": "-5",
+        "x-ratelimit-limit-requests": "1e308",
+        "x-ratelimit-reset-requests": "99999h",
+        "x-ratelimit-remaining-tokens": "NaN",
+        "x-ratelimit-limit-tokens": "9" * 5000,
+        "x-ratelimit-reset-tokens": "abc",
+        "llm_provider-date": "Mon, 07 Dec 2026 06:00:00 GMT",
+        "llm_provider-anthropic-ratelimit-input-tokens-reset": "9999-12-31T23:59:59Z",
+        # A run of digits with junk after it: read in one pass, not in time quadratic in its length.
+        "llm_provider-anthropic-ratelimit-output-tokens-remaining": "1" * 100_000 + "x",
+        "llm_provider-anthropic-ratelimit-output-tokens-reset": "1" * 100_000 + "x",
+    }
+    write_lines(
+        log,
+        [
+            _payload("gpt-4o", good),
+            _payload("gpt-4o", absurd),
+            _payload("gpt-4o", [["x-ratelimit-remaining-requests", "1"]]),
+            _payload("gpt-4o", "x-ratelimit-remaining-requests: 1"),
+            _payload("gpt-4o", 3),
+            _payload("gpt-4o", {"x_ratelimit_remaining_requests": 1}, hidden_params=["additional_headers"]),
+            # The same key twice in one JSON object: the last one read, as any JSON reader does.
+            _payload("gpt-4o-mini", {}).replace(
+                '"additional_headers": {}',
+                '"additional_headers": {"x-ratelimit-remaining-requests": "5", "x-ratelimit-remaining-requests": "4"}',
+            ),
+        ],
+    )
+    exporter.poll_once()
+    assert _gauges(exporter, "gpt-4o") == {
+        ("llm_ratelimit_remaining", "requests"): 7,
+        ("llm_ratelimit_limit", "requests"): 10,
+        ("llm_ratelimit_reset_seconds", "requests"): 2,
+    }
+    assert _gauges(exporter, "gpt-4o-mini") == {("llm_ratelimit_remaining", "requests"): 4}
+    samples = scrape(exporter)
+    assert exporter.health.sources["app"].rejected == {}
+    calls = {
+        dict(labels)["gen_ai_request_model"]: v
+        for (name, labels), v in samples.items()
+        if name == "llm_requests_total" and dict(labels)["outcome"] == "success"
+    }
+    assert calls == {"gpt-4o": 6, "gpt-4o-mini": 1}

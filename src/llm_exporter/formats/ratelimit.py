@@ -12,9 +12,9 @@
   (its typed copies, which for Anthropic repeat the requests and tokens figures). Anthropic's own
   names win over those copies.
 
-A value that does not read (not a number, negative as Azure's `-1` for "no limit", a reset in no
-known shape) is skipped: headers are the provider's word, never a reason to fail a call or
-reject a line."""
+A value that does not read (not a number, negative as Azure's `-1` for "no limit", a count past
+MAX_COUNT, a reset in no known shape or a year or more away) is skipped: headers are the
+provider's word, never a reason to fail a call or reject a line."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ _MONTHS = {
     m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)
 }
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_GO_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+# One split of a number's digits, as values._DECIMAL: linear time on a long run of digits.
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _GO_DURATION = re.compile(rf"(?:{_GO_PART.pattern})+")
 
 
@@ -143,9 +144,10 @@ def read(headers: Any, received: float | None = None) -> Readings | None:
                         when = _http_date(date)
                         if when is None:
                             when = received
-                    if when is not None:
-                        # A reset already past (clocks a second apart) is a limit whole again now.
-                        figure = min(max(moment - when, 0.0), MAX_RESET_SECONDS)
+                    if when is not None and abs(moment - when) <= MAX_RESET_SECONDS:
+                        # A reset already past (clocks a second apart) is a limit whole again now;
+                        # one a year or more away either side is no reset at all.
+                        figure = max(moment - when, 0.0)
         if figure is not None:
             readings.setdefault(resource, [None, None, None])[index] = figure
     return {resource: (r[0], r[1], r[2]) for resource, r in readings.items()} or None
