@@ -14,7 +14,9 @@ failures:
 
 With `FakeLLMServer(ratelimit=True)`, OpenAI-style answers (Azure's and 429s too) carry OpenAI's
 rate-limit headers and Anthropic's carry Anthropic's (resets RFC 3339 times RATELIMIT_RESETS seconds
-after the answer's `Date`), 429s with nothing left; off by default, as the recorded corpus has none.
+after the answer's `Date`), 429s with nothing left; the recorded corpus has them, other tests ask.
+`clock` (epoch seconds) dates the answers: the recorder fixes it, so re-recording writes the same
+bytes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -75,6 +78,7 @@ OLLAMA_EMBED_COUNT = {"prompt_eval_count": 6}
 EXTRA_HEADERS: dict[str, str] = {}
 SLOW_SECONDS = 5.0
 RATE_LIMITED = {"error": {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"}}
+ANTHROPIC_RATE_LIMITED = {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}
 SERVER_ERROR = {"error": {"message": "the fake server failed", "type": "server_error", "code": None}}
 _FLAKY = re.compile(r"flaky-(\d+)-")
 # Rate limits every answer tells: resource -> (limit, remaining); OpenAI's resets as Go durations.
@@ -115,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_header(self, keyword: str, value: str) -> None:
         super().send_header(keyword, value)
-        if keyword not in ("Server", "Date"):  # send_response's own, different every run
+        if keyword != "Server":  # send_response's own, naming this Python's version
             self._sent_headers[keyword] = value
 
     def _keep(self, status: int, body: bytes | None, chunks: list[bytes] | None) -> None:
@@ -169,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.received = time.perf_counter()
-        self.now = int(time.time())
+        self.now = int(self.server.clock())  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         self.server.requests.append((self.path, body))  # type: ignore[attr-defined]
@@ -181,7 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
         azure = _AZURE_PATH.match(self.route)
         model = azure.group(1) if azure else body.get("model", "")
         if model == "fail-429":
-            self._json(429, RATE_LIMITED, {"retry-after": "0"})
+            error = ANTHROPIC_RATE_LIMITED if self.route.endswith("/messages") else RATE_LIMITED
+            self._json(429, error, {"retry-after": "0"})
             return
         if model == "fail-500" or self._flaky_fails(model):
             self._json(500, SERVER_ERROR)
@@ -485,9 +490,10 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeLLMServer:
-    def __init__(self, ratelimit: bool = False) -> None:
+    def __init__(self, ratelimit: bool = False, clock: Callable[[], float] = time.time) -> None:
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.ratelimit = ratelimit  # type: ignore[attr-defined]
+        self.httpd.clock = clock  # type: ignore[attr-defined]
         self.httpd.requests = []  # type: ignore[attr-defined]
         self.httpd.headers = []  # type: ignore[attr-defined]
         self.httpd.exchanges = []  # type: ignore[attr-defined]

@@ -1,8 +1,9 @@
 """The calls of the recorded provider corpus (tests/testdata/providers_recorded/): each made with a
-real client library (openai, including AzureOpenAI on deployment URLs with `api-version`;
-anthropic, including `beta.messages`; ollama, including `embeddings`) against a server at
-`base_url`, its whole answer read. The recorder makes them against the fake server, the tests
-against the recording replayed.
+real client library (openai, including AzureOpenAI on deployment URLs with `api-version`, plain,
+streamed with usage in the last chunk and `with_raw_response`; anthropic, `messages` plain,
+streamed and `stream()`, and `beta.messages`; ollama, including `embeddings`; a 429 from each
+provider with rate limits) against a server at `base_url`, its whole answer read. The recorder
+makes them against the fake server, the tests against the recording replayed.
 
 `CALLS` maps a call's name to (the function making it, what it is: client, operation, request
 model, streamed), in the order they are recorded."""
@@ -64,6 +65,17 @@ def openai_chat(url: str) -> Any:
     return _openai(url).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
 
 
+def openai_chat_stream(url: str) -> Any:
+    stream = _openai(url).chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    return [chunk for chunk in stream]
+
+
+def openai_chat_raw(url: str) -> Any:
+    return _openai(url).chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES).parse()
+
+
 def openai_embeddings(url: str) -> Any:
     return _openai(url).embeddings.create(model="text-embedding-3-small", input="hi")
 
@@ -86,6 +98,10 @@ def azure_chat_async(url: str) -> Any:
     return asyncio.run(call())
 
 
+def azure_chat_raw(url: str) -> Any:
+    return _azure(url).chat.completions.with_raw_response.create(model="prod-chat", messages=MESSAGES).parse()
+
+
 def azure_deployment_client(url: str) -> Any:
     # A client made for one deployment (its base URL ends in /openai/deployments/<name>/).
     return _azure(url, deployment="prod-chat").chat.completions.create(model="prod-chat", messages=MESSAGES)
@@ -95,27 +111,54 @@ def azure_embeddings(url: str) -> Any:
     return _azure(url).embeddings.create(model="search-embed", input="hi")
 
 
-def _rate_limited(make_call: Callable[[], Any]) -> Any:
+def _rate_limited(make_call: Callable[[], Any], error: type[Exception]) -> Any:
     """A call the server answers 429 (`retry-after` set): the client's RateLimitError, returned."""
-    import openai
-
     try:
         make_call()
-    except openai.RateLimitError as exc:
+    except error as exc:
         return exc
     raise AssertionError("no 429")
 
 
 def openai_rate_limited(url: str) -> Any:
-    return _rate_limited(lambda: _openai(url).chat.completions.create(model="fail-429", messages=MESSAGES))
+    import openai
+
+    client = _openai(url)
+    return _rate_limited(
+        lambda: client.chat.completions.create(model="fail-429", messages=MESSAGES), openai.RateLimitError
+    )
 
 
 def azure_rate_limited(url: str) -> Any:
-    return _rate_limited(lambda: _azure(url).chat.completions.create(model="fail-429", messages=MESSAGES))
+    import openai
+
+    client = _azure(url)
+    return _rate_limited(
+        lambda: client.chat.completions.create(model="fail-429", messages=MESSAGES), openai.RateLimitError
+    )
 
 
 def anthropic_messages(url: str) -> Any:
     return _anthropic(url).messages.create(model=CLAUDE, max_tokens=64, messages=MESSAGES)
+
+
+def anthropic_messages_stream(url: str) -> Any:
+    stream = _anthropic(url).messages.create(model=CLAUDE, max_tokens=64, messages=MESSAGES, stream=True)
+    return [event for event in stream]
+
+
+def anthropic_stream(url: str) -> Any:
+    with _anthropic(url).messages.stream(model=CLAUDE, max_tokens=64, messages=MESSAGES) as stream:
+        return "".join(stream.text_stream)
+
+
+def anthropic_rate_limited(url: str) -> Any:
+    import anthropic
+
+    client = _anthropic(url)
+    return _rate_limited(
+        lambda: client.messages.create(model="fail-429", max_tokens=64, messages=MESSAGES), anthropic.RateLimitError
+    )
 
 
 def anthropic_beta_create(url: str) -> Any:
@@ -176,15 +219,21 @@ def ollama_embeddings_async(url: str) -> Any:
 
 CALLS: dict[str, tuple[Callable[[str], Any], Spec]] = {
     "openai_chat": (openai_chat, Spec("openai", "chat", "gpt-4o-mini")),
+    "openai_chat_stream": (openai_chat_stream, Spec("openai", "chat", "gpt-4o-mini", stream=True)),
+    "openai_chat_raw": (openai_chat_raw, Spec("openai", "chat", "gpt-4o-mini")),
     "openai_embeddings": (openai_embeddings, Spec("openai", "embeddings", "text-embedding-3-small")),
     "azure_chat": (azure_chat, Spec("azure", "chat", "prod-chat")),
     "azure_chat_stream": (azure_chat_stream, Spec("azure", "chat", "legacy-chat", stream=True)),
     "azure_chat_async": (azure_chat_async, Spec("azure", "chat", "prod-chat")),
+    "azure_chat_raw": (azure_chat_raw, Spec("azure", "chat", "prod-chat")),
     "azure_deployment_client": (azure_deployment_client, Spec("azure", "chat", "prod-chat")),
     "azure_embeddings": (azure_embeddings, Spec("azure", "embeddings", "search-embed")),
     "openai_rate_limited": (openai_rate_limited, Spec("openai", "chat", "fail-429")),
     "azure_rate_limited": (azure_rate_limited, Spec("azure", "chat", "fail-429")),
     "anthropic_messages": (anthropic_messages, Spec("anthropic", "chat", CLAUDE)),
+    "anthropic_messages_stream": (anthropic_messages_stream, Spec("anthropic", "chat", CLAUDE, stream=True)),
+    "anthropic_stream": (anthropic_stream, Spec("anthropic", "chat", CLAUDE, stream=True)),
+    "anthropic_rate_limited": (anthropic_rate_limited, Spec("anthropic", "chat", "fail-429")),
     "anthropic_beta_create": (anthropic_beta_create, Spec("anthropic", "chat", CLAUDE)),
     "anthropic_beta_create_stream": (anthropic_beta_create_stream, Spec("anthropic", "chat", CLAUDE, stream=True)),
     "anthropic_beta_stream": (anthropic_beta_stream, Spec("anthropic", "chat", CLAUDE, stream=True)),

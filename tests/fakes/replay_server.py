@@ -1,5 +1,6 @@
 """A local server answering the requests of recorded calls with their recorded answers, byte for
-byte: status, headers and body, a stream chunk by chunk (tests/testdata/providers_recorded/).
+byte: status, headers (its `Date` too, which Anthropic's rate-limit resets count from) and body,
+a stream chunk by chunk (tests/testdata/providers_recorded/).
 
 The test names the call it makes (`playing`); the request is then checked against the recorded
 one by what makes it the same call (method, route, the body's model and stream flag), not byte
@@ -14,8 +15,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-# Headers the server writes itself for the body it sends.
-_FRAMING = frozenset({"content-length", "transfer-encoding"})
+# Headers the server writes itself: for the body it sends, and the Date (the recorded one).
+_OWN = frozenset({"content-length", "transfer-encoding", "date"})
 
 
 def same_call(request: dict[str, Any], method: str, path: str, body: Any) -> bool:
@@ -40,7 +41,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return self.recorded_date or super().date_time_string(timestamp)
+
     def do_POST(self) -> None:
+        self.recorded_date: str | None = None
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         server: ReplayServer = self.server.replay  # type: ignore[attr-defined]
@@ -54,9 +59,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
             return
         response = exchange["response"]
+        self.recorded_date = response["headers"].get("Date")
         self.send_response(response["status"])
         for name, value in response["headers"].items():
-            if name.lower() not in _FRAMING:
+            if name.lower() not in _OWN:
                 self.send_header(name, value)
         chunks = response.get("chunks")
         if chunks is None:

@@ -2,13 +2,17 @@
 replayed byte for byte to the real client libraries, instrumented: provider labels as the
 semconv names them (Azure from the client class on deployment URLs), Azure deployments priced by
 the model their response names, no output-token observation for embeddings, and the surfaces
-that were not recorded before (Anthropic `beta.messages`, Ollama `embeddings`) recorded. Expected
-values come from the recorded answers and from genai-prices' own `calc_price`."""
+that were not recorded before (Anthropic `beta.messages`, Ollama `embeddings`) recorded, and the
+rate-limit gauges set from every answer's headers. Expected values come from the recorded answers
+(read here on their own) and from genai-prices' own `calc_price`."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -229,9 +233,16 @@ def test_ollama_embeddings_calls_are_recorded(recorded: Recorded) -> None:
     assert recorded.points(semconv.COST[0], **series) == []
 
 
+RATE_LIMITED = {
+    "openai_rate_limited": "openai",
+    "azure_rate_limited": "azure.ai.openai",
+    "anthropic_rate_limited": "anthropic",
+}
+
+
 def test_a_recorded_429_is_a_failed_call_with_its_status_under_its_provider(recorded: Recorded) -> None:
-    recorded.call("openai_rate_limited", "azure_rate_limited")
-    for name, provider in (("openai_rate_limited", "openai"), ("azure_rate_limited", "azure.ai.openai")):
+    recorded.call(*RATE_LIMITED)
+    for name, provider in RATE_LIMITED.items():
         assert EXCHANGES[name]["response"]["status"] == 429
         assert "retry-after" in EXCHANGES[name]["response"]["headers"]
         series = _series(name, provider)
@@ -239,6 +250,92 @@ def test_a_recorded_429_is_a_failed_call_with_its_status_under_its_provider(reco
         assert (duration.count, duration.attributes[semconv.ATTR_ERROR_TYPE]) == (1, "RateLimitError")
         [errors] = recorded.points(semconv.ERRORS[0], **series)
         assert (errors.value, errors.attributes[semconv.ATTR_HTTP_STATUS]) == (1, 429)
+
+
+PROVIDERS = {"openai": "openai", "azure": "azure.ai.openai", "anthropic": "anthropic", "ollama": "ollama"}
+FIGURES = ("remaining", "limit", "reset")
+GAUGES = (semconv.RATELIMIT_REMAINING[0], semconv.RATELIMIT_LIMIT[0], semconv.RATELIMIT_RESET[0])
+_OPENAI_HEADER = re.compile(r"x-ratelimit-(remaining|limit|reset)-(requests|tokens)")
+_ANTHROPIC_HEADER = re.compile(
+    r"anthropic-ratelimit-(requests|tokens|input-tokens|output-tokens)-(remaining|limit|reset)"
+)
+# The Go durations of the recorded OpenAI resets, in seconds (a reset not listed fails the test).
+GO_SECONDS = {"12ms": 0.012, "1m30.5s": 90.5}
+
+
+def _seconds(header: str, value: str, date: str) -> float:
+    """A recorded reset in seconds: OpenAI's Go durations from GO_SECONDS, Anthropic's RFC 3339
+    times from the answer's Date."""
+    if header.startswith("x-"):
+        return GO_SECONDS[value]
+    return (datetime.fromisoformat(value.replace("Z", "+00:00")) - parsedate_to_datetime(date)).total_seconds()
+
+
+def _said(name: str) -> dict[str, tuple[float, ...]]:
+    """What a recorded answer's rate-limit headers say, read here: resource -> (remaining, limit,
+    seconds to reset)."""
+    headers = EXCHANGES[name]["response"]["headers"]
+    said: dict[str, list[float]] = {}
+    for header, value in headers.items():
+        if match := _OPENAI_HEADER.fullmatch(header):
+            figure, resource = match.groups()
+        elif match := _ANTHROPIC_HEADER.fullmatch(header):
+            resource, figure = match.groups()
+        else:
+            continue
+        number = _seconds(header, value, headers["Date"]) if figure == "reset" else float(value)
+        said.setdefault(resource.replace("-", "_"), [-1.0] * 3)[FIGURES.index(figure)] = number
+    return {resource: tuple(figures) for resource, figures in said.items()}
+
+
+def _headroom(recorded: Recorded, **attributes: Any) -> dict[str, tuple[float, ...]]:
+    """resource -> (remaining, limit, reset seconds) as the gauges export them."""
+    out: dict[str, list[float]] = {}
+    for index, gauge in enumerate(GAUGES):
+        for point in recorded.points(gauge, **attributes):
+            out.setdefault(point.attributes["resource"], [-1.0] * 3)[index] = point.value
+    return {resource: tuple(figures) for resource, figures in out.items()}
+
+
+# Every recorded answer of a provider with rate limits (all but Ollama's), with its headers.
+RATELIMITED = [name for name, (_, spec) in CALLS.items() if spec.client != "ollama"]
+
+
+def test_the_corpus_has_rate_limit_headers_of_both_kinds() -> None:
+    kinds = {(CALLS[name][1].client, frozenset(_said(name))) for name in RATELIMITED}
+    assert kinds == {
+        ("openai", frozenset({"requests", "tokens"})),
+        ("azure", frozenset({"requests", "tokens"})),
+        ("anthropic", frozenset({"requests", "tokens", "input_tokens", "output_tokens"})),
+    }
+    for name in RATELIMITED:
+        assert all(figure >= 0 for reading in _said(name).values() for figure in reading), name
+    # The 429s say nothing is left; Anthropic's resets are whole seconds after the Date.
+    assert {reading[0] for name in RATE_LIMITED for reading in _said(name).values()} == {0.0}
+    assert {r: reading[2] for r, reading in _said("anthropic_messages").items()} == {
+        "requests": 1.0,
+        "tokens": 6.0,
+        "input_tokens": 6.0,
+        "output_tokens": 60.0,
+    }
+    assert all(not _said(name) for name, (_, spec) in CALLS.items() if spec.client == "ollama")
+
+
+@pytest.mark.parametrize("name", RATELIMITED)
+def test_each_recorded_answer_sets_the_ratelimit_gauges_to_what_its_headers_say(recorded: Recorded, name: str) -> None:
+    """Plain, streamed (usage in the last chunk), raw, `stream()`, async, beta and 429 answers of
+    OpenAI, Azure OpenAI and Anthropic: the three gauges of the call's provider and request model,
+    per resource, are its headers' figures, the reset in seconds."""
+    recorded.call(name)
+    series = _series(name, PROVIDERS[CALLS[name][1].client])
+    assert _headroom(recorded, **series) == _said(name)
+    assert _headroom(recorded) == _said(name)  # and no other series has any
+
+
+def test_ollama_answers_set_no_ratelimit_gauges(recorded: Recorded) -> None:
+    recorded.call("ollama_chat", "ollama_embed", "ollama_embeddings")
+    assert recorded.points(semconv.DURATION[0])
+    assert _headroom(recorded) == {}
 
 
 def test_the_corpus_is_what_its_recorder_records_now() -> None:

@@ -1,7 +1,9 @@
 """Record the provider corpus: every call of tests/fakes/provider_calls.py, made with the real
 client libraries (uninstrumented) against the fake server of tests/fakes/llm_server.py, with the
 request each client sent and the answer it got, into corpus.jsonl (one exchange a line, in call
-order). No network; run from anywhere:
+order). The server sends each provider's rate-limit headers, and dates every answer RECORDED_AT
+(its `Date`, which Anthropic's reset times count from), so a re-recording writes the same bytes.
+No network; run from anywhere:
 
     python3 tests/testdata/providers_recorded/record.py
 
@@ -26,11 +28,12 @@ from fakes.llm_server import FakeLLMServer  # noqa: E402
 from fakes.provider_calls import CALLS  # noqa: E402
 
 CLIENTS = ("openai", "anthropic", "ollama")
+RECORDED_AT = 1765090000  # Sun, 07 Dec 2025 06:46:40 GMT
 
 
 def record() -> list[dict]:
     lines = []
-    with FakeLLMServer() as server:
+    with FakeLLMServer(ratelimit=True, clock=lambda: RECORDED_AT) as server:
         for name, (make_call, _spec) in CALLS.items():
             before = len(server.exchanges)
             make_call(server.url)
