@@ -31,6 +31,7 @@ from stack_helpers import (
     exporter,
     exporter_config,
     http_json,
+    panel_queries,
     panels_without_data,
     prometheus,
     prometheus_config,
@@ -64,6 +65,7 @@ def test_every_dashboard_and_variable_query_returns_data(tmp_path: Path) -> None
             traffic.wait_until_rules_fire(prom)
             _check_dashboards(prom)
             _check_probes(prom, traffic)
+            _check_ratelimit(prom)
 
 
 def _check_dashboards(prom: Prometheus) -> None:
@@ -81,6 +83,26 @@ def _check_dashboards(prom: Prometheus) -> None:
     assert {"openai", "anthropic", "ollama"} <= values["provider"]
     assert {"gpt-4o-mini", "claude-3-5-sonnet-20241022", "llama3:8b", "o3-mini", "gpt-4o"} <= values["model"]
     assert values["symbol"] == {"BTC-USD", "ETH-USD"}
+
+
+def _check_ratelimit(prom: Prometheus) -> None:
+    """What "Rate limit left" (Models) reads on the real Prometheus: the rate-limit headers of the
+    LiteLLM payloads (stack_helpers.litellm_line), as figures and as the share left."""
+    assert "Rate limit left" in {title for _, title, _, _ in panel_queries(RATE_INTERVAL)}
+    said = {
+        (s["metric"]["__name__"], s["metric"]["gen_ai_request_model"], s["metric"]["resource"]): float(s["value"][1])
+        for s in prom.query('{__name__=~"llm_ratelimit_limit|llm_ratelimit_reset_seconds"}')
+    }
+    assert said == {
+        ("llm_ratelimit_limit", "gpt-4o", "requests"): 5000,
+        ("llm_ratelimit_limit", "gpt-4o", "tokens"): 160000,
+        ("llm_ratelimit_reset_seconds", "gpt-4o", "requests"): 0.012,
+        ("llm_ratelimit_reset_seconds", "gpt-4o", "tokens"): 90.5,
+    }
+    # remaining: 5000 - n % 50 requests and 160000 - 690 * (n % 50) tokens of call n
+    shares = {s["metric"]["resource"]: float(s["value"][1]) for s in prom.query("model:llm_ratelimit_remaining:ratio")}
+    assert shares.keys() == {"requests", "tokens"}
+    assert (160000 - 690 * 49) / 160000 <= shares["tokens"] < 1 and (5000 - 49) / 5000 <= shares["requests"] < 1
 
 
 def _check_probes(prom: Prometheus, traffic: PanelTraffic) -> None:

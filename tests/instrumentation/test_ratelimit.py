@@ -7,10 +7,12 @@ stop being exported once stale (the telemetry's clock stepped, no waiting)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from fakes import llm_server as fake
 from fakes.llm_server import ANTHROPIC_RATELIMIT, OPENAI_RATELIMIT, RATELIMIT_RESETS, FakeLLMServer
 from fakes.otlp_receiver import prometheus_name
 from llm_exporter import semconv
@@ -20,10 +22,20 @@ from testkit import FakeClock
 from .conftest import OTel
 
 openai = pytest.importorskip("openai")
+httpx = pytest.importorskip("httpx")
 anthropic = pytest.importorskip("anthropic")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(scope="module")
+def llm_server() -> Iterator[FakeLLMServer]:
+    """The fake server, its answers with each provider's rate-limit headers."""
+    with FakeLLMServer(ratelimit=True) as server:
+        yield server
+
+
 GAUGES = {semconv.RATELIMIT_REMAINING[0]: 0, semconv.RATELIMIT_LIMIT[0]: 1, semconv.RATELIMIT_RESET[0]: 2}
 
 
@@ -79,15 +91,17 @@ def test_openai_plain_streamed_raw_and_async_calls_set_the_ratelimit_gauges(
 
 
 def test_azure_openai_calls_set_the_ratelimit_gauges(otel: OTel, llm_server: FakeLLMServer) -> None:
-    """AzureOpenAI's deployment URLs (`?api-version=`) answer with the same x-ratelimit-* headers."""
+    """AzureOpenAI's deployment URLs (`?api-version=`) answer with the same x-ratelimit-* headers,
+    under Azure's provider. (The recorded corpus checks each kind of Azure answer on its own:
+    tests/instrumentation/test_providers_recorded.py.)"""
     instrument("openai")
     client = openai.AzureOpenAI(azure_endpoint=llm_server.url, api_version="2024-10-21", api_key="test", max_retries=0)
-    client.chat.completions.create(model="my-deployment", messages=MESSAGES)
-    list(client.chat.completions.create(model="my-streamed-deployment", messages=MESSAGES, stream=True))
-    client.chat.completions.with_raw_response.create(model="my-raw-deployment", messages=MESSAGES)
+    client.chat.completions.with_raw_response.create(model="prod-chat", messages=MESSAGES)
+    list(client.chat.completions.create(model="legacy-chat", messages=MESSAGES, stream=True))
     points = otel.flush()
-    for model in ("my-deployment", "my-streamed-deployment", "my-raw-deployment"):
+    for model in ("prod-chat", "legacy-chat"):
         assert headroom(points, model) == OPENAI_HEADROOM, model
+    assert {p.attributes[semconv.ATTR_PROVIDER] for p in points if p.name in GAUGES} == {"azure.ai.openai"}
 
 
 def test_anthropic_plain_streamed_raw_and_async_calls_set_the_ratelimit_gauges(
@@ -176,3 +190,34 @@ def test_litellm_calls_through_the_openai_client_set_the_ratelimit_gauges(
     points = otel.flush()
     assert headroom(points, "gpt-4o-mini") == OPENAI_HEADROOM
     assert headroom(points, "gpt-4o") == OPENAI_HEADROOM
+
+
+def test_absurd_headers_fail_no_call_and_reach_no_gauge(otel: OTel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Figures no rate limit has, from a real client's response, and a header sent twice (httpx
+    joins the two values): the call is recorded as usual, its headroom left out."""
+    absurd = {
+        "x-ratelimit-remaining-requests": "-5",
+        "x-ratelimit-limit-requests": "1e308",
+        "x-ratelimit-reset-requests": "99999h",
+        "x-ratelimit-remaining-tokens": "NaN",
+        "x-ratelimit-limit-tokens": "9" * 5000,
+        "x-ratelimit-reset-tokens": "abc",
+    }
+    monkeypatch.setattr(fake, "EXTRA_HEADERS", absurd)
+    instrument("openai")
+    with FakeLLMServer() as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="test", max_retries=0)
+        client.chat.completions.create(model="absurd", messages=MESSAGES)
+    with track(model="twice", provider="openai") as call:
+        call.record_headers(
+            httpx.Headers([("x-ratelimit-remaining-requests", "5"), ("x-ratelimit-remaining-requests", "7")])
+        )
+    points = otel.flush()
+    assert headroom(points, "absurd") == {}
+    assert headroom(points, "twice") == {}
+    calls = {
+        p.attributes[semconv.ATTR_REQUEST_MODEL]: p.value
+        for p in points
+        if p.name == semconv.REQUESTS[0] and p.attributes["outcome"] == "success"
+    }
+    assert calls == {"absurd": 1, "twice": 1}

@@ -3,8 +3,8 @@ sync, async, `stream=True`, the `stream()` helper, `parse()`, and `with_raw_resp
 plain or streamed, recorded as in openai.py). The beta tool runner calls `beta.messages.create`,
 so it is recorded through it; so are the Bedrock, Vertex and Foundry clients, whose provider is
 their class's (providers.provider_of_client). `count_tokens` makes no model call; `batches` are
-billed later, outside any call, and not recorded. The rate-limit
-headers (`anthropic-ratelimit-*`) of each call are read as the client processes the response.
+billed later, outside any call, and not recorded. The rate-limit headers (`anthropic-ratelimit-*`)
+of each recorded call, beta ones too, are read as the client processes its response.
 
 Stream usage: `message_start` carries input, cache read and cache write tokens; `message_delta`
 carries the cumulative output tokens (and, from newer servers, updated input counts).
