@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fakes.llm_server import ANTHROPIC_RATELIMIT, OPENAI_RATELIMIT, RATELIMIT_RESETS, FakeLLMServer
+from fakes.llm_server import ABSURD_RATELIMIT, ANTHROPIC_RATELIMIT, OPENAI_RATELIMIT, RATELIMIT_RESETS, FakeLLMServer
 from llm_exporter.exposition.otlp import convert
 from llm_exporter.formats.ratelimit import duration, read
 from llm_exporter.semconv import DURATION_BUCKETS
@@ -371,12 +371,7 @@ def test_absurd_and_misshapen_litellm_headers_neither_stop_the_daemon_nor_reach_
     exporter, log = make_exporter(tmp_path, "litellm")
     good = {"x_ratelimit_remaining_requests": 7, "x_ratelimit_limit_requests": 10, "x_ratelimit_reset_requests": "2s"}
     absurd = {
-        "x-ratelimit-remaining-requests": "-5",
-        "x-ratelimit-limit-requests": "1e308",
-        "x-ratelimit-reset-requests": "99999h",
-        "x-ratelimit-remaining-tokens": "NaN",
-        "x-ratelimit-limit-tokens": "9" * 5000,
-        "x-ratelimit-reset-tokens": "abc",
+        **ABSURD_RATELIMIT,
         "llm_provider-date": "Mon, 07 Dec 2026 06:00:00 GMT",
         "llm_provider-anthropic-ratelimit-input-tokens-reset": "9999-12-31T23:59:59Z",
         # A run of digits with junk after it: read in one pass, not in time quadratic in its length.

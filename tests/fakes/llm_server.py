@@ -91,6 +91,15 @@ ANTHROPIC_RATELIMIT = {
     "output-tokens": (16000, 15750),
 }
 RATELIMIT_RESETS = {"requests": 1, "tokens": 6, "input-tokens": 6, "output-tokens": 60}  # seconds after Date
+# Rate-limit headers with figures no rate limit has, for tests that feed them in.
+ABSURD_RATELIMIT = {
+    "x-ratelimit-remaining-requests": "-5",
+    "x-ratelimit-limit-requests": "1e308",
+    "x-ratelimit-reset-requests": "99999h",
+    "x-ratelimit-remaining-tokens": "NaN",
+    "x-ratelimit-limit-tokens": "9" * 5000,
+    "x-ratelimit-reset-tokens": "abc",
+}
 
 
 def ratelimit_headers(path: str, now: int, exhausted: bool = False) -> dict[str, str]:

@@ -195,15 +195,7 @@ def test_litellm_calls_through_the_openai_client_set_the_ratelimit_gauges(
 def test_absurd_headers_fail_no_call_and_reach_no_gauge(otel: OTel, monkeypatch: pytest.MonkeyPatch) -> None:
     """Figures no rate limit has, from a real client's response, and a header sent twice (httpx
     joins the two values): the call is recorded as usual, its headroom left out."""
-    absurd = {
-        "x-ratelimit-remaining-requests": "-5",
-        "x-ratelimit-limit-requests": "1e308",
-        "x-ratelimit-reset-requests": "99999h",
-        "x-ratelimit-remaining-tokens": "NaN",
-        "x-ratelimit-limit-tokens": "9" * 5000,
-        "x-ratelimit-reset-tokens": "abc",
-    }
-    monkeypatch.setattr(fake, "EXTRA_HEADERS", absurd)
+    monkeypatch.setattr(fake, "EXTRA_HEADERS", fake.ABSURD_RATELIMIT)
     instrument("openai")
     with FakeLLMServer() as server:
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="test", max_retries=0)
