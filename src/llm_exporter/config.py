@@ -281,6 +281,39 @@ class ProbeConfig(_Strict):
     api_key_file: str | None = None
 
 
+def _admin_url(url: str) -> str:
+    if urlsplit(url).username or urlsplit(url).password:
+        raise ValueError("credentials in the URL would show in logs; use admin_key_env or admin_key_file")
+    return _http_url(url)
+
+
+@dataclass
+class BillingAccount(_Strict):
+    """A provider's own cost report, fetched with an admin key every `interval_seconds`."""
+
+    provider: Literal["openai", "anthropic"]
+    url: Annotated[
+        str,
+        Field(description="base URL: https://api.openai.com/v1, https://api.anthropic.com"),
+        AfterValidator(_admin_url),
+    ]
+    admin_key_env: str | None = None  # the key is read from this variable, or from admin_key_file
+    admin_key_file: str | None = None
+    interval_seconds: Annotated[float, Field(ge=60)] = 3600.0
+    timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+
+    def __post_init__(self) -> None:
+        if (self.admin_key_env is None) == (self.admin_key_file is None):
+            raise ValueError("set one of admin_key_env and admin_key_file: the cost reports need an admin key")
+
+
+@dataclass
+class BillingConfig(_Strict):
+    # Closed UTC days fetched and exported (the bill of today is never final).
+    days: Annotated[int, Field(ge=1, le=180)] = 35
+    accounts: list[BillingAccount] = field(default_factory=list)
+
+
 @dataclass
 class Config(_Strict):
     sources: Annotated[list[SourceConfig], Field(min_length=1)]
@@ -298,6 +331,7 @@ class Config(_Strict):
     histograms: HistogramsConfig = field(default_factory=HistogramsConfig)
     otlp: OTLPConfig | None = None
     probes: list[ProbeConfig] = field(default_factory=list)
+    billing: BillingConfig = field(default_factory=BillingConfig)
 
     def __post_init__(self) -> None:
         # Run by pydantic once the fields are valid: a ValueError is a problem at the top level.

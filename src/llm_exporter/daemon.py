@@ -22,6 +22,7 @@ from llm_exporter.exporter import Exporter
 from llm_exporter.exposition.http import MetricsServer
 from llm_exporter.exposition.webconfig import WebConfig
 from llm_exporter.metrics.probes import probe_target
+from llm_exporter.pipeline.billing import BillingLoop
 from llm_exporter.sources.probes import ProbeLoop
 
 log = logging.getLogger(__name__)
@@ -228,6 +229,7 @@ class Daemon:
         self._start_watcher()
         exporter = self.exporter
         probes = ProbeLoop(exporter.prober)  # on threads of their own: never in the tailing's way
+        billing = BillingLoop(exporter.biller)
         gc.freeze()  # what start-up built lives as long as the process: keep it out of every collection
         try:
             rescan = True
@@ -255,6 +257,7 @@ class Daemon:
                 exporter.poll_once(rescan=False, budget=READ_SLICE)
         finally:
             probes.close()
+            billing.close()
             if self.watcher is not None:
                 self.watcher.close()
             exporter.save_positions()

@@ -14,8 +14,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from llm_exporter.config import Config, SourceConfig
+from llm_exporter.metrics.billing import BillingCollector
 from llm_exporter.metrics.collector import HealthCollector, LLMCollector
 from llm_exporter.metrics.probes import ProbeCollector
+from llm_exporter.pipeline.billing import Biller
 from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.pipeline.price_cache import cache_dir
 from llm_exporter.pipeline.pricing import PriceBook
@@ -89,6 +91,7 @@ class Exporter:
         self.prices = PriceBook(config.pricing.overrides, cache_dir())
         self.sources: dict[str, Source] = {}
         self.prober = Prober(config.probes, self.limiter)
+        self.biller = Biller(config.billing, self.limiter)
         self.open_files = OpenFiles(config.limits.max_open_files or default_max_open_files())
         self.behind = False  # the last poll ran out of its budget: more is waiting to be read
         self.use_positions = use_positions and config.positions_file is not None
@@ -180,6 +183,7 @@ class Exporter:
         if config.histograms.duration_buckets != self.store.duration_buckets:  # one family, one set of `le` values
             log.warning("histograms.extended_duration_buckets changed: it takes effect at the next start")
         self.prober.configure(config.probes)
+        self.biller.configure(config.billing)
         self.use_positions = config.positions_file is not None
 
     def _configure_spans(self, config: Config) -> None:
@@ -256,7 +260,9 @@ class Exporter:
 
     # -- exposition -----------------------------------------------------------------------------
 
-    def collectors(self, openmetrics: bool = False) -> list[LLMCollector | HealthCollector | ProbeCollector]:
+    def collectors(
+        self, openmetrics: bool = False
+    ) -> list[LLMCollector | HealthCollector | ProbeCollector | BillingCollector]:
         """This exporter's collectors, in exposition order; `openmetrics` adds `_created` samples."""
         return [
             LLMCollector(
@@ -268,6 +274,7 @@ class Exporter:
             ),
             HealthCollector(self.health, lambda: self.limiter, created=openmetrics),
             ProbeCollector(self.prober),
+            BillingCollector(self.biller),
         ]
 
     def registry(self, openmetrics: bool = False, process: bool = True) -> CollectorRegistry:
