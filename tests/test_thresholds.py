@@ -29,9 +29,18 @@ def test_gauge_samples_carry_every_threshold_and_the_per_source_windows() -> Non
         ({"threshold": "min_ratio_volume"}, 20.0),
         ({"threshold": "logs_stalled_after_seconds"}, 1800.0),
         ({"threshold": "min_ratelimit_remaining_ratio"}, 0.1),
+        ({"threshold": "min_capture_ratio"}, 0.95),
+        ({"threshold": "max_capture_ratio"}, 1.05),
+        ({"threshold": "min_capture_billed_usd"}, 1.0),
+        ({"threshold": "capture_settle_hours"}, 12.0),
         ({"threshold": "logs_stalled_after_seconds", "source": "archive"}, 0.0),
         ({"threshold": "logs_stalled_after_seconds", "source": "nightly"}, 90000.0),
     ]
+
+
+def test_a_capture_band_whose_minimum_is_not_below_its_maximum_is_refused() -> None:
+    with pytest.raises(ConfigError, match="thresholds: Value error, min_capture_ratio must be below max_capture_ratio"):
+        parse_config(_config({"min_capture_ratio": 1.1, "max_capture_ratio": 1.05}), "t.yml", environ={})
 
 
 def test_a_stall_window_names_a_configured_source() -> None:

@@ -181,6 +181,17 @@ class ThresholdsConfig(_Strict):
     # LLMRateLimitNearlyExhausted: a provider's rate limit with less than this share left
     # (llm_ratelimit_remaining / llm_ratelimit_limit); critical under half of it.
     min_ratelimit_remaining_ratio: Annotated[float, Field(ge=0, le=1)] = 0.1
+    # LLMBillingCaptureOutOfBand (issue 24): our cost of a closed UTC day over the provider's bill
+    # outside [min, max], for a provider or model billed at least min_capture_billed_usd that day,
+    # once the day has been over for capture_settle_hours (providers close a day hours late).
+    min_capture_ratio: Annotated[float, Field(ge=0)] = 0.95
+    max_capture_ratio: Annotated[float, Field(gt=0)] = 1.05
+    min_capture_billed_usd: Annotated[float, Field(ge=0)] = 1.0
+    capture_settle_hours: Annotated[float, Field(ge=0, le=48)] = 12.0
+
+    def __post_init__(self) -> None:
+        if self.min_capture_ratio >= self.max_capture_ratio:
+            raise ValueError("min_capture_ratio must be below max_capture_ratio")
 
     def gauge_samples(self) -> list[tuple[dict[str, str], float]]:
         """llm_alert_threshold's samples: one per threshold, plus one per source with its own window."""

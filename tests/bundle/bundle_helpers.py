@@ -78,6 +78,8 @@ CONTRACT = {
     "llm_model_available",
     "llm_model_loaded",
     "llm_model_size_bytes",
+    "llm_billing_cost_usd",
+    "llm_billing_day_timestamp_seconds",
 } | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
 SELF = {
     "llm_exporter_build_info",
@@ -97,6 +99,8 @@ SELF = {
     "llm_exporter_positions_save_errors_total",
     "llm_exporter_config_last_reload_successful",
     "llm_exporter_source_files",
+    "llm_exporter_billing_fetches_total",
+    "llm_exporter_billing_last_success_timestamp_seconds",
 }
 BUILTIN = {"up", "ALERTS", "ALERTS_FOR_STATE"}
 BUILTIN_PREFIXES = ("scrape_", "process_")

@@ -43,6 +43,7 @@ EXPORTER_ALERTS = {
     "LLMExporterSourceNoFiles",
 }
 PROBE_ALERTS = {"LLMModelServerDown", "LLMModelUnavailable"}
+BILLING_ALERTS = {"LLMBillingCaptureOutOfBand"}
 # Per-instance thresholds (joined on job, instance) and fleet-wide ones (strictest wins).
 PER_INSTANCE = {
     "max_response_time_seconds",
@@ -52,6 +53,13 @@ PER_INSTANCE = {
     "min_ratelimit_remaining_ratio",
 }
 FLEET = {"max_cost_per_hour_usd", "monthly_budget_usd"}
+# The bill's comparison (llm_billing.yml), fleet-wide: the narrowest band, the lowest spend, the longest wait.
+BILLING = {
+    "min_capture_ratio": "max",
+    "max_capture_ratio": "min",
+    "min_capture_billed_usd": "min",
+    "capture_settle_hours": "max",
+}
 
 
 def alerts() -> list[dict]:
@@ -71,6 +79,7 @@ def test_promtool_check_rules(promtool):
     counts = {p.name: sum(len(g["rules"]) for g in yaml.safe_load(p.read_text())["groups"]) for p in rule_files()}
     assert counts == {
         "llm_alerts.yml": 11,
+        "llm_billing.yml": 10,
         "llm_budget.yml": 6,
         "llm_exporter_alerts.yml": 9,
         "llm_probe_alerts.yml": 2,
@@ -117,7 +126,7 @@ def test_every_alert_is_tested_firing_and_quiet():
                 else:
                     quiet.add(case["alertname"])
     names = {a["alert"] for a in alerts()}
-    assert names == LLM_ALERTS | EXPORTER_ALERTS | PROBE_ALERTS
+    assert names == LLM_ALERTS | EXPORTER_ALERTS | PROBE_ALERTS | BILLING_ALERTS
     assert set(fired) == names
     assert quiet == names - {"Watchdog"}  # it never is
     for a in alerts():
@@ -147,11 +156,18 @@ def test_threshold_fallbacks_use_the_exporter_defaults():
     for name in FLEET:
         expr = rules[("fleet:llm_alert_threshold:strictest", name)]
         assert expr == f'min(llm_alert_threshold{{threshold="{name}"}}) or vector({defaults[name]:g})'
+    for name, strictest in BILLING.items():
+        expr = rules[("fleet:llm_alert_threshold:strictest", name)]
+        assert expr == f'{strictest}(llm_alert_threshold{{threshold="{name}"}}) or vector({defaults[name]:g})'
     stalled = rules[("source:llm_alert_threshold:effective", "logs_stalled_after_seconds")]
     assert f"+ {defaults['logs_stalled_after_seconds']:g}" in stalled
-    assert set(defaults) - {"logs_stalled_after_seconds_by_source"} == PER_INSTANCE | FLEET | {
+    assert set(defaults) - {"logs_stalled_after_seconds_by_source"} == PER_INSTANCE | FLEET | set(BILLING) | {
         "logs_stalled_after_seconds"
     }
+
+
+# A fleet sum, or a series aggregated over every instance (the bill's comparison, llm_billing.yml).
+FLEET_WIDE = ("sum(", "fleet:", "provider_day:", "provider_model_day:")
 
 
 def test_alerts_read_thresholds_per_instance_or_fleet_wide():
@@ -163,7 +179,7 @@ def test_alerts_read_thresholds_per_instance_or_fleet_wide():
         if "instance:llm_alert_threshold:effective" in expr:
             assert "on(job, instance) group_left()" in expr, a["alert"]
         if "fleet:llm_alert_threshold:strictest" in expr:
-            assert expr.lstrip("( \n").startswith(("sum(", "fleet:")), a["alert"]
+            assert expr.lstrip("( \n").startswith(FLEET_WIDE), a["alert"]
 
 
 def _anchors(markdown: str) -> set[str]:
@@ -248,9 +264,12 @@ def test_recording_rule_names_follow_level_metric_operations():
         "llm_exporter_usage_missing",
         "llm_alert_threshold",
         "llm_ratelimit_remaining",
+        "llm_billing_cost_usd",
+        "llm_billing_capture",
+        "llm_billing_day",
     }
     names = recording_names()
-    assert len(names) == 63
+    assert len(names) == 68
     for name in names:
         level, metric, ops = name.split(":")
         assert level in {
@@ -262,6 +281,9 @@ def test_recording_rule_names_follow_level_metric_operations():
             "source_model",
             "instance",
             "fleet",
+            "provider_model_day",  # the bill's comparison: per provider, model and UTC day (llm_billing.yml)
+            "provider_day",
+            "day",
         }, name
         assert metric in allowed_metrics, name
         assert re.fullmatch(r"[a-z0-9_]+", ops), name
