@@ -4,7 +4,15 @@
 from __future__ import annotations
 
 from .common import BUDGET_THR, COST_HOUR_THR, DAILY_THR, JI, MODEL_LEGEND, PM, SEL, ZERO_BAD, dashboard, llm_vars
-from .panels import Json, bargauge, col, piechart, row, sized, stat, table, targets, timeseries
+from .panels import Json, bargauge, col, piechart, row, sized, stat, table, targets, thresholds, timeseries
+
+# Logs vs bill (prometheus/rules/llm_billing.yml): the bill and our count per closed UTC day. The
+# bill's series have no job or instance (deduplicated over exporters): filtered by provider and model.
+BILL_SEL = 'gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model"'
+BILLED = f"provider_model_day:llm_billing_cost_usd:max{{{BILL_SEL}}}"
+BILLED_MODELS = f'provider_model_day:llm_billing_cost_usd:max{{{BILL_SEL}, gen_ai_request_model!="_all"}}'
+COUNTED = f"last_over_time(provider_model_day:llm_cost_usd:closed_day{{{BILL_SEL}}}[35d])"
+CAPTURE_THR = thresholds((None, "red"), (0.95, "green"), (1.05, "red"))  # the default band
 
 
 def cost() -> Json:
@@ -191,6 +199,79 @@ def cost() -> Json:
             ),
             8,
             8,
+        ),
+        row("Logs vs bill"),
+        sized(
+            table(
+                "Billed and counted per closed UTC day",
+                targets(
+                    (f"sum by (gen_ai_provider_name, day) ({BILLED})", ""),
+                    (f"sum by (gen_ai_provider_name, day) ({COUNTED})", ""),
+                    (
+                        f"sum by (gen_ai_provider_name, day) ({COUNTED}) / sum by (gen_ai_provider_name, day) ({BILLED})",
+                        "",
+                    ),
+                ),
+                rename={
+                    "gen_ai_provider_name": "Provider",
+                    "day": "Day (UTC)",
+                    "Value #A": "Billed",
+                    "Value #B": "Counted",
+                    "Value #C": "Counted / billed",
+                },
+                overrides=[
+                    col("Value #A", "currencyUSD", decimals=2),
+                    col("Value #B", "currencyUSD", decimals=2),
+                    col("Value #C", "percentunit", thr=CAPTURE_THR, decimals=1, color_cells=True),
+                ],
+                desc="What the provider's cost report bills for each closed UTC day (llm_billing_cost_usd, from the"
+                " exporter's billing: section) beside llm_cost_usd_total's increase over that day. The bill of a day"
+                " keeps changing for hours after it ends; LLMBillingCaptureOutOfBand waits capture_settle_hours.",
+            ),
+            10,
+            9,
+        ),
+        sized(
+            timeseries(
+                "Capture ratio of the last closed days (counted / billed)",
+                targets(
+                    (
+                        'provider_day:llm_billing_capture:ratio{gen_ai_provider_name=~"$provider"}',
+                        "{{gen_ai_provider_name}} {{day}}",
+                    ),
+                    ('fleet:llm_alert_threshold:strictest{threshold="min_capture_ratio"}', "min_capture_ratio"),
+                    ('fleet:llm_alert_threshold:strictest{threshold="max_capture_ratio"}', "max_capture_ratio"),
+                ),
+                unit="percentunit",
+                decimals=1,
+                desc="Each day's ratio as the bill of that day was fetched: a bill the provider has not closed yet"
+                " reads high, then settles.",
+            ),
+            7,
+            9,
+        ),
+        sized(
+            table(
+                "Models with the largest gap (billed - counted, days both have)",
+                targets(
+                    (
+                        f"topk(10, abs(sum by ({PM}) ({BILLED_MODELS} and on(day) group by (day) ({COUNTED}))"
+                        f" - (sum by ({PM}) ({COUNTED}) or 0 * sum by ({PM}) ({BILLED_MODELS}))))",
+                        "",
+                    ),
+                ),
+                rename={
+                    "gen_ai_provider_name": "Provider",
+                    "gen_ai_request_model": "Model",
+                    "Value": "|Billed - counted|",
+                },
+                overrides=[col("Value", "currencyUSD", decimals=2)],
+                desc="Per model over the closed days our count covers. A model billed under a dated snapshot"
+                " (gpt-4o-2024-08-06) that calls name by its alias (gpt-4o) shows its whole bill here, and the alias"
+                " nowhere: compare the provider's total.",
+            ),
+            7,
+            9,
         ),
         row("Response cache"),
         sized(

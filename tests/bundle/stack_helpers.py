@@ -18,7 +18,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import pytest
 import yaml
 from bundle_helpers import ROOT, dashboards, prometheus_queries, promql_for_prometheus, rule_files
 
+from fakes.billing_server import FakeBillServer, Item
 from fakes.models_server import FakeModelServer
 from testkit import Running, free_port, require_binary
 
@@ -604,6 +606,58 @@ def demo_sources(logs: Path) -> list[dict]:
     ]
 
 
+class BillHistory:
+    """An OpenAI bill of the two closed UTC days before today (a fake admin API) and the same spend
+    as llm_cost_usd_total history in a Prometheus TSDB (promtool's backfill): the "Logs vs bill"
+    panels and rules need a closed day on both sides, which a test run of seconds never has. The
+    history is the bill to the cent for the one model, so the capture ratio is in the band."""
+
+    MODEL = "gpt-4o-mini"  # a model the traffic calls: no label value of its own
+    # $0.001 every 5 minutes: little beside the fleet test's $10 monthly budget
+    PER_DAY = Decimal("0.288")
+
+    def __init__(self, tmp: Path) -> None:
+        self.today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        items = []
+        for n in (1, 2):
+            day = (self.today - timedelta(days=n)).strftime("%Y-%m-%d")
+            items += [
+                Item(day, "proj_a", self.MODEL, "input", "0.100"),
+                Item(day, "proj_b", self.MODEL, "input", "0.088"),
+                Item(day, "proj_a", self.MODEL, "output", "0.100"),
+                Item(day, "proj_a", None, "web search tool calls", "0.001"),
+            ]
+        self.key_file = tmp / "openai-admin.key"
+        self.key_file.write_text("sk-admin-stack-test\n", encoding="utf-8")
+        self.server = FakeBillServer("openai", items, "sk-admin-stack-test")
+
+    def account(self) -> dict[str, Any]:
+        url, key = self.server.url, str(self.key_file)
+        return {"provider": "openai", "url": url, "admin_key_file": key, "interval_seconds": 60}
+
+    def backfill(self, tsdb: Path) -> None:
+        """The two days' llm_cost_usd_total, every 5 minutes, as blocks in `tsdb` (before Prometheus starts)."""
+        promtool = require_binary("promtool", "prometheus")
+        labels = (
+            'gen_ai_operation_name="chat",gen_ai_provider_name="openai",'
+            f'gen_ai_request_model="{self.MODEL}",instance="history:8464",job="llm-exporter"'
+        )
+        start = self.today - timedelta(days=2)
+        step = self.PER_DAY / 288
+        lines = ["# TYPE llm_cost_usd_total unknown"]
+        for i in range(2 * 288 + 1):
+            lines.append(f"llm_cost_usd_total{{{labels}}} {step * i} {start.timestamp() + 300 * i:.0f}")
+        lines.append("# EOF")
+        data = tsdb.parent / "history.om"
+        data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        subprocess.run(
+            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(data), str(tsdb)],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+
 class PanelTraffic:
     """Logs in tmp/logs and an exporter config (tmp/exporter.yml) that give every dashboard panel
     data while the traffic runs (`with traffic:` runs a TrafficWriter): besides the writer's
@@ -611,7 +665,8 @@ class PanelTraffic:
     never gets an answer (orphaned after pending_ttl_seconds), a success without token usage,
     and, from wait_until_rules_fire(), a sixth model past max_label_values (folded). The exporter
     also probes a fake Ollama server (served while the traffic runs; one model, loaded) for the probe
-    panels."""
+    panels, and fetches a fake OpenAI bill (BillHistory: backfill() its history into the Prometheus
+    TSDB before Prometheus starts) for the "Logs vs bill" panels."""
 
     FOLDED_MODEL = "my-finetune-v2"
     # The probed server's model: one the traffic names too, as a model label value of its own
@@ -631,17 +686,21 @@ class PanelTraffic:
         limits = {"pending_ttl_seconds": 2, "max_label_values": 5, **config.pop("limits", {})}
         self.model_server = FakeModelServer("ollama", [self.PROBED_MODEL], loaded=[self.PROBED_MODEL])
         probes = [{"url": self.model_server.url, "type": "ollama", "interval_seconds": 1, "timeout_seconds": 1}]
-        self.config = exporter_config(tmp, demo_sources(logs), limits=limits, probes=probes, **config)
+        self.bill = BillHistory(tmp)
+        billing = {"days": 3, "accounts": [self.bill.account()]}
+        self.config = exporter_config(tmp, demo_sources(logs), limits=limits, probes=probes, billing=billing, **config)
         self.writer = TrafficWriter(self.completion, self.litellm)
 
     def __enter__(self) -> PanelTraffic:
         self.model_server.__enter__()
+        self.bill.server.__enter__()
         self.writer.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.writer.stop()
         self.model_server.__exit__(*exc)
+        self.bill.server.__exit__(*exc)
 
     def wait_until_rules_fire(self, prom: Prometheus) -> None:
         """Scraped, rules evaluated (recording rules over recording rules too) and the alerts the
@@ -650,4 +709,6 @@ class PanelTraffic:
             firing = f'ALERTS{{alertname="{alertname}", alertstate="firing"}}'
             prom.wait(lambda q=firing: bool(prom.query(q)), f"{alertname} firing")
         prom.wait(lambda: bool(prom.query('llm_cost_usd_total{gen_ai_request_model="gpt-4o"}')), "the LiteLLM source")
+        ratio = "provider_model_day:llm_billing_capture:ratio"
+        prom.wait(lambda: bool(prom.query(ratio)), "the bill beside the backfilled history (BillHistory)")
         self.completion.call(self.FOLDED_MODEL, cost=0.001)

@@ -46,8 +46,9 @@ RATE_INTERVAL = "10s"
 
 # Panels exempt from "returns data": none. Every panel has data in this run: "Firing alerts"
 # because LLMUnpricedCompletions and LLMConsecutiveFailures (no `for:`) fire on the written
-# traffic, the time-to-first-chunk panels from time_to_first_chunk_ms / completionStartTime,
-# "Since last positions save" from positions_file, "Label values folded" from a model name
+# traffic, the "Logs vs bill" row from a fake OpenAI bill and its history backfilled into the
+# TSDB (stack_helpers.BillHistory), the time-to-first-chunk panels from time_to_first_chunk_ms /
+# completionStartTime, "Since last positions save" from positions_file, "Label values folded" from a model name
 # past limits.max_label_values, "Calls without token usage" from a success with 0/0 tokens, the
 # probe panels (Models) from a fake Ollama server the exporter probes, "Rate limit left" (Models)
 # from the rate-limit headers in the LiteLLM payloads' hidden_params, the decision markers
@@ -59,6 +60,7 @@ EXEMPT: dict[str, str] = {}
 def test_every_dashboard_and_variable_query_returns_data(tmp_path: Path) -> None:
     require_binary("prometheus", "prometheus")
     traffic = PanelTraffic(tmp_path)
+    traffic.bill.backfill(tmp_path / "tsdb")
     with exporter(traffic.config) as running:
         prom_config = prometheus_config(tmp_path, running.port, copy_rules(tmp_path / "rules"))
         with traffic, prometheus(tmp_path, prom_config) as prom:

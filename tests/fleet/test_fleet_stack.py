@@ -182,6 +182,7 @@ def test_fleet_remote_write_central_rules_and_ha_alertmanagers(tmp_path: Path) -
         central_dir, agent_dir = tmp_path / "central", tmp_path / "agent"
         central_dir.mkdir()
         agent_dir.mkdir()
+        traffic[0].bill.backfill(central_dir / "tsdb")  # both hosts fetch the same bill: one history
         am_ports = [int(url.rsplit(":", 1)[1]) for url in am_urls]
         central = stack.enter_context(
             prometheus(

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from llm_exporter.config import BillingAccount, BillingConfig
-from llm_exporter.formats.billing import BillFormatError, bill_rows, next_page
+from llm_exporter.formats.billing import ALL_MODELS, BillFormatError, bill_rows, next_page
 from llm_exporter.semconv import LABEL_MODEL
 from llm_exporter.sources.billing import BillingError, admin_key, get_page, report_request
 
@@ -147,7 +147,11 @@ class Biller:
             state = self.states[index]
             was = state.failing
             if costs is not None:
-                state.costs = {(day, self.limiter(LABEL_MODEL, model)): usd for (day, model), usd in costs.items()}
+                state.costs = {}
+                for (day, model), usd in costs.items():
+                    # the same cardinality limit as the completions' models; `_all` is no model
+                    label = model if model == ALL_MODELS else self.limiter(LABEL_MODEL, model)
+                    state.costs[day, label] = state.costs.get((day, label), Decimal(0)) + usd
                 state.failing = None
                 state.last_success = time.time()
             else:
