@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from operator import itemgetter
 
+from llm_exporter.backfill.billing import with_bill
 from llm_exporter.backfill.blocks import Blocks
 from llm_exporter.backfill.errors import BackfillError
 from llm_exporter.backfill.files import history_files
@@ -170,6 +171,7 @@ def _run(
     collector = LLMCollector(
         store, lambda: config.thresholds, False, clock, lambda: config.limits.ratelimit_stale_seconds
     )
+    collector = with_bill(collector, config, limiter, until)
     with (
         tempfile.TemporaryDirectory(prefix="llm-exporter-backfill-") as workdir,
         Blocks(promtool, output, workdir, bar.written) as blocks,
