@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from fakes.billing_server import FakeBillServer, Item
 from fakes.models_server import FakeModelServer
 from llm_exporter.config import parse_config
 from llm_exporter.exporter import Exporter
@@ -83,10 +85,15 @@ def exposed(tmp_path: Path) -> Families:
         ("extra", extra / "*.log", "event"),
     ]
     ollama = FakeModelServer("ollama", ["llama3:8b"], loaded=["llama3:8b"]).__enter__()
+    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+    bill = FakeBillServer("openai", [Item(yesterday.isoformat(), "p", "gpt-4o", "input", "1.00")], "k").__enter__()
+    key = tmp_path / "admin.key"
+    key.write_text("k")
     raw = {
         "sources": [{"name": n, "path": str(p), "format": f} for n, p, f in sources],
         "positions_file": str(tmp_path / "positions.json"),
         "probes": [{"url": ollama.url, "type": "ollama"}],
+        "billing": {"accounts": [{"provider": "openai", "url": bill.url, "admin_key_file": str(key)}]},
         "thresholds": {"logs_stalled_after_seconds_by_source": {"extra": 90000}},
         "otlp": {"traces": True},
     }
@@ -99,7 +106,9 @@ def exposed(tmp_path: Path) -> Families:
     exporter.drain()
     exporter.settle()
     exporter.prober.poll_once()
+    exporter.biller.poll_once()
     ollama.stop()
+    bill.stop()
     assert exporter.save_positions()
 
     class Collector:
