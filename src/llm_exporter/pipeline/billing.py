@@ -24,6 +24,7 @@ from llm_exporter.config import BillingAccount, BillingConfig
 from llm_exporter.formats.billing import ALL_MODELS, BillFormatError, bill_rows, next_page
 from llm_exporter.semconv import LABEL_MODEL
 from llm_exporter.sources.billing import BillingError, admin_key, get_page, report_request
+from llm_exporter.sources.probes import server_address
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +159,11 @@ class Biller:
                 state.failing = error
                 if retry_after is not None:  # asked to wait: not sooner, and not an interval later
                     self._due[index] = self.clock() + retry_after
+        where = server_address(account.url)  # host:port: never a path or query a key could hide in
         if error is not None and error != was:
-            log.warning("billing %s (%s): %s; keeping the last bill fetched", provider, account.url, error)
+            log.warning("billing %s (%s): %s; keeping the last bill fetched", provider, where, error)
         elif error is None and was is not None:
-            log.info("billing %s (%s): fetched again", provider, account.url)
+            log.info("billing %s (%s): fetched again", provider, where)
 
     def bill(self) -> dict[tuple[str, str, str], float]:
         """(provider, model, day) -> US dollars over every account, for the last `days` closed
