@@ -46,6 +46,9 @@ NOT_FROM_DEMO = {
     # the completion log keeps no response headers (LiteLLM logs and the in-app clients have them)
     "llm_ratelimit_remaining",
     "llm_ratelimit_limit",
+    # the providers' bill: fetched with a billing: section, never from a log
+    "llm_billing_cost_usd",
+    "llm_billing_day_timestamp_seconds",
 }
 
 
