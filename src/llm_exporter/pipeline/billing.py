@@ -103,6 +103,8 @@ class Biller:
         self.states: list[AccountState] = []
         self._due: list[float] = []
         self.days = billing.days
+        self._version = 0  # changes with every bill fetched or config applied
+        self._bill: tuple[tuple[int, str], dict[tuple[str, str, str], float]] | None = None  # bill() of a version, day
         self.configure(billing)
 
     def configure(self, billing: BillingConfig) -> None:
@@ -114,6 +116,7 @@ class Biller:
             kept = [old.get(_identity(a), (AccountState(a.provider), 0.0)) for a in self.accounts]
             self.states = [state for state, _ in kept]
             self._due = [due for _, due in kept]
+            self._version += 1
 
     def next_due(self) -> float | None:
         with self.lock:
@@ -155,6 +158,7 @@ class Biller:
                     state.costs[day, label] = state.costs.get((day, label), Decimal(0)) + usd
                 state.failing = None
                 state.last_success = time.time()
+                self._version += 1
             else:
                 state.failing = error
                 if retry_after is not None:  # asked to wait: not sooner, and not an interval later
@@ -172,12 +176,17 @@ class Biller:
         first, last = start.strftime("%Y-%m-%d"), end.strftime("%Y-%m-%d")
         out: dict[tuple[str, str, str], Decimal] = {}
         with self.lock:
+            # Summed once per fetch and day, not at every scrape (a big bill is thousands of sums).
+            if self._bill is not None and self._bill[0] == (self._version, last):
+                return self._bill[1]
             for state in self.states:
                 for (day, model), usd in state.costs.items():
                     if first <= day < last:
                         key = (state.provider, model, day)
                         out[key] = out.get(key, Decimal(0)) + usd
-        return {key: float(usd) for key, usd in out.items()}
+            bill = {key: float(usd) for key, usd in out.items()}
+            self._bill = ((self._version, last), bill)
+        return bill
 
     def day_starts(self) -> list[tuple[str, float]]:
         """(day, its start in Unix seconds) of the closed UTC days the bill is exported for,
