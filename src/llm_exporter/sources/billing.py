@@ -1,22 +1,24 @@
 """The providers' admin APIs, asked for one page of their daily cost report.
 
-An admin key reads the whole organisation's bill: it is sent in its header and nowhere else (no
-redirect is followed, sources/probes.py says why), and no message, label or exception carries
-it or the URL's query. Failures are classified for llm_exporter_billing_fetches_total.
+An admin key reads the whole organisation's bill: it goes through sources/http.py, as a probe's
+key does (its header to the configured URL only, no redirect followed, the answer bounded in size
+and time), and no message, label or exception carries it or the URL's query. Failures are
+classified for llm_exporter_billing_fetches_total.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 from llm_exporter.config import BillingAccount
-from llm_exporter.sources.probes import _opener
+from llm_exporter.sources.http import GetError, get_json, read_key
 
-MAX_BODY = 64 * 1024 * 1024  # a month of line items of a large organisation is a few MB
+# A page is a week of one organisation's line items (a few hundred a day: under 1 MB); past this
+# it is no cost report, and decoding it would cost the exporter ten times as much memory.
+MAX_BODY = 16 * 1024 * 1024
 ANTHROPIC_VERSION = "2023-06-01"
-PAGE_BUCKETS = 31  # Anthropic's most days per page (OpenAI allows 180): fewest requests for both
+PAGE_BUCKETS = 7  # days a page: both APIs' default (OpenAI allows 1-180, Anthropic 1-31)
 
 
 class BillingError(Exception):
@@ -31,19 +33,13 @@ class BillingError(Exception):
 
 def admin_key(account: BillingAccount) -> str:
     """The account's admin key, read at each fetch (a rotated key file is picked up)."""
-    if account.admin_key_env is not None:
-        key = os.environ.get(account.admin_key_env, "").strip()
-        if not key:
-            raise BillingError("unauthorized", f"{account.admin_key_env} is not set")
-        return key
-    assert account.admin_key_file is not None
     try:
-        with open(account.admin_key_file, encoding="utf-8") as f:
-            key = f.read().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BillingError("unauthorized", f"cannot read admin_key_file: {type(exc).__name__}") from None
-    if not key:
-        raise BillingError("unauthorized", "admin_key_file is empty")
+        key = read_key(account.admin_key_env, account.admin_key_file)
+    except GetError as exc:
+        raise BillingError("unauthorized", str(exc)) from None
+    if key is None:
+        where = account.admin_key_env or "admin_key_file"
+        raise BillingError("unauthorized", f"no admin key: {where} is empty or not set")
     return key
 
 
@@ -82,55 +78,16 @@ def report_request(
     return f"{base}{path}?{urlencode(params)}", headers
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: a number of seconds, or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        at = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
-    return max((at - datetime.now(timezone.utc)).total_seconds(), 0.0)
-
-
 def get_page(url: str, headers: dict[str, str], timeout: float) -> object:
     """One page, decoded; raises BillingError."""
-    import json
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, headers={"Accept": "application/json", **headers})
     try:
-        with _opener().open(request, timeout=timeout) as response:
-            body = response.read(MAX_BODY + 1)
-    except urllib.error.HTTPError as exc:
-        retry_after = _retry_after(exc.headers.get("retry-after")) if exc.headers else None
-        exc.close()
-        if exc.code in (401, 403):
-            raise BillingError("unauthorized", f"HTTP {exc.code}: the admin key was refused") from None
-        if exc.code == 429:
-            wait = "" if retry_after is None else f", retry after {retry_after:g} s"
-            raise BillingError("rate_limited", f"HTTP 429{wait}", retry_after) from None
-        redirect = ", a redirect (not followed)" if 300 <= exc.code < 400 else ""
-        raise BillingError("error", f"HTTP {exc.code}{redirect}") from None
-    except TimeoutError:  # socket.timeout is TimeoutError from 3.10
-        raise BillingError("timeout", f"no answer within {timeout:g} s") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(reason, TimeoutError):
-            raise BillingError("timeout", f"no answer within {timeout:g} s") from None
-        raise BillingError("error", type(reason).__name__) from None
-    if len(body) > MAX_BODY:
-        raise BillingError("error", "answer too large")
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise BillingError("error", "answer is not JSON") from None
+        return get_json(url, headers, timeout, MAX_BODY)
+    except GetError as exc:
+        if exc.timed_out:
+            raise BillingError("timeout", str(exc)) from None
+        if exc.status in (401, 403):
+            raise BillingError("unauthorized", f"HTTP {exc.status}: the admin key was refused") from None
+        if exc.status == 429:
+            wait = "" if exc.retry_after is None else f", retry after {exc.retry_after} s"
+            raise BillingError("rate_limited", f"HTTP 429{wait}", exc.retry_after) from None
+        raise BillingError("error", str(exc)) from None

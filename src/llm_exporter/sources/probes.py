@@ -9,18 +9,17 @@ and never the tailing. `poll_once(now)` runs the probes that are due, for determ
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from llm_exporter.config import ProbeConfig
 from llm_exporter.semconv import LABEL_MODEL
+from llm_exporter.sources.http import GetError, get_json, read_key
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -60,52 +59,8 @@ class ProbeError(Exception):
     """A probe that failed; the message is safe to log (no URL credentials, no key)."""
 
 
-def _api_key(probe: ProbeConfig) -> str | None:
-    if probe.api_key_env:
-        return os.environ.get(probe.api_key_env)
-    if probe.api_key_file:
-        with open(probe.api_key_file) as f:
-            return f.read().strip()
-    return None
-
-
-@functools.cache
-def _opener() -> Any:
-    """urllib's opener without redirects: following one would send the key's header to whatever
-    host and scheme it names, and report another server's models as the target's. A 3xx is then
-    an HTTPError, the probe's failure."""
-    import urllib.request
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    return urllib.request.build_opener(NoRedirect)
-
-
 def _get(url: str, headers: dict[str, str], timeout: float) -> object:
-    # Imported here: urllib.request brings http.client, email and ssl (about 15 ms of every
-    # start-up, replay's included, where nothing is probed).
-    import json
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, headers={"Accept": "application/json", **headers})
-    try:
-        with _opener().open(request, timeout=timeout) as response:
-            body = response.read(MAX_BODY + 1)
-    except urllib.error.HTTPError as exc:
-        redirect = ", a redirect (not followed)" if 300 <= exc.code < 400 else ""
-        raise ProbeError(f"HTTP {exc.code}{redirect}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ProbeError(type(reason).__name__ if not isinstance(reason, str) else reason) from None
-    if len(body) > MAX_BODY:
-        raise ProbeError("answer too large")
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise ProbeError("answer is not JSON") from None
+    return get_json(url, headers, timeout, MAX_BODY)
 
 
 def _names(doc: object, key: str, name_field: str) -> dict[str, dict]:
@@ -121,9 +76,9 @@ def _names(doc: object, key: str, name_field: str) -> dict[str, dict]:
 
 
 def list_models(probe: ProbeConfig) -> dict[str, ModelState]:
-    """The models a server lists now; raises ProbeError."""
+    """The models a server lists now; raises ProbeError or GetError."""
     base = probe.url.rstrip("/")
-    key = _api_key(probe)
+    key = read_key(probe.api_key_env, probe.api_key_file)
     timeout = probe.timeout_seconds
     if probe.type == "openai":
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -201,7 +156,7 @@ class Prober:
         try:
             models: dict[str, ModelState] | None = self._list(probe)
             error = None
-        except ProbeError as exc:
+        except (ProbeError, GetError) as exc:
             models, error = None, str(exc)
         except Exception as exc:  # a probe must never take the exporter down
             models, error = None, type(exc).__name__
