@@ -44,7 +44,7 @@ def test_backfill_writes_the_bill_of_each_day_so_the_comparison_starts_with_the_
     items = [
         Item(day_of(START + n * DAY), "proj_a", MODEL, kind, usd)
         for n in range(-3, 3)
-        for kind, usd in (("input", f"{1.5 + n:.2f}"), ("output", "2.125"))
+        for kind, usd in (("input", f"{4.5 + n:.2f}"), ("output", "2.125"))  # a cost is never below 0
     ] + [Item(day_of(START + DAY), "proj_b", None, "web search tool calls", "0.30")]
     monkeypatch.setenv("TEST_BACKFILL_ADMIN_KEY", KEY)
     output = tmp_path / "blocks"

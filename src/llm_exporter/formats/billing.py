@@ -17,12 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from llm_exporter.formats.values import exact, timestamp
 from llm_exporter.providers import resolve
 
 ALL_MODELS = "_all"  # a cost the report names no model for
 BillRow = tuple[str, str, Decimal]  # (UTC day YYYY-MM-DD, model label, US dollars)
+# A cost is never below zero, and one line item of a billion dollars a day is no bill: either is
+# a page of the wrong shape, not a figure to export (nor a float that sums to infinity).
+MAX_USD = Decimal(10**9)
+MAX_AMOUNT_TEXT = 64  # characters of an amount given as a string: a cent's figure needs 20
+MAX_CURSOR = 4096  # characters of a next_page cursor (it goes into the next request's URL)
 
 
 class BillFormatError(ValueError):
@@ -30,29 +36,22 @@ class BillFormatError(ValueError):
 
 
 def _day(start: object) -> str:
-    if isinstance(start, bool) or not isinstance(start, (int, float, str)):
+    """The UTC date a bucket starts on: OpenAI's Unix seconds, Anthropic's RFC 3339 time."""
+    at = timestamp(start)
+    if at is None:
         raise BillFormatError("a bucket without a start time")
-    try:
-        if isinstance(start, str):
-            at = datetime.fromisoformat(start.replace("Z", "+00:00"))
-            at = at.astimezone(timezone.utc) if at.tzinfo else at.replace(tzinfo=timezone.utc)
-        else:
-            at = datetime.fromtimestamp(start, timezone.utc)
-    except (ValueError, OverflowError, OSError):
-        raise BillFormatError("a bucket whose start time is not a time") from None
-    return at.strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d")
 
 
-def _decimal(value: object) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+def _dollars(value: object, per_dollar: int = 1) -> Decimal:
+    """An amount in dollars (OpenAI's) or cents (Anthropic's, `per_dollar` 100), exactly."""
+    amount = None if type(value) is str and len(value) > MAX_AMOUNT_TEXT else exact(value)
+    if amount is None:
         raise BillFormatError("an amount that is not a number")
-    try:
-        amount = Decimal(str(value))  # str(): a float's shortest repr, 0.1 not 0.1000000000000000055
-    except InvalidOperation:
-        raise BillFormatError("an amount that is not a number") from None
-    if not amount.is_finite():
-        raise BillFormatError("an amount that is not a number")
-    return amount
+    usd = amount / per_dollar
+    if not 0 <= usd <= MAX_USD:
+        raise BillFormatError("an amount below zero or past a billion dollars")
+    return usd
 
 
 def openai_model(line_item: object) -> str:
@@ -95,7 +94,7 @@ def _openai_rows(doc: object) -> Iterator[BillRow]:
                 raise BillFormatError("a result without an amount")
             if str(amount.get("currency", "usd")).lower() != "usd":
                 raise BillFormatError("an amount in another currency than US dollars")
-            yield day, openai_model(result.get("line_item")), _decimal(amount.get("value", 0))
+            yield day, openai_model(result.get("line_item")), _dollars(amount.get("value", 0))
 
 
 def _anthropic_rows(doc: object) -> Iterator[BillRow]:
@@ -104,7 +103,7 @@ def _anthropic_rows(doc: object) -> Iterator[BillRow]:
         for result in _results(bucket, "results"):
             if str(result.get("currency") or "USD").upper() != "USD":
                 raise BillFormatError("an amount in another currency than US dollars")
-            yield day, anthropic_model(result.get("model")), _decimal(result.get("amount", "0")) / 100
+            yield day, anthropic_model(result.get("model")), _dollars(result.get("amount", "0"), 100)
 
 
 def bill_rows(provider: str, doc: object) -> list[BillRow]:
@@ -114,9 +113,11 @@ def bill_rows(provider: str, doc: object) -> list[BillRow]:
 
 def next_page(doc: object) -> str | None:
     """The cursor of the page after this one (both reports: `has_more` and `next_page`), or None."""
-    if not isinstance(doc, dict) or not doc.get("has_more"):
+    if not isinstance(doc, dict) or doc.get("has_more") is not True:
         return None
     cursor = doc.get("next_page")
     if not isinstance(cursor, str) or not cursor:
         raise BillFormatError("`has_more` without a `next_page` cursor")
+    if len(cursor) > MAX_CURSOR:
+        raise BillFormatError("a `next_page` cursor longer than any cursor")
     return cursor

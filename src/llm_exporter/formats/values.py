@@ -3,8 +3,10 @@ reject; these only read)."""
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -28,6 +30,19 @@ def numeric(value: Any) -> int | float | None:
             except ValueError:  # past Python's digit limit for int(): no count, no price, no time
                 return float(text)
         return float(text)
+    return None
+
+
+def exact(value: Any) -> Decimal | None:
+    """The exact decimal a JSON number or a decimal string (as `numeric` reads one) stands for, a
+    float by its shortest repr (0.1, not 0.1000000000000000055); None for anything else, NaN and
+    the infinities included."""
+    if type(value) is int:
+        return Decimal(value)
+    if type(value) is float:
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if type(value) is str and _DECIMAL.match(value):
+        return Decimal(value.strip())
     return None
 
 

@@ -28,7 +28,6 @@ from llm_exporter.sources.probes import server_address
 
 log = logging.getLogger(__name__)
 
-MAX_PAGES = 1000  # a cursor that never ends is a broken server, not a bill
 DAY = timedelta(days=1)
 
 
@@ -52,7 +51,10 @@ def fetch_bill(account: BillingAccount, start: datetime, end: datetime) -> Costs
     costs: Costs = {}
     cursor: str | None = None
     seen: set[str] = set()
-    for _ in range(MAX_PAGES):
+    # Every page holds a day at least (a bucket a day, `limit` of them a page): a report that
+    # pages on past its days is a broken server, however new its cursors.
+    pages = round((end - start) / DAY) + 1
+    for _ in range(pages):
         url, headers = report_request(account, key, start, end, cursor)
         doc = get_page(url, headers, account.timeout_seconds)
         try:
@@ -69,7 +71,7 @@ def fetch_bill(account: BillingAccount, start: datetime, end: datetime) -> Costs
         if cursor in seen:
             raise BillingError("error", "the report's pages loop")
         seen.add(cursor)
-    raise BillingError("error", f"more than {MAX_PAGES} pages")
+    raise BillingError("error", f"the report's pages go on past its {pages - 1} days")
 
 
 @dataclass(slots=True)
@@ -161,8 +163,8 @@ class Biller:
                 self._version += 1
             else:
                 state.failing = error
-                if retry_after is not None:  # asked to wait: not sooner, and not an interval later
-                    self._due[index] = self.clock() + retry_after
+                if retry_after is not None:  # asked to wait: not sooner, and never past the next interval
+                    self._due[index] = self.clock() + min(retry_after, account.interval_seconds)
         where = server_address(account.url)  # host:port: never a path or query a key could hide in
         if error is not None and error != was:
             log.warning("billing %s (%s): %s; keeping the last bill fetched", provider, where, error)
