@@ -15,7 +15,9 @@ The bill is a list of Item (day, project or workspace, model or None, kind, doll
 Results not grouped by a field are summed over it, as the APIs do; every day asked for has a
 bucket, empty when nothing was spent. `page_buckets` caps a page below the `limit` asked, so a
 test sees several pages. `script` holds forced answers, one per request, before the bill:
-(status, headers) or None (answer normally). `hold` makes it answer only once set (a hung server).
+(status, headers), (status, headers, body) with the body as bytes, a JSON value or ENDLESS (a
+chunked body that never ends), or None (answer normally). `tamper(page, query)` changes a page
+of the bill before it is sent. `hold` makes it answer only once set (a hung server).
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
+
+ENDLESS = object()  # a forced body that never ends
 
 
 class Item(NamedTuple):
@@ -53,7 +58,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        if body is ENDLESS:
+            self._endless(status, headers or {})
+            return
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -62,18 +70,36 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _endless(self, status: int, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        chunk = b"[1," * 8192
+        frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+        try:
+            while True:
+                self.wfile.write(frame)
+        except OSError:  # the client stopped reading
+            self.close_connection = True
+
     def do_GET(self) -> None:
         server: FakeBillServer = self.server.owner  # type: ignore[attr-defined]
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         server.requests.append((url.path, query, dict(self.headers)))
+        server.received.set()
         if server.hold is not None:
             server.hold.wait()
         if server.script:
             forced = server.script.pop(0)
             if forced is not None:
-                status, headers = forced
-                self._send(status, {"error": {"type": "forced", "message": f"HTTP {status}"}}, headers)
+                status, headers, *body = forced
+                self._send(
+                    status, body[0] if body else {"error": {"type": "forced", "message": f"HTTP {status}"}}, headers
+                )
                 return
         if url.path != server.path:
             self._send(404, {"error": {"message": "not found"}})
@@ -81,7 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not server.authorized(self.headers):
             self._send(401, {"error": {"type": "authentication_error", "message": "invalid x-api-key"}})
             return
-        self._send(200, server.page(query))
+        page = server.page(query)
+        self._send(200, server.tamper(page, query) if server.tamper else page)
 
 
 class FakeBillServer:
@@ -91,8 +118,10 @@ class FakeBillServer:
         self.key = key
         self.page_buckets = page_buckets
         self.path = "/v1/organization/costs" if provider == "openai" else "/v1/organizations/cost_report"
-        self.script: list[tuple[int, dict[str, str]] | None] = []
+        self.script: list[tuple[Any, ...] | None] = []
+        self.tamper: Callable[[dict[str, Any], dict[str, list[str]]], Any] | None = None
         self.hold: threading.Event | None = None
+        self.received = threading.Event()  # set at every request
         self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
