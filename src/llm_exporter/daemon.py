@@ -22,8 +22,7 @@ from llm_exporter.exporter import Exporter
 from llm_exporter.exposition.http import MetricsServer
 from llm_exporter.exposition.webconfig import WebConfig
 from llm_exporter.metrics.probes import probe_target
-from llm_exporter.pipeline.billing import BillingLoop
-from llm_exporter.sources.probes import ProbeLoop
+from llm_exporter.sources.probes import PollLoop
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +227,11 @@ class Daemon:
             self.otlp.start()
         self._start_watcher()
         exporter = self.exporter
-        probes = ProbeLoop(exporter.prober)  # on threads of their own: never in the tailing's way
-        billing = BillingLoop(exporter.biller)
+        # On threads of their own: never in the tailing's way. Probes run in a pool, the bill's
+        # fetches one after the other on the loop's thread.
+        prober, biller = exporter.prober, exporter.biller
+        probes = PollLoop("probes", lambda: prober.poll_once(wait=False), prober.next_due, lambda: prober.clock())
+        billing = PollLoop("billing", biller.poll_once, biller.next_due, lambda: biller.clock())
         gc.freeze()  # what start-up built lives as long as the process: keep it out of every collection
         try:
             rescan = True

@@ -201,24 +201,3 @@ class Biller:
 
 def _identity(account: BillingAccount) -> tuple[object, ...]:
     return (account.provider, account.url, account.admin_key_env, account.admin_key_file)
-
-
-class BillingLoop:
-    """Runs the biller's due fetches on a thread of its own until closed."""
-
-    def __init__(self, biller: Biller) -> None:
-        self.biller = biller
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="billing", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.biller.poll_once()
-            due = self.biller.next_due()
-            delay = 1.0 if due is None else max(due - self.biller.clock(), 0.05)
-            self._stop.wait(min(delay, 1.0))  # a reload may bring accounts due sooner
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)

@@ -188,21 +188,29 @@ class Prober:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-class ProbeLoop:
-    """Runs the prober's due probes on a thread of its own until closed."""
+class PollLoop:
+    """Runs a prober's or a biller's `poll_once` (what is due) on a thread of its own until closed:
+    again when `next_due` says on `clock`, and a second apart at most (a reload may bring work due
+    sooner). A poll that hangs holds only this thread."""
 
-    def __init__(self, prober: Prober) -> None:
-        self.prober = prober
+    def __init__(
+        self,
+        name: str,
+        poll: Callable[[], object],
+        next_due: Callable[[], float | None],
+        clock: Callable[[], float],
+    ) -> None:
+        self._poll, self._next_due, self._clock = poll, next_due, clock
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="probes", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.prober.poll_once(wait=False)
-            due = self.prober.next_due()
-            delay = 1.0 if due is None else max(due - self.prober.clock(), 0.05)
-            self._stop.wait(min(delay, 1.0))  # a reload may bring probes due sooner
+            self._poll()
+            due = self._next_due()
+            delay = 1.0 if due is None else max(due - self._clock(), 0.05)
+            self._stop.wait(min(delay, 1.0))
 
     def close(self) -> None:
         self._stop.set()
