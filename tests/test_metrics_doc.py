@@ -18,12 +18,14 @@ from llm_exporter.exporter import Exporter
 from testkit import ROOT, TESTDATA, write_lines
 
 SHARED = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model")
+# The owner label of the budgets in exposed(): a label_field of the source "owners".
+OWNER = ("team",)
 _ROW = re.compile(r"^\| `([a-z_]+)` \| (counter|gauge|histogram) \| ([^|]*) \|")
 
 
 def documented() -> dict[str, tuple[str, frozenset[str]]]:
     """name -> (type, label names) from the tables of docs/metrics.md; "shared" stands for the
-    three shared labels."""
+    three shared labels, "owner" for the owner labels of budgets (OWNER)."""
     out: dict[str, tuple[str, frozenset[str]]] = {}
     for line in (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8").splitlines():
         m = _ROW.match(line)
@@ -32,6 +34,8 @@ def documented() -> dict[str, tuple[str, frozenset[str]]]:
             labels = set(re.findall(r"`([a-z_]+)`", cell))
             if re.search(r"(^|\s)shared\b", cell):  # the word, not a backticked label
                 labels |= set(SHARED)
+            if re.search(r"(^|\s)owner\b", cell):
+                labels |= set(OWNER)
             assert name not in out, f"{name} documented twice"
             out[name] = (kind, frozenset(labels))
     return out
@@ -124,6 +128,19 @@ def exposed(tmp_path: Path) -> Families:
     more, _ = _families(folding)
     for name, (kind, labels) in more.items():
         out[name] = (kind, labels | out.get(name, (kind, frozenset()))[1])
+    # Budgets, with an owner label (OWNER) from a label_field: only their families are taken, the
+    # others would carry the owner label too.
+    owned_log = extra / "owned.jsonl"
+    write_lines(owned_log, ['{"model":"gpt-4o","latency_ms":300,"cost_usd":1.0,"owner":{"team":"research"}}\n'])
+    owned = {
+        "sources": [
+            {"name": "owners", "path": str(owned_log), "format": "event", "label_fields": {"team": "owner.team"}}
+        ],
+        "budgets": [{"match": {"team": "research"}, "monthly_usd": 100}],
+    }
+    budgets = Exporter(parse_config(owned, "test", {}))
+    budgets.drain()
+    out.update((name, family) for name, family in _families(budgets)[0].items() if name.startswith("llm_budget"))
     assert sorted(names - set(out)) == [], "families without a sample: the test input lacks what produces them"
     return out
 

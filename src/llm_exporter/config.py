@@ -39,6 +39,7 @@ _RESERVED_LABELS = frozenset(
         "result",
         "threshold",
         "source",
+        "budget",
         "le",
         "quantile",
         "job",
@@ -188,6 +189,8 @@ class ThresholdsConfig(_Strict):
     max_capture_ratio: Annotated[float, Field(gt=0)] = 1.05
     min_capture_billed_usd: Annotated[float, Field(ge=0)] = 1.0
     capture_settle_hours: Annotated[float, Field(ge=0, le=48)] = 12.0
+    # LLMOwnerBudgetNearlySpent: the share of an owner's monthly budget (budgets:) spent that warns.
+    owner_budget_warn_ratio: Annotated[float, Field(gt=0, le=1)] = 0.8
 
     def __post_init__(self) -> None:
         if self.min_capture_ratio >= self.max_capture_ratio:
@@ -326,6 +329,41 @@ class BillingConfig(_Strict):
 
 
 @dataclass
+class BudgetConfig(_Strict):
+    """A monthly budget for the owner whose series carry these label values (`{team: research}`)."""
+
+    match: Annotated[dict[str, str], Field(min_length=1), AfterValidator(_label_names)]
+    monthly_usd: Annotated[float, Field(gt=0, allow_inf_nan=False, description="US dollars a calendar month")]
+
+    @property
+    def key(self) -> str:
+        """The `budget` label: the match as `name=value` pairs by name, which names it uniquely."""
+        return ",".join(f"{name}={value}" for name, value in sorted(self.match.items()))
+
+
+def _budget_problem(budgets: list[BudgetConfig], sources: list[SourceConfig]) -> str | None:
+    """Why the budgets cannot be used with these sources: a match on labels that no source puts
+    on its series together (it would never match a call), or the same match twice."""
+    exposed = [set(s.labels) | set(s.label_fields) for s in sources]
+    known = sorted(set().union(*exposed))
+    seen: dict[str, int] = {}
+    for i, budget in enumerate(budgets):
+        where = f"budgets[{i}].match"
+        unknown = sorted(set(budget.match) - set(known))
+        if unknown:
+            return (
+                f"{where}: no source has the label {', '.join(map(repr, unknown))} in its labels or label_fields "
+                f"(they have: {', '.join(known) or 'none'})"
+            )
+        if not any(set(budget.match) <= labels for labels in exposed):
+            return f"{where}: no single source has all of {', '.join(sorted(budget.match))}, so no call can match"
+        if budget.key in seen:
+            return f"{where}: {budget.key} is the match of budgets[{seen[budget.key]}] already"
+        seen[budget.key] = i
+    return None
+
+
+@dataclass
 class Config(_Strict):
     sources: Annotated[list[SourceConfig], Field(min_length=1)]
     positions_file: str | None = None
@@ -343,6 +381,7 @@ class Config(_Strict):
     otlp: OTLPConfig | None = None
     probes: list[ProbeConfig] = field(default_factory=list)
     billing: BillingConfig = field(default_factory=BillingConfig)
+    budgets: list[BudgetConfig] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Run by pydantic once the fields are valid: a ValueError is a problem at the top level.
@@ -354,6 +393,8 @@ class Config(_Strict):
         unknown = sorted(set(self.thresholds.logs_stalled_after_seconds_by_source) - {s.name for s in self.sources})
         if unknown:
             raise ValueError(f"thresholds.logs_stalled_after_seconds_by_source: no source named {', '.join(unknown)}")
+        if problem := _budget_problem(self.budgets, self.sources):
+            raise ValueError(problem)
 
 
 Loc = tuple[str | int, ...]  # a key path, as pydantic reports it: ("sources", 0, "path")

@@ -267,7 +267,7 @@ class Exporter:
         return [
             LLMCollector(
                 self.store,
-                lambda: self.config.thresholds,
+                lambda: self.config,
                 openmetrics,
                 self.clock,
                 lambda: self.config.limits.ratelimit_stale_seconds,

@@ -49,6 +49,7 @@ CONSECUTIVE_FAILURES = ("llm.consecutive_failures", "{failure}", "llm_consecutiv
 DECISIONS = ("llm.decisions", "{decision}", "llm_decisions_total")
 CACHE_REQUESTS = ("llm.cache.requests", "{request}", "llm_cache_requests_total")
 ALERT_THRESHOLD = ("llm.alert.threshold", "{threshold}", "llm_alert_threshold")
+BUDGET = ("llm.budget.usd", "{USD}", "llm_budget_usd")
 REQUESTS = ("llm.requests", "{request}", "llm_requests_total")
 ERRORS = ("llm.errors", "{error}", "llm_errors_total")
 UNPRICED = ("llm_exporter.unpriced_completions", "{completion}", "llm_exporter_unpriced_completions_total")

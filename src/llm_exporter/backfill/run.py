@@ -169,7 +169,7 @@ def _run(
 
     bar.total = max(sum(f.size for f in report.files), 1)
     collector = LLMCollector(
-        store, lambda: config.thresholds, False, clock, lambda: config.limits.ratelimit_stale_seconds
+        store, lambda: config, False, clock, lambda: config.limits.ratelimit_stale_seconds
     )
     collector = with_bill(collector, config, limiter, until)
     with (

@@ -45,6 +45,7 @@ _CONTRACT = {
         semconv.DECISIONS,
         semconv.CACHE_REQUESTS,
         semconv.ALERT_THRESHOLD,
+        semconv.BUDGET,
         semconv.REQUESTS,
         semconv.REQUEST_RETRIES,
         semconv.ERRORS,

@@ -26,7 +26,7 @@ from llm_exporter.store.aggregates import Histogram, MetricsStore
 from llm_exporter.store.health import Health
 
 if TYPE_CHECKING:
-    from llm_exporter.config import ThresholdsConfig
+    from llm_exporter.config import BudgetConfig, Config
 
 
 def _le(bound: float) -> str:
@@ -95,13 +95,13 @@ class LLMCollector:
     def __init__(
         self,
         store: MetricsStore,
-        thresholds: Callable[[], ThresholdsConfig],
+        config: Callable[[], Config],
         created: bool,
         clock: Callable[[], float],
         ratelimit_stale: Callable[[], float],
     ) -> None:
         self.store = store
-        self.thresholds = thresholds
+        self.config = config  # read at each scrape: a reload changes thresholds and budgets
         self.f = _Families(created)
         self.clock = clock
         self.ratelimit_stale = ratelimit_stale
@@ -157,9 +157,13 @@ class LLMCollector:
             ),
         )
         now, stale_after = self.clock(), self.ratelimit_stale()
+        config = self.config()
+        owners: set[tuple[tuple[str, str], ...]] = set()
         with self.store.lock:
             for _, series in sorted(self.store.series.items()):
                 labels = series.labels
+                if config.budgets:
+                    owners.add(tuple(sorted((k, v) for k, v in labels.items() if k not in semconv.SHARED_LABELS)))
                 f.histogram(duration, labels, series.duration)
                 for error_type, hist in sorted(series.errors.items()):
                     f.histogram(duration, {**labels, LABEL_ERROR_TYPE: error_type}, hist)
@@ -201,7 +205,7 @@ class LLMCollector:
                     for kind, n in (("input", series.saved_input), ("output", series.saved_output)):
                         f.counter(saved_tokens, {**labels, LABEL_TOKEN_TYPE: kind}, n, series.created)
         thresholds = _family(semconv.ALERT_THRESHOLD[2], "Alert thresholds from the exporter's config.", "gauge")
-        for labels, value in self.thresholds().gauge_samples():
+        for labels, value in config.thresholds.gauge_samples():
             thresholds.add_sample(thresholds.name, labels, value)
         yield from (
             duration,
@@ -222,6 +226,27 @@ class LLMCollector:
         )
         # Only while some response told its rate limits: most sources never will.
         yield from (family for family in ratelimit if family.samples)
+        if config.budgets:
+            yield from _budget_families(config.budgets, owners)
+
+
+def _budget_families(budgets: list[BudgetConfig], owners: set[tuple[tuple[str, str], ...]]) -> tuple[Family, Family]:
+    """llm_budget_usd per budget, and llm_budget_owner_info: each owner label set (a series'
+    labels but the shared ones) seen since the start that a budget's match covers. PromQL can only
+    join on label names written in the rule, never on "the labels this budget names"; this
+    pairing lets one rule sum any budget's owners (prometheus/rules/llm_owner_budget.yml)."""
+    budget = _family(semconv.BUDGET[2], "Monthly budgets from the exporter's config, per owner.", "gauge")
+    info = _family(
+        "llm_budget_owner_info", "Owner label sets seen on the LLM series, with each budget that covers them.", "gauge"
+    )
+    for b in budgets:
+        budget.add_sample(budget.name, {**b.match, "budget": b.key}, b.monthly_usd)
+        wanted = tuple(b.match.items())
+        for owner in sorted(owners):
+            labels = dict(owner)
+            if all(labels.get(k) == v for k, v in wanted):
+                info.add_sample(info.name, {**labels, "budget": b.key}, 1)
+    return budget, info
 
 
 class HealthCollector:
