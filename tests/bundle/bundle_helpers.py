@@ -73,6 +73,8 @@ CONTRACT = {
     "llm_ratelimit_remaining",
     "llm_ratelimit_limit",
     "llm_ratelimit_reset_seconds",
+    "llm_budget_usd",
+    "llm_budget_owner_info",
     "llm_probe_up",
     "llm_probe_duration_seconds",
     "llm_model_available",

@@ -30,6 +30,9 @@ LLM_ALERTS = {
     "LLMMonthlyBudgetProjectedOver",
     "LLMSpend30dOverBudget",
     "LLMRateLimitNearlyExhausted",
+    "LLMOwnerBudgetNearlySpent",
+    "LLMOwnerBudgetExceeded",
+    "LLMOwnerBudgetProjectedOver",
     "Watchdog",
 }
 EXPORTER_ALERTS = {
@@ -52,7 +55,7 @@ PER_INSTANCE = {
     "min_ratio_volume",
     "min_ratelimit_remaining_ratio",
 }
-FLEET = {"max_cost_per_hour_usd", "monthly_budget_usd"}
+FLEET = {"max_cost_per_hour_usd", "monthly_budget_usd", "owner_budget_warn_ratio"}
 # The bill's comparison (llm_billing.yml), fleet-wide: the narrowest band, the lowest spend, the longest wait.
 BILLING = {
     "min_capture_ratio": "max",
@@ -82,6 +85,7 @@ def test_promtool_check_rules(promtool):
         "llm_billing.yml": 10,
         "llm_budget.yml": 6,
         "llm_exporter_alerts.yml": 9,
+        "llm_owner_budget.yml": 8,
         "llm_probe_alerts.yml": 2,
         "llm_recording.yml": 64,
     }
@@ -167,7 +171,7 @@ def test_threshold_fallbacks_use_the_exporter_defaults():
 
 
 # A fleet sum, or a series aggregated over every instance (the bill's comparison, llm_billing.yml).
-FLEET_WIDE = ("sum(", "fleet:", "provider_day:", "provider_model_day:")
+FLEET_WIDE = ("sum(", "fleet:", "provider_day:", "provider_model_day:", "budget:")
 
 
 def test_alerts_read_thresholds_per_instance_or_fleet_wide():
@@ -269,7 +273,7 @@ def test_recording_rule_names_follow_level_metric_operations():
         "llm_billing_day",
     }
     names = recording_names()
-    assert len(names) == 68
+    assert len(names) == 72
     for name in names:
         level, metric, ops = name.split(":")
         assert level in {
@@ -284,6 +288,8 @@ def test_recording_rule_names_follow_level_metric_operations():
             "provider_model_day",  # the bill's comparison: per provider, model and UTC day (llm_billing.yml)
             "provider_day",
             "day",
+            "owner",
+            "budget",
         }, name
         assert metric in allowed_metrics, name
         assert re.fullmatch(r"[a-z0-9_]+", ops), name
