@@ -15,6 +15,96 @@ COUNTED = f"last_over_time(provider_model_day:llm_cost_usd:closed_day{{{BILL_SEL
 CAPTURE_THR = thresholds((None, "red"), (0.95, "green"), (1.05, "red"))  # the default band
 
 
+# The owners' budgets (the exporter config's `budgets:`) as the rules join them: one series per
+# budget across exporters, the lowest where two export the same match. Fleet-wide, as the rules
+# (prometheus/rules/llm_owner_budget.yml) are: the job and instance variables do not apply.
+OWNER_BUDGET = "min without (job, instance) (llm_budget_usd)"
+# A share of a budget spent: the default owner_budget_warn_ratio, then all of it.
+SHARE_THR = thresholds((None, "green"), (0.8, "orange"), (1, "red"))
+OWNERS_DESC = (
+    " Fleet-wide (every exporter); the job, instance, provider and model variables do not apply."
+    " Budgets come from the exporter config's budgets:, owners are the static labels and label_fields of the sources."
+)
+
+
+def owner_budgets() -> list[Json]:
+    """The row of budgets per owner: spend against budget, top owners, projection."""
+    return [
+        row("Budgets per owner"),
+        sized(
+            bargauge(
+                "Share of budget spent this month",
+                targets(
+                    (
+                        f"budget:llm_cost_usd:month_to_date / on(budget) group_left() {OWNER_BUDGET}",
+                        "{{budget}}",
+                    ),
+                    instant=True,
+                ),
+                unit="percentunit",
+                thr=SHARE_THR,
+                decimals=0,
+                desc="Each budget's spend since the first of the month (UTC) over its monthly_usd." + OWNERS_DESC,
+            ),
+            8,
+            8,
+        ),
+        sized(
+            table(
+                "Budgets this month",
+                targets(
+                    ("budget:llm_cost_usd:month_to_date", ""),
+                    ("budget:llm_cost_usd:projected_month_end", ""),
+                    (OWNER_BUDGET, ""),
+                ),
+                rename={
+                    "budget": "Budget",
+                    "Value #A": "Spent this month",
+                    "Value #B": "Projected month end",
+                    "Value #C": "Monthly budget",
+                },
+                overrides=[
+                    col("Value #A", "currencyUSD", decimals=2),
+                    col("Value #B", "currencyUSD", decimals=2),
+                    col("Value #C", "currencyUSD", decimals=2),
+                ],
+                desc="Spent since the first of the month, that plus the last 24 hours' rate for the days left, and the"
+                " budget, per budget." + OWNERS_DESC,
+            ),
+            8,
+            8,
+        ),
+        sized(
+            bargauge(
+                "Top owners this month",
+                targets(("topk(10, owner:llm_cost_usd:month_to_date)", ""), instant=True),
+                unit="currencyUSD",
+                decimals=2,
+                desc="The ten owner label sets (every source label but the model's) that spent the most since the first"
+                " of the month, with a budget or not." + OWNERS_DESC,
+            ),
+            8,
+            8,
+        ),
+        sized(
+            timeseries(
+                "Projected month end by owner vs budget",
+                targets(
+                    ("budget:llm_cost_usd:projected_month_end", "{{budget}} projected"),
+                    ("budget:llm_cost_usd:month_to_date", "{{budget}} spent"),
+                    (OWNER_BUDGET, "{{budget}} budget"),
+                ),
+                unit="currencyUSD",
+                decimals=2,
+                desc="Per budget: spent this month, the projection to the month's end (the last 24 hours' rate), and"
+                " the budget." + OWNERS_DESC,
+            ),
+            24,
+            8,
+        ),
+    ]
+
+
 def cost() -> Json:
     budget = f'min(llm_alert_threshold{{{JI}, threshold="monthly_budget_usd"}}) or on() vector(500)'
     hourly_max = f'min(llm_alert_threshold{{{JI}, threshold="max_cost_per_hour_usd"}}) or on() vector(10)'
@@ -273,6 +363,7 @@ def cost() -> Json:
             7,
             9,
         ),
+        *owner_budgets(),
         row("Response cache"),
         sized(
             stat(

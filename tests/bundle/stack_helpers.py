@@ -483,7 +483,8 @@ class CompletionLog:
 def litellm_line(n: int) -> dict:
     """A streamed LiteLLM call (completionStartTime before endTime), every other one a cache hit
     (as LiteLLM writes a hit: response_cost 0.0, what it saved in saved_cache_cost), with the
-    provider's rate-limit headers as LiteLLM keeps them."""
+    provider's rate-limit headers as LiteLLM keeps them; its key's team in metadata, research on every fourth
+    line and support on the others (budgets per owner)."""
     end = time.time()
     start = end - 1.2
     hit = n % 2 == 0
@@ -522,7 +523,12 @@ def litellm_line(n: int) -> dict:
                 "llm_provider-x-ratelimit-reset-tokens": "1m30.5s",
             }
         },
+        "metadata": {"user_api_key_team_alias": "research" if n % 4 == 1 else "support"},
     }
+
+
+# The teams' budgets of the stack's exporter (PanelTraffic): the Cost dashboard's owner row.
+OWNER_BUDGETS = [{"match": {"team": "research"}, "monthly_usd": 100}, {"match": {"team": "support"}, "monthly_usd": 50}]
 
 
 class TrafficWriter(threading.Thread):
@@ -602,6 +608,7 @@ def demo_sources(logs: Path) -> list[dict]:
             "path": str(logs / "litellm.jsonl"),
             "format": "litellm",
             "labels": {"app": "litellm"},
+            "label_fields": {"team": "metadata.user_api_key_team_alias"},
         },
     ]
 
@@ -688,7 +695,9 @@ class PanelTraffic:
         probes = [{"url": self.model_server.url, "type": "ollama", "interval_seconds": 1, "timeout_seconds": 1}]
         self.bill = BillHistory(tmp)
         billing = {"days": 3, "accounts": [self.bill.account()]}
-        self.config = exporter_config(tmp, demo_sources(logs), limits=limits, probes=probes, billing=billing, **config)
+        self.config = exporter_config(
+            tmp, demo_sources(logs), limits=limits, probes=probes, billing=billing, budgets=OWNER_BUDGETS, **config
+        )
         self.writer = TrafficWriter(self.completion, self.litellm)
 
     def __enter__(self) -> PanelTraffic:

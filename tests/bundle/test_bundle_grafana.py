@@ -69,7 +69,7 @@ def test_panels_have_datasource_unit_thresholds_and_queries():
                 continue
             assert p["datasource"] == PROMETHEUS_DS, (name, p["title"])
             assert p["targets"] and all(t["expr"].strip() for t in p["targets"]), (name, p["title"])
-    assert count == 99
+    assert count == 103
 
 
 def test_recent_calls_come_from_tempo():
@@ -189,4 +189,4 @@ def test_runbook_panels_exist():
             for panel in re.findall(r'"([^"]+)"', rest):
                 assert panel in titles[dashboard], f"no panel {panel!r} in {dashboard}: {line}"
                 named += 1
-    assert named == 28
+    assert named == 30
