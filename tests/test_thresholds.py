@@ -33,6 +33,7 @@ def test_gauge_samples_carry_every_threshold_and_the_per_source_windows() -> Non
         ({"threshold": "max_capture_ratio"}, 1.05),
         ({"threshold": "min_capture_billed_usd"}, 1.0),
         ({"threshold": "capture_settle_hours"}, 12.0),
+        ({"threshold": "owner_budget_warn_ratio"}, 0.8),
         ({"threshold": "logs_stalled_after_seconds", "source": "archive"}, 0.0),
         ({"threshold": "logs_stalled_after_seconds", "source": "nightly"}, 90000.0),
     ]
