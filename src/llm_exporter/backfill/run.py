@@ -168,9 +168,7 @@ def _run(
         raise BackfillError("no file to read: " + ", ".join(f"{s.name}: {s.path}" for s in config.sources))
 
     bar.total = max(sum(f.size for f in report.files), 1)
-    collector = LLMCollector(
-        store, lambda: config, False, clock, lambda: config.limits.ratelimit_stale_seconds
-    )
+    collector = LLMCollector(store, lambda: config, False, clock, lambda: config.limits.ratelimit_stale_seconds)
     collector = with_bill(collector, config, limiter, until)
     with (
         tempfile.TemporaryDirectory(prefix="llm-exporter-backfill-") as workdir,
