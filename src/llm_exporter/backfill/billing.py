@@ -31,7 +31,7 @@ class BilledCollector(LLMCollector):
     """The LLM metrics of the backfill's store, and the bill as of the sample's time."""
 
     def __init__(self, inner: LLMCollector, biller: Biller) -> None:
-        super().__init__(inner.store, inner.thresholds, inner.f.created, inner.clock, inner.ratelimit_stale)
+        super().__init__(inner.store, inner.config, inner.f.created, inner.clock, inner.ratelimit_stale)
         self.biller = biller
         self._day: float | None = None  # the bill's families change only when a UTC day ends
         self._bill: list[Family] = []
