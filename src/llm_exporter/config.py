@@ -142,6 +142,10 @@ class LimitsConfig(_Strict):
     # told them: a model no longer called has no headroom to show, and its per-minute limits are
     # whole again long before this.
     ratelimit_stale_seconds: Annotated[float, Field(gt=0)] = 600.0
+    # A session (calls sharing a session_id) ends after this long without a call; at most this
+    # many are open per source, the least recently active ending early past it (counted).
+    session_idle_seconds: Annotated[float, Field(gt=0)] = 1800.0
+    max_open_sessions: Annotated[int, Field(ge=1)] = 10_000
 
     def __post_init__(self) -> None:
         if self.max_series is None:

@@ -262,7 +262,8 @@ class Daemon:
             billing.close()
             if self.watcher is not None:
                 self.watcher.close()
-            exporter.save_positions()
+            if not exporter.save_positions():  # saved, open sessions go on after a restart; else they end here
+                exporter.end_sessions()
             if self.otlp is not None:
                 self.otlp.close()  # one last push of what was read
             self.server.shutdown()

@@ -22,7 +22,7 @@ from llm_exporter.pipeline.labels import LabelLimiter
 from llm_exporter.pipeline.price_cache import cache_dir
 from llm_exporter.pipeline.pricing import PriceBook
 from llm_exporter.pipeline.processor import SourcePipeline
-from llm_exporter.sources.positions import Position, load_positions, save_positions
+from llm_exporter.sources.positions import Position, SavedSessions, load_state, save_positions
 from llm_exporter.sources.probes import Prober
 from llm_exporter.sources.tailer import OpenFiles, Tailer, default_max_open_files
 from llm_exporter.store.aggregates import MetricsStore
@@ -71,6 +71,8 @@ def build_pipeline(
         config.limits.request_settle_seconds,
         config.limits.max_samples,
         config.limits.max_series,
+        config.limits.session_idle_seconds,
+        config.limits.max_open_sessions,
     )
 
 
@@ -95,22 +97,26 @@ class Exporter:
         self.open_files = OpenFiles(config.limits.max_open_files or default_max_open_files())
         self.behind = False  # the last poll ran out of its budget: more is waiting to be read
         self.use_positions = use_positions and config.positions_file is not None
-        saved = self._load_positions() if self.use_positions else []
+        saved, sessions = self._load_positions() if self.use_positions else ([], {})
         self._span_exporter = span_exporter
         self.spans: CallSpans | None = None
         self._build_sources(config, saved, initial=True)
         self._configure_spans(config)
+        for name, entries in sessions.items():
+            source = self.sources.get(name)
+            if source is not None:  # a source gone from the config: its sessions end with it, unseen
+                source.pipeline.restore_sessions(entries)
 
     # -- config ---------------------------------------------------------------------------------
 
-    def _load_positions(self) -> list[Position]:
+    def _load_positions(self) -> tuple[list[Position], SavedSessions]:
         assert self.config.positions_file is not None
         try:
-            return load_positions(self.config.positions_file)
+            return load_state(self.config.positions_file)
         except ValueError as exc:
             self.health.positions_load_errors += 1
             log.error("%s; sources start where their start_at says", exc)
-            return []
+            return [], {}
 
     def _build_sources(self, config: Config, saved: Iterable[Position], initial: bool) -> None:
         saved = list(saved)
@@ -128,6 +134,8 @@ class Exporter:
             if previous is not None and previous.config == sc:
                 previous.pipeline.prices = self.prices
                 previous.pipeline.failing.ttl = config.limits.request_settle_seconds
+                previous.pipeline.sessions.idle = config.limits.session_idle_seconds
+                previous.pipeline.sessions.max_open = config.limits.max_open_sessions
                 previous.pipeline.set_budget(config.limits.max_samples, config.limits.max_series)
                 previous.tailer.max_line = config.limits.max_line_bytes
                 previous.tailer.rotate_wait = config.rotate_wait_seconds
@@ -221,7 +229,9 @@ class Exporter:
             n = source.tailer.poll_once(rescan, share)
             self.behind = self.behind or (share is not None and n >= share)
             read += n
-            source.pipeline.expire()
+        for source in self.sources.values():
+            # Sessions idle by the clock end only once the backlog is read: its later lines may go on with them.
+            source.pipeline.expire(sessions=not self.behind)
         return read
 
     def drain(self) -> None:
@@ -231,17 +241,25 @@ class Exporter:
             rescan = False
 
     def settle(self) -> None:
-        """Count the requests still awaiting a retry as failed: nothing more will come (replay)."""
+        """Count the requests still awaiting a retry as failed and end the open sessions: nothing
+        more will come (replay)."""
         for source in self.sources.values():
             source.pipeline.settle()
+        self.end_sessions()
+
+    def end_sessions(self) -> None:
+        """End every open session (a replay's end; the daemon's shutdown without a positions file)."""
+        for source in self.sources.values():
+            source.pipeline.end_sessions()
 
     def save_positions(self) -> bool:
         if not self.use_positions:
             return False
         assert self.config.positions_file is not None
         positions = [p for s in self.sources.values() for p in s.tailer.positions()]
+        sessions = {name: saved for name, s in self.sources.items() if (saved := s.pipeline.sessions.saved())}
         try:
-            save_positions(self.config.positions_file, positions)
+            save_positions(self.config.positions_file, positions, sessions)
         except OSError as exc:
             self.health.positions_save_errors += 1
             log.error("cannot save positions to %s: %s", self.config.positions_file, exc.strerror or exc)

@@ -67,6 +67,14 @@ LABEL_HTTP_STATUS = "http_response_status_code"
 REQUEST_RETRIES = ("llm.request.retries", "{retry}", "llm_request_retries_total")
 CACHE_SAVED_COST = ("llm.cache.saved_cost.usd", "{USD}", "llm_cache_saved_cost_usd_total")
 CACHE_SAVED_TOKENS = ("llm.cache.saved_tokens", "{token}", "llm_cache_saved_tokens_total")
+# Sessions (calls sharing a session id), daemon and in-app alike: begun when their first call is
+# seen, observed when they end. A histogram's name takes no `_total`; `{USD}` and `{call}` drop.
+SESSIONS = ("llm.sessions", "{session}", "llm_sessions_total")
+SESSION_COST = ("llm.session.cost.usd", "{USD}", "llm_session_cost_usd")
+SESSION_DURATION = ("llm.session.duration", "s", "llm_session_duration_seconds")
+SESSION_CALLS = ("llm.session.calls", "{call}", "llm_session_calls")
+SESSIONS_EVICTED = ("llm_exporter.sessions_evicted", "{session}", "llm_exporter_sessions_evicted_total")
+SESSIONS_OPEN = ("llm_exporter.sessions_open", "{session}", "llm_exporter_sessions_open")
 
 # The semconv boundaries 0.01 ... 81.92 s (x2), exactly: series of one Prometheus family from
 # several instrumentations then share their `le` values and sum into correct quantiles.
@@ -78,6 +86,15 @@ DURATION_BUCKETS: tuple[float, ...] = (
 EXTENDED_DURATION_BUCKETS: tuple[float, ...] = (*DURATION_BUCKETS, 163.84, 327.68, 655.36)
 # semconv boundaries 1, 4, 16 ... 67108864 (x4).
 TOKEN_BUCKETS: tuple[float, ...] = tuple(float(4**i) for i in range(14))
+# Sessions: a chat turn costs a tenth of a cent, an agent's day tens of dollars; a session lasts
+# from one call (0 s) to a working day; it makes one call to thousands.
+SESSION_COST_BUCKETS: tuple[float, ...] = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0
+)  # fmt: skip
+SESSION_DURATION_BUCKETS: tuple[float, ...] = (
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0
+)  # fmt: skip
+SESSION_CALLS_BUCKETS: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 5000.0)
 
 # -- In-app GenAI convention (issue 10) -----------------------------------------------------------
 # Streams: one observation per chunk after the first, from the end of the previous chunk.

@@ -214,6 +214,8 @@ def _run(
             until = report.last
             for p in pipelines:
                 p.settle()  # no later line will say whether a failed attempt was retried
+        for p in pipelines:
+            p.end_sessions()  # the live exporter after the seam begins its own
         bar.read(until)
         while next_sample <= until:
             take(next_sample)

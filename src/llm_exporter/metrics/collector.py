@@ -204,6 +204,24 @@ class LLMCollector:
                     f.counter(saved_cost, labels, series.saved_cost, series.created)
                     for kind, n in (("input", series.saved_input), ("output", series.saved_output)):
                         f.counter(saved_tokens, {**labels, LABEL_TOKEN_TYPE: kind}, n, series.created)
+        sessions = _family("llm_sessions", "Sessions begun: the first call seen with a new session id.", "counter")
+        session_cost = _family(
+            semconv.SESSION_COST[2], "Cost of whole sessions, in US dollars, when they end.", "histogram"
+        )
+        session_duration = _family(
+            semconv.SESSION_DURATION[2],
+            "First call's start to last call's end of sessions, when they end.",
+            "histogram",
+            "seconds",
+        )
+        session_calls = _family(semconv.SESSION_CALLS[2], "Calls in a session, when it ends.", "histogram")
+        with self.store.lock:
+            for static, found in sorted(self.store.sessions.items()):
+                labels = dict(static)
+                f.counter(sessions, labels, found.begun, found.created)
+                f.histogram(session_cost, labels, found.cost)
+                f.histogram(session_duration, labels, found.duration)
+                f.histogram(session_calls, labels, found.calls)
         thresholds = _family(semconv.ALERT_THRESHOLD[2], "Alert thresholds from the exporter's config.", "gauge")
         for labels, value in config.thresholds.gauge_samples():
             thresholds.add_sample(thresholds.name, labels, value)
@@ -222,6 +240,10 @@ class LLMCollector:
             cache,
             saved_cost,
             saved_tokens,
+            sessions,
+            session_cost,
+            session_duration,
+            session_calls,
             thresholds,
         )
         # Only while some response told its rate limits: most sources never will.
@@ -349,6 +371,18 @@ class HealthCollector:
             f"(limits.max_samples), folded into {semconv.OVERFLOW_VALUE!r}.",
             "counter",
             lambda h: h.series_folded,
+        )
+        yield self._per_source(
+            semconv.SESSIONS_OPEN[2],
+            "Sessions open: seen a call of within limits.session_idle_seconds.",
+            "gauge",
+            lambda h: len(h.open_sessions),
+        )
+        yield self._per_source(
+            "llm_exporter_sessions_evicted",
+            "Sessions ended before they were idle: the table of open ones was full (limits.max_open_sessions).",
+            "counter",
+            lambda h: h.sessions_evicted,
         )
         folded = _family(
             "llm_exporter_label_values_folded",

@@ -23,6 +23,7 @@ from llm_exporter.formats.usage import reported_output
 from llm_exporter.pipeline.join import BoundedTable
 from llm_exporter.pipeline.labels import LabelLimiter, SampleBudget
 from llm_exporter.pipeline.pricing import PriceBook
+from llm_exporter.pipeline.sessions import SavedSession, Session, Sessions
 from llm_exporter.providers import resolve
 from llm_exporter.semconv import DEFAULT_OPERATION, OVERFLOW_VALUE, UNKNOWN
 from llm_exporter.store.aggregates import (
@@ -108,6 +109,8 @@ class SourcePipeline:
         settle_seconds: float = 120.0,
         max_samples: int = DEFAULT_MAX_SAMPLES,
         max_series: int | None = None,
+        session_idle: float = 1800.0,
+        max_open_sessions: int = 10_000,
     ) -> None:
         self.name = name
         self.parse = PARSERS[fmt]
@@ -131,6 +134,8 @@ class SourcePipeline:
         self.answered: BoundedTable[_Call] = BoundedTable(pending_size, pending_ttl, clock)
         self.failing: BoundedTable[_Attempts] = BoundedTable(pending_size, settle_seconds, clock, self._request_failed)
         self._clock = clock
+        self.sessions = Sessions(max_open_sessions, session_idle, clock, self._session_begun, self._session_ended)
+        health.open_sessions = self.sessions
         self.spans: SpanSink | None = None  # set by the exporter while traces are on
         self._last_report = -REPORT_INTERVAL
         self._unreported = 0
@@ -229,10 +234,14 @@ class SourcePipeline:
         else:
             self._unreported += 1
 
-    def expire(self) -> None:
-        """Count requests past their time-to-live as orphaned even when no line arrives."""
+    def expire(self, sessions: bool = True) -> None:
+        """Count requests past their time-to-live as orphaned even when no line arrives; end the
+        sessions idle for limits.session_idle_seconds (unless `sessions` is False: a backlog is
+        still being read, whose later lines may go on with them)."""
         with self.store.lock:
             self._expire()
+            if sessions:
+                self.sessions.expire()
 
     def _expire(self) -> None:
         self.pending.expire()
@@ -246,6 +255,7 @@ class SourcePipeline:
         self.pending.adopt(previous.pending)
         self.answered.adopt(previous.answered)
         self.failing.adopt(previous.failing)
+        self.sessions.adopt(previous.sessions)
 
     def abandon(self) -> None:
         """The source is gone (a reload removed it): what it awaited will never come. Requests
@@ -253,11 +263,22 @@ class SourcePipeline:
         under the store lock."""
         self.pending.drain()
         self.failing.drain()
+        self.sessions.end_all()
 
     def settle(self) -> None:
         """Count every request still awaiting a retry as failed (the end of a replay)."""
         with self.store.lock:
             self.failing.drain()
+
+    def end_sessions(self) -> None:
+        """End every open session (the end of a replay or a backfill)."""
+        with self.store.lock:
+            self.sessions.end_all()
+
+    def restore_sessions(self, saved: list[SavedSession]) -> None:
+        """Open again the sessions a previous run saved beside its positions."""
+        with self.store.lock:
+            self.health.positions_rejected += self.sessions.restore(saved)
 
     def _line_labels(self, obj: dict) -> StaticLabels:
         """The static labels plus the opted-in fields this line has (scalars only; capped)."""
@@ -361,6 +382,7 @@ class SourcePipeline:
             if event.ratelimit is not None:
                 self._ratelimit(series, event.ratelimit)
         self._count_request(event, series)
+        trace_id = None
         if self.spans is not None:
             sent = self.spans.completion(event, series.labels, call.model, cost)
             if sent is not None:  # the call's trace as the exemplar of what it added to
@@ -369,6 +391,24 @@ class SourcePipeline:
                     hist.exemplar(event.duration, trace_id, when)
                 if cost:
                     series.cost_exemplar = (trace_id, cost, when)
+        if event.session_id is not None:
+            end = event.time
+            if end is None:  # a line without a legible time: when it is read
+                end = self.store.clock()
+            self.sessions.call(event.session_id, end - event.duration, end, cost, trace_id)
+
+    def _session_begun(self) -> None:
+        self.store.session_series(self.static).begun += 1
+
+    def _session_ended(self, session: Session, evicted: bool) -> None:
+        found = self.store.session_series(self.static)
+        found.cost.observe(session.cost)
+        if session.trace is not None:  # the session's trace: its calls' spans went out
+            found.cost.exemplar(session.cost, session.trace, session.last)
+        found.duration.observe(session.duration)
+        found.calls.observe(session.calls)
+        if evicted:
+            self.health.sessions_evicted += 1
 
     def _cache_hit(self, event: Completion, call: _Call) -> float | None:
         """An answer from a response cache: no provider call, so no duration, tokens or cost of

@@ -1,5 +1,9 @@
 """Read offsets saved across restarts: written to a temporary file, fsynced, renamed into place.
 
+Beside them, each source's open sessions (pipeline.sessions), in the same write: the offsets and
+the sessions the lines before them opened are always of one moment, so a restart neither begins
+a session twice nor loses the cost its calls before the restart had.
+
 An offset only ever covers whole lines. A file is known by device, inode and a fingerprint of
 its first bytes, so a recycled inode or a replaced file is never resumed at a stale offset.
 A missing or unreadable positions file means "no positions": each source starts where its
@@ -13,6 +17,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -33,18 +38,26 @@ class Position:
     copy_of: tuple[int, int] | None = None
 
 
-def load_positions(path: str) -> list[Position]:
-    """Raises ValueError (with a readable message) when the file exists but cannot be used."""
+# A source's open sessions as the positions file keeps them: source name -> entries (SavedSession).
+SavedSessions = dict[str, list[Any]]
+
+
+def load_state(path: str) -> tuple[list[Position], SavedSessions]:
+    """The offsets and the open sessions saved. Raises ValueError (with a readable message) when
+    the file exists but cannot be used."""
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
-        return []
+        return [], {}
     except OSError as exc:
         raise ValueError(f"cannot read positions file {path}: {exc.strerror}") from None
     try:
         doc = orjson.loads(raw)
         if doc.get("version") != VERSION:
             raise ValueError(f"unknown version {doc.get('version')!r}")
+        sessions = doc.get("sessions") or {}
+        if type(sessions) is not dict or not all(type(v) is list for v in sessions.values()):
+            raise ValueError("sessions must map sources to lists")
         return [
             Position(
                 source=str(e["source"]),
@@ -56,13 +69,14 @@ def load_positions(path: str) -> list[Position]:
                 copy_of=(int(e["copy_of"][0]), int(e["copy_of"][1])) if e.get("copy_of") else None,
             )
             for e in doc["files"]
-        ]
+        ], sessions
     except (orjson.JSONDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"positions file {path} is corrupt ({exc}); ignoring it") from None
 
 
-def save_positions(path: str, positions: list[Position]) -> None:
-    """Atomically replace the positions file; raises OSError on failure."""
+def save_positions(path: str, positions: list[Position], sessions: SavedSessions | None = None) -> None:
+    """Atomically replace the positions file (and the open sessions, where given); raises OSError
+    on failure."""
     doc = {
         "version": VERSION,
         "files": [
@@ -78,6 +92,8 @@ def save_positions(path: str, positions: list[Position]) -> None:
             for p in positions
         ],
     }
+    if sessions:
+        doc["sessions"] = sessions
     import tempfile  # (shutil, random: imported by the daemon that saves, not by replay)
 
     directory = os.path.dirname(os.path.abspath(path))

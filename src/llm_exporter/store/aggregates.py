@@ -12,7 +12,14 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 
-from llm_exporter.semconv import DURATION_BUCKETS, TOKEN_BUCKETS, TOKEN_TYPES
+from llm_exporter.semconv import (
+    DURATION_BUCKETS,
+    SESSION_CALLS_BUCKETS,
+    SESSION_COST_BUCKETS,
+    SESSION_DURATION_BUCKETS,
+    TOKEN_BUCKETS,
+    TOKEN_TYPES,
+)
 
 StaticLabels = tuple[tuple[str, str], ...]
 # The last call with a span, for OpenMetrics exemplars: (trace id in hex, value, its time or None).
@@ -155,6 +162,20 @@ class Series:
         return self.time_to_first_chunk
 
 
+class SessionSeries:
+    """The sessions of one set of static labels (a source's): begun, and what the ended ones cost,
+    lasted and called."""
+
+    __slots__ = ("begun", "calls", "cost", "created", "duration")
+
+    def __init__(self, created: float) -> None:
+        self.created = created
+        self.begun = 0
+        self.cost = Histogram(SESSION_COST_BUCKETS, created)
+        self.duration = Histogram(SESSION_DURATION_BUCKETS, created)
+        self.calls = Histogram(SESSION_CALLS_BUCKETS, created)
+
+
 # What the sample budget (pipeline.labels.SeriesBudget) charges: the samples each part of a
 # Series can put in an OpenMetrics scrape as the collectors write it (Prometheus text carries the
 # same less every `_created`). tests/test_series_budget.py holds this to a real scrape.
@@ -208,6 +229,7 @@ class MetricsStore:
         self.clock = clock
         self.duration_buckets = duration_buckets
         self.series: dict[tuple[StaticLabels, str, str, str], Series] = {}
+        self.sessions: dict[StaticLabels, SessionSeries] = {}
 
     def get(self, static: StaticLabels, operation: str, provider: str, model: str) -> Series:
         key = (static, operation, provider, model)
@@ -217,3 +239,9 @@ class MetricsStore:
             labels.update(gen_ai_operation_name=operation, gen_ai_provider_name=provider, gen_ai_request_model=model)
             series = self.series[key] = Series(labels, self.clock(), self.duration_buckets)
         return series
+
+    def session_series(self, static: StaticLabels) -> SessionSeries:
+        found = self.sessions.get(static)
+        if found is None:
+            found = self.sessions[static] = SessionSeries(self.clock())
+        return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sized
 
 
 class SourceHealth:
@@ -14,11 +15,13 @@ class SourceHealth:
         "ignored",
         "lag_bytes",
         "lines",
+        "open_sessions",
         "orphaned",
         "positions_rejected",
         "rejected",
         "rotations",
         "series_folded",
+        "sessions_evicted",
         "source_files",
         "truncations",
         "unpriced",
@@ -39,6 +42,8 @@ class SourceHealth:
         self.truncations = 0
         self.lag_bytes = 0
         self.orphaned = 0
+        self.open_sessions: Sized = ()  # the source's open sessions (its pipeline's), counted at a scrape
+        self.sessions_evicted = 0  # sessions ended early: the table of open ones was full (limits.max_open_sessions)
         self.series_folded = 0  # label sets, error types, decisions past limits.max_samples, folded into _overflow
         # (operation, provider, model) -> completions with no price / successful calls with no usage
         self.unpriced: dict[tuple[str, str, str], int] = {}
