@@ -14,6 +14,7 @@ _LAZY = {
     "track": "llm_exporter.instrumentation.track",
     "record_decision": "llm_exporter.instrumentation.track",
     "current_call": "llm_exporter.instrumentation.track",
+    "session": "llm_exporter.instrumentation.track",
     "configure": "llm_exporter.instrumentation.configure",
     "CompletionLogger": "llm_exporter.instrumentation.completion_logger",
     "LLMExporterCallbackHandler": "llm_exporter.instrumentation.langchain",

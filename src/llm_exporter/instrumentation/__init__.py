@@ -5,6 +5,8 @@ llm_exporter.instrument()                      # patch whichever clients are ins
 with llm_exporter.track(model="my-model", provider="vllm") as call:
     call.record_usage(input_tokens=120, output_tokens=30)
     llm_exporter.record_decision(action="LONG", symbol="BTC-USD", validation_result="PASSED")
+with llm_exporter.session("chat-42"):          # the calls inside are one session's
+    ...
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import importlib
 from collections.abc import Iterable
 
 from llm_exporter.instrumentation.configure import configure, get_telemetry, sdk_available
-from llm_exporter.instrumentation.track import Call, current_call, record_decision, track
+from llm_exporter.instrumentation.track import Call, current_call, record_decision, session, track
 
 CLIENTS = ("openai", "anthropic", "litellm", "ollama")
 
@@ -25,6 +27,7 @@ __all__ = [
     "get_telemetry",
     "instrument",
     "record_decision",
+    "session",
     "track",
     "uninstrument",
 ]

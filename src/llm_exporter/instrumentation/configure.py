@@ -33,6 +33,8 @@ from llm_exporter.exposition import otel
 from llm_exporter.instrumentation.telemetry import (
     DEFAULT_MAX_LABEL_VALUES,
     DEFAULT_RATELIMIT_STALE_SECONDS,
+    DEFAULT_MAX_OPEN_SESSIONS,
+    DEFAULT_SESSION_IDLE_SECONDS,
     Telemetry,
     _is_sdk_provider,
 )
@@ -163,6 +165,8 @@ def configure(
     max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
     extended_duration_buckets: bool = False,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    session_idle_seconds: float = DEFAULT_SESSION_IDLE_SECONDS,
+    max_open_sessions: int = DEFAULT_MAX_OPEN_SESSIONS,
     environ: Mapping[str, str] | None = None,
     ratelimit_stale_seconds: float = DEFAULT_RATELIMIT_STALE_SECONDS,
 ) -> Telemetry:
@@ -180,8 +184,11 @@ def configure(
     655.36 for reasoning models, as the daemon's `histograms.extended_duration_buckets` does (other
     instrumentations' series of the same families then have other `le` values). The rate-limit
     gauges of a model are no longer exported `ratelimit_stale_seconds` after its last response
-    that told them, as the daemon's `limits.ratelimit_stale_seconds`. Providers built
-    here get `shutdown_timeout` seconds at exit for their last export. Without the SDK installed
+    that told them, as the daemon's `limits.ratelimit_stale_seconds`. A session (calls given a
+    session id) ends after `session_idle_seconds` without a call, observed at the next call or
+    export, and at exit; past `max_open_sessions` open ones the least recently active ends early
+    (counted), as the daemon's `limits.session_idle_seconds` and `max_open_sessions` say. Providers
+    built here get `shutdown_timeout` seconds at exit for their last export. Without the SDK installed
     this raises ImportError naming the extra to install.
     """
     global _telemetry
@@ -247,6 +254,8 @@ def configure(
             max_label_values=max_label_values,
             duration_buckets=EXTENDED_DURATION_BUCKETS if extended_duration_buckets else DURATION_BUCKETS,
             ratelimit_stale_seconds=ratelimit_stale_seconds,
+            session_idle_seconds=session_idle_seconds,
+            max_open_sessions=max_open_sessions,
         )
         return _telemetry
 

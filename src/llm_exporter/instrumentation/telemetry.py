@@ -10,13 +10,16 @@ paid three times a call, not ten.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from llm_exporter import __version__, semconv
 from llm_exporter.pipeline.labels import LabelLimiter
+from llm_exporter.pipeline.sessions import Session, Sessions
 from llm_exporter.providers import resolve
 from llm_exporter.semconv import OVERFLOW_VALUE
 from llm_exporter.store.aggregates import RateLimitReading, RateLimits
@@ -34,6 +37,10 @@ DEFAULT_MAX_LABEL_VALUES = 500
 # Seconds a provider's rate-limit figures stay after the last response that told them (the
 # daemon's limits.ratelimit_stale_seconds default too).
 DEFAULT_RATELIMIT_STALE_SECONDS = 600.0
+# A session ends after this long without a call; at most this many are open (the daemon's
+# limits.session_idle_seconds and limits.max_open_sessions defaults).
+DEFAULT_SESSION_IDLE_SECONDS = 1800.0
+DEFAULT_MAX_OPEN_SESSIONS = 10_000
 FOLDED = ("llm_exporter.label_values_folded", "{value}", "llm_exporter_label_values_folded_total")
 
 Attributes = dict[str, str]
@@ -149,8 +156,11 @@ class Telemetry:
         max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
         duration_buckets: tuple[float, ...] = semconv.DURATION_BUCKETS,
         ratelimit_stale_seconds: float = DEFAULT_RATELIMIT_STALE_SECONDS,
+        session_idle_seconds: float = DEFAULT_SESSION_IDLE_SECONDS,
+        max_open_sessions: int = DEFAULT_MAX_OPEN_SESSIONS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` dates rate-limit readings and times sessions (tests step one of their own)."""
         from opentelemetry import metrics, trace
 
         from llm_exporter.pipeline.pricing import PriceBook
@@ -167,6 +177,14 @@ class Telemetry:
             raise ValueError(f"ratelimit_stale_seconds must be positive, not {ratelimit_stale_seconds}")
         self.ratelimit_stale_seconds = ratelimit_stale_seconds
         self.clock = clock
+        # Sessions (calls given a session id), under self.lock: idle ones end at each call with a
+        # session and at each collection, the open ones at exit.
+        self.sessions = Sessions(
+            max_open_sessions, session_idle_seconds, clock, self._session_begun, self._session_ended
+        )
+        self.sessions_begun = 0
+        self.sessions_evicted = 0
+        atexit.register(_end_sessions, weakref.ref(self))
 
         provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
         meter = provider.get_meter(SCOPE, __version__)
@@ -193,6 +211,24 @@ class Telemetry:
             unit=semconv.TIME_PER_OUTPUT_CHUNK[1],
             description="Time between consecutive chunks of streamed GenAI calls, after the first.",
             explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS,
+        )
+        self.session_cost = meter.create_histogram(
+            semconv.SESSION_COST[0],
+            unit=semconv.SESSION_COST[1],
+            description="Cost of whole sessions, in US dollars, when they end.",
+            explicit_bucket_boundaries_advisory=semconv.SESSION_COST_BUCKETS,
+        )
+        self.session_duration = meter.create_histogram(
+            semconv.SESSION_DURATION[0],
+            unit=semconv.SESSION_DURATION[1],
+            description="First call's start to last call's end of sessions, when they end.",
+            explicit_bucket_boundaries_advisory=semconv.SESSION_DURATION_BUCKETS,
+        )
+        self.session_calls = meter.create_histogram(
+            semconv.SESSION_CALLS[0],
+            unit=semconv.SESSION_CALLS[1],
+            description="Calls in a session, when it ends.",
+            explicit_bucket_boundaries_advisory=semconv.SESSION_CALLS_BUCKETS,
         )
         observables = (
             (meter.create_observable_counter, semconv.COST, self._observe_cost, "Money spent, in US dollars."),
@@ -255,6 +291,24 @@ class Telemetry:
                 semconv.USAGE_MISSING,
                 self._observe_usage_missing,
                 "Successful calls that reported no token usage.",
+            ),
+            (
+                meter.create_observable_counter,
+                semconv.SESSIONS,
+                self._observe_sessions,
+                "Sessions begun: the first call seen with a new session id.",
+            ),
+            (
+                meter.create_observable_up_down_counter,
+                semconv.SESSIONS_OPEN,
+                self._observe_sessions_open,
+                "Sessions open: seen a call of within the session idle time.",
+            ),
+            (
+                meter.create_observable_counter,
+                semconv.SESSIONS_EVICTED,
+                self._observe_sessions_evicted,
+                "Sessions ended before they were idle: the table of open ones was full.",
             ),
         )
         for create, (name, unit, _), callback, description in observables:
@@ -472,6 +526,48 @@ class Telemetry:
                 series.ratelimit = RateLimits()
             series.ratelimit.update(readings, self.clock())
 
+    def _observe_sessions(self, _options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
+        return [Observation(self.sessions_begun)]
+
+    def _observe_sessions_open(self, _options: CallbackOptions) -> Iterable[Observation]:
+        """Also ends the sessions gone idle since the last call: an app that went quiet has its
+        sessions observed at the next export (a histogram recorded here goes out in this one)."""
+        from opentelemetry.metrics import Observation
+
+        with self.lock:
+            self.sessions.expire()
+            return [Observation(len(self.sessions))]
+
+    def _observe_sessions_evicted(self, _options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
+        return [Observation(self.sessions_evicted)]
+
+    # -- sessions -----------------------------------------------------------------------------------
+
+    def session_call(self, session_id: str, start: float, end: float, cost: float | None) -> None:
+        """A call of a session, from `start` to `end` on `clock`."""
+        with self.lock:
+            self.sessions.call(session_id, start, end, cost, None)
+            self.sessions.expire()
+
+    def end_sessions(self) -> None:
+        """End every open session (at exit, before the providers' last export)."""
+        with self.lock:
+            self.sessions.end_all()
+
+    def _session_begun(self) -> None:
+        self.sessions_begun += 1
+
+    def _session_ended(self, session: Session, evicted: bool) -> None:
+        self.session_cost.record(session.cost)
+        self.session_duration.record(session.duration)
+        self.session_calls.record(session.calls)
+        if evicted:
+            self.sessions_evicted += 1
+
     # -- decisions ----------------------------------------------------------------------------------
 
     def decision(self, series: _Series, action: str, symbol: str, validation_result: str) -> None:
@@ -483,3 +579,11 @@ class Telemetry:
                 limit("validation_result", validation_result.upper()),
             )
             series.decisions[key] = series.decisions.get(key, 0) + 1
+
+
+def _end_sessions(ref: weakref.ref[Telemetry]) -> None:
+    """At exit: the telemetry's open sessions end (registered after configure()'s provider
+    shutdowns, so it runs before them and the last export carries these sessions)."""
+    telemetry = ref()
+    if telemetry is not None:
+        telemetry.end_sessions()

@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from time import perf_counter, time
 from types import MappingProxyType, TracebackType
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_exporter import semconv
 from llm_exporter.formats import ratelimit
+from llm_exporter.formats.fields import session as bounded_session
 from llm_exporter.formats.usage import reported_output
 from llm_exporter.instrumentation.configure import telemetry_or_none
 from llm_exporter.instrumentation.content import to_parts
@@ -40,6 +42,8 @@ _NONE: Mapping[str, Any] = MappingProxyType({})
 # The call a `with track()` block or a decorated function runs in: current_call(), and what
 # record_decision() answers by default.
 _current: ContextVar[Call | None] = ContextVar("llm_exporter_current_call", default=None)
+# The session of the calls made in a `with session(...)` block (instrumented clients' too).
+_session: ContextVar[str | None] = ContextVar("llm_exporter_session", default=None)
 
 
 # Client errors raised when no HTTP response came (openai's and anthropic's, and LiteLLM's, which
@@ -77,6 +81,7 @@ class Call:
         "_provider",
         "_request_id",
         "_series",
+        "_session",
         "_span",
         "_start",
         "_telemetry",
@@ -104,8 +109,10 @@ class Call:
         operation: str | None = semconv.DEFAULT_OPERATION,
         telemetry: Telemetry | None = None,
         completion_logger: CompletionLogger | None = None,
+        session_id: str | None = None,
     ) -> None:
         self.model = model
+        self._session = session_id  # as given; start() takes an enclosing session()'s where None
         self._logger = completion_logger  # else the telemetry's
         self._provider = provider
         self._operation = operation
@@ -150,6 +157,8 @@ class Call:
             if t is None:  # no OpenTelemetry SDK: record nothing
                 return self
         series = self._series = t.get_series(self.model, self._provider, self._operation)
+        # Bounded as the daemon bounds a log's (a long id stands for itself by a digest).
+        self._session = bounded_session(self._session if self._session is not None else _session.get())
         with t.lock:
             series.in_flight += 1
         if t.tracer is not None:
@@ -162,6 +171,8 @@ class Call:
                     attrs[semconv.ATTR_SERVER_PORT] = self.server_port
             if request is not None:
                 attrs.update(request(kwargs))
+            if self._session is not None:
+                attrs[semconv.ATTR_SESSION] = self._session
             self._span = t.tracer.start_span(
                 f"{series.operation} {series.model}", kind=SpanKind.CLIENT, attributes=attrs
             )
@@ -171,7 +182,7 @@ class Call:
             self._request_id = self._logger.log_completion_request(
                 model=series.model, provider=series.provider, operation=series.operation
             )
-        self._start = perf_counter()
+        self._start = t.clock()
         return self
 
     def activate(self) -> object | None:
@@ -216,13 +227,13 @@ class Call:
         """Use as a decorator: every call of `fn` is tracked as a call of its own; a return value of
         a known response shape is recorded unless the function recorded usage itself."""
         model, provider, operation, telemetry = self.model, self._provider, self._operation, self._telemetry
-        logger = self._logger
+        logger, session_id = self._logger, self._session
 
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                call = Call(model, provider, operation, telemetry, logger).start()
+                call = Call(model, provider, operation, telemetry, logger, session_id).start()
                 token = _current.set(call)
                 span_token = call.activate()
                 try:
@@ -242,7 +253,7 @@ class Call:
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            call = Call(model, provider, operation, telemetry, logger).start()
+            call = Call(model, provider, operation, telemetry, logger, session_id).start()
             token = _current.set(call)
             span_token = call.activate()
             try:
@@ -309,12 +320,12 @@ class Call:
     def record_first_chunk(self) -> None:
         """The first chunk of a streamed response arrived (only the first call counts)."""
         if self._first_chunk is None:
-            self._first_chunk = self._last_chunk = perf_counter()
+            self._first_chunk = self._last_chunk = self._now()
 
     def record_chunk(self) -> None:
         """A chunk of a streamed response arrived: the first sets the time to first chunk, each
         later one adds its gap since the previous one (time per output chunk)."""
-        now = perf_counter()
+        now = self._now()
         last = self._last_chunk
         if last is None:
             self._first_chunk = now
@@ -356,15 +367,19 @@ class Call:
     def series(self) -> _Series | None:
         return self._series
 
+    def _now(self) -> float:
+        t = self._telemetry
+        return perf_counter() if t is None else t.clock()
+
     # -- the end ------------------------------------------------------------------------------------------
 
     def finish(self, exc: BaseException | None = None) -> None:
         if self._done or self._series is None:
             return
         self._done = True
-        end = perf_counter()
         t = self._telemetry
         assert t is not None
+        end = t.clock()
         s = self._series
         if exc is not None:  # a client's error for an HTTP answer (a 429 among them) has its headers
             self.record_headers(getattr(getattr(exc, "response", None), "headers", None))
@@ -434,6 +449,8 @@ class Call:
                     s.cache_hits += 1
                 else:
                     s.cache_misses += 1
+        if self._session is not None:
+            t.session_call(self._session, self._start, end, cost)
         if self._span is not None:
             self._end_span(error_type, exc, status, ttfc, cost)
         if self._logger is not None:
@@ -501,10 +518,28 @@ class Call:
         span.end()
 
 
-def track(model: str | None = None, provider: str | None = None, operation: str = semconv.DEFAULT_OPERATION) -> Call:
+def track(
+    model: str | None = None,
+    provider: str | None = None,
+    operation: str = semconv.DEFAULT_OPERATION,
+    session_id: str | None = None,
+) -> Call:
     """A call to any LLM client: `with track(...) as call:`, `async with`, or `@track(...)`.
-    `provider` is normalized to the semconv value (inferred from the model when not given)."""
-    return Call(model, provider, operation)
+    `provider` is normalized to the semconv value (inferred from the model when not given);
+    `session_id` makes it a call of that session (else the one of an enclosing `session()`)."""
+    return Call(model, provider, operation, session_id=session_id)
+
+
+@contextmanager
+def session(session_id: str) -> Iterator[None]:
+    """The calls made inside (tracked or by an instrumented client, sync or async) belong to the
+    session `session_id`: llm.sessions, llm.session.cost.usd, .duration and .calls, and
+    `session.id` on their spans."""
+    token = _session.set(session_id)
+    try:
+        yield
+    finally:
+        _session.reset(token)
 
 
 def current_call() -> Call | None:
