@@ -26,7 +26,7 @@ from llm_exporter.backfill.rules import rule_rounds
 from llm_exporter.cli import replay
 from llm_exporter.config import SourceConfig
 from llm_exporter.formats.values import timestamp
-from llm_exporter.sources.positions import load_positions
+from llm_exporter.sources.positions import load_state
 from testkit import ROOT, TESTDATA, free_port, parse_samples, require_binary, value, wait_for
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -316,7 +316,7 @@ def test_handover_backfill_to_t_then_live_from_t(tmp_path: Path) -> None:
         "--config", str(config), "--output", str(output), "--to", str(cut), "--instance", f"127.0.0.1:{port}"
     )
     assert f"positions_file is {positions}" in out
-    (saved,) = load_positions(str(positions))
+    (saved,), _ = load_state(str(positions))
     data = log.read_bytes()
     before = [line for line in history if parse_time(orjson.loads(line)["timestamp"]) <= cut]
     assert data[: saved.offset] == b"".join(line + b"\n" for line in before)

@@ -13,7 +13,7 @@ import pytest
 from fakes.otlp_receiver import OTLPReceiver, Point, prometheus_labels, prometheus_name
 from llm_exporter import semconv
 from llm_exporter.cli import replay
-from llm_exporter.instrumentation import record_decision, track
+from llm_exporter.instrumentation import get_telemetry, record_decision, session, track
 from llm_exporter.instrumentation.completion_logger import CompletionLogger
 from llm_exporter.instrumentation.configure import reset
 from testkit import parse_samples, value
@@ -61,7 +61,9 @@ def both(tmp_path: Path) -> Iterator[tuple[list[Point], str, Path]]:
         logger = CompletionLogger(log)
         configure(meter_provider=mp, traces=False, completion_logger=logger)
         try:
-            make_calls()
+            with session("chat-42"):  # the logger writes the calls' session in place of its own
+                make_calls()
+            get_telemetry().end_sessions()  # as at exit
             mp.force_flush()
             receiver.wait_metrics(1)
             points = receiver.latest_points()
@@ -90,8 +92,14 @@ INSTRUMENTS = (
     semconv.ERRORS,
     semconv.UNPRICED,
     semconv.USAGE_MISSING,
+    semconv.SESSIONS,
+    semconv.SESSION_COST,
+    semconv.SESSION_DURATION,
+    semconv.SESSION_CALLS,
+    semconv.SESSIONS_OPEN,
+    semconv.SESSIONS_EVICTED,
 )
-SELF_METRICS = {semconv.UNPRICED[2], semconv.USAGE_MISSING[2]}
+SELF_METRICS = {semconv.UNPRICED[2], semconv.USAGE_MISSING[2], semconv.SESSIONS_OPEN[2], semconv.SESSIONS_EVICTED[2]}
 # What only a log can tell (LiteLLM's retries, what its cache saved): the app has no such figures.
 DAEMON_ONLY = {"llm_request_retries_total", "llm_cache_saved_cost_usd_total", "llm_cache_saved_tokens_total"}
 
@@ -132,6 +140,10 @@ def test_names_match_the_daemon(both: tuple[list[Point], str, Path]) -> None:
         "llm_decisions_total",
         "llm_requests_total",
         "llm_errors_total",
+        "llm_sessions_total",
+        "llm_session_cost_usd",
+        "llm_session_duration_seconds",
+        "llm_session_calls",
     }
     assert otlp_names == daemon_llm
     # Types agree too: OTLP histograms, monotonic sums and gauges/up-down sums.
@@ -195,6 +207,11 @@ def test_completion_logger_round_trip_gives_the_same_totals(both: tuple[list[Poi
         assert otlp("llm_consecutive_failures", **labels) == value(s, "llm_consecutive_failures", **labels)
         assert otlp("llm_decisions_total", **labels) == value(s, "llm_decisions_total", **labels)
 
+    # One session of the seven calls, ended (at exit in-app, at the replay's end in the daemon).
+    assert otlp("llm_sessions_total") == value(s, "llm_sessions_total") == 1
+    assert otlp("llm_session_calls", "value") == value(s, "llm_session_calls_sum") == 7
+    assert otlp("llm_session_cost_usd", "count") == value(s, "llm_session_cost_usd_count") == 1
+    assert otlp("llm_session_cost_usd", "value") == pytest.approx(value(s, "llm_session_cost_usd_sum"))
     duration = "gen_ai_client_operation_duration_seconds"
     assert otlp(duration, "count", error_type="Boom") == value(s, f"{duration}_count", error_type="Boom") == 2
     assert value(s, "llm_consecutive_failures", gen_ai_request_model="gpt-4o-mini") == 2

@@ -529,7 +529,8 @@ class Telemetry:
     def _observe_sessions(self, _options: CallbackOptions) -> Iterable[Observation]:
         from opentelemetry.metrics import Observation
 
-        return [Observation(self.sessions_begun)]
+        # Only once an app has sessions: one that never gives a session id exports none.
+        return [Observation(self.sessions_begun)] if self.sessions_begun else []
 
     def _observe_sessions_open(self, _options: CallbackOptions) -> Iterable[Observation]:
         """Also ends the sessions gone idle since the last call: an app that went quiet has its
@@ -538,12 +539,12 @@ class Telemetry:
 
         with self.lock:
             self.sessions.expire()
-            return [Observation(len(self.sessions))]
+            return [Observation(len(self.sessions))] if self.sessions_begun else []
 
     def _observe_sessions_evicted(self, _options: CallbackOptions) -> Iterable[Observation]:
         from opentelemetry.metrics import Observation
 
-        return [Observation(self.sessions_evicted)]
+        return [Observation(self.sessions_evicted)] if self.sessions_begun else []
 
     # -- sessions -----------------------------------------------------------------------------------
 

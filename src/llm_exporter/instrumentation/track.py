@@ -180,7 +180,7 @@ class Call:
             self._logger = t.completion_logger
         if self._logger is not None:
             self._request_id = self._logger.log_completion_request(
-                model=series.model, provider=series.provider, operation=series.operation
+                model=series.model, provider=series.provider, operation=series.operation, **self._session_field()
             )
         self._start = t.clock()
         return self
@@ -367,6 +367,10 @@ class Call:
     def series(self) -> _Series | None:
         return self._series
 
+    def _session_field(self) -> dict[str, str]:
+        """The call's session on its log lines, in place of the logger's own."""
+        return {} if self._session is None else {"session_id": self._session}
+
     def _now(self) -> float:
         t = self._telemetry
         return perf_counter() if t is None else t.clock()
@@ -462,6 +466,7 @@ class Call:
                 cost_estimate_usd=cost,
                 error_type=error_type,
                 time_to_first_chunk=ttfc,
+                **self._session_field(),
             )
 
     def _end_span(
