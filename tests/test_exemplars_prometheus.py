@@ -18,6 +18,7 @@ import yaml
 pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc")
 
 from fakes.otlp_receiver import OTLPReceiver
+from llm_exporter.exposition.traces import session_trace_id
 from test_traces import completion_log
 from testkit import Running, free_port, require_binary, wait_for
 
@@ -40,7 +41,9 @@ def test_prometheus_stores_exemplars_of_spans_sent(tmp_path: Path) -> None:
         config = tmp_path / "config.yml"
         source = {"name": "bot", "path": str(tmp_path / "app.log"), "format": "completion"}
         otlp = {"endpoint": receiver.grpc_endpoint, "insecure": True, "traces": True, "interval_seconds": 3600}
-        config.write_text(yaml.safe_dump({"sources": [source], "otlp": otlp}), encoding="utf-8")
+        # a session ends a second (of the daemon's clock) after its last call is read
+        limits = {"session_idle_seconds": 1}
+        config.write_text(yaml.safe_dump({"sources": [source], "otlp": otlp, "limits": limits}), encoding="utf-8")
         daemon = Running(tmp_path, "--config", str(config))
         prom_port = free_port()
         scrape = {"job_name": "llm-exporter", "static_configs": [{"targets": [f"127.0.0.1:{daemon.port}"]}]}
@@ -68,6 +71,8 @@ def test_prometheus_stores_exemplars_of_spans_sent(tmp_path: Path) -> None:
             wait_for(lambda: len(_exemplars(url, query, *window)) == 3)  # the buckets that saw calls
             duration = _exemplars(url, query, *window)
             cost = _exemplars(url, "llm_cost_usd_total", *window)
+            wait_for(lambda: len(_exemplars(url, "llm_session_cost_usd_bucket", *window)) == 2)
+            sessions = _exemplars(url, "llm_session_cost_usd_bucket", *window)
         finally:
             prometheus.terminate()
             prometheus.wait(timeout=30)
@@ -77,3 +82,8 @@ def test_prometheus_stores_exemplars_of_spans_sent(tmp_path: Path) -> None:
         assert (exemplar["labels"]["trace_id"], round(exemplar["timestamp"] * 1000)) in sent
     assert sorted(float(e["value"]) for e in duration) == [0.8, 1.4, 1.4]
     assert len(cost) == 2  # one per priced model
+    # each session's cost, with its trace: the one trace of its calls' spans
+    alpha, beta = (format(session_trace_id(s), "032x") for s in ("s-alpha", "s-beta"))
+    assert {alpha, beta} <= {s.trace_id.hex() for s in receiver.spans()}
+    found = {e["labels"]["trace_id"]: float(e["value"]) for e in sessions}
+    assert found == {alpha: pytest.approx(0.0075), beta: pytest.approx(0.005)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .common import (
     CONSEC_THR,
     COST_HOUR_THR,
+    JI,
     LATENCY_DESC,
     LATENCY_THR,
     MODEL_LEGEND,
@@ -25,6 +26,20 @@ SUCCESS_ALL = (
 )
 # The Models table, one row per model over every selected instance: a ratio of the summed counts
 # and a quantile of the summed buckets (an average of per-instance ratios or the slowest
+
+# Sessions carry a source's static labels only (a session may call several models): job and
+# instance select them, the provider and model variables do not.
+SESSIONS_DESC = (
+    "Sessions: the calls sharing a session_id (LiteLLM's session_id, the completion log's, the app's)."
+    " A session is counted when its first call is seen, and its cost observed when it ends"
+    " (idle for limits.session_idle_seconds, 30 minutes by default)."
+    " Not filtered by provider or model: a session may call several."
+)
+
+
+def session_cost_quantile(q: float, window: str) -> str:
+    return f"histogram_quantile({q}, sum by (le) (increase(llm_session_cost_usd_bucket{{{JI}}}[{window}])))"
+
 
 # Every call span (a GenAI operation), with the attributes the table shows as columns.
 RECENT_CALLS = (
@@ -185,6 +200,30 @@ def overview() -> Json:
             4,
             4,
         ),
+        sized(
+            stat(
+                "Unique sessions (24h)",
+                targets((f"sum(increase(llm_sessions_total{{{JI}}}[24h]))", "sessions")),
+                decimals=0,
+                graph=False,
+                desc=SESSIONS_DESC,
+            ),
+            4,
+            4,
+        ),
+        sized(
+            stat(
+                "Cost per session p50 / p95 (24h)",
+                targets((session_cost_quantile(0.5, "24h"), "p50"), (session_cost_quantile(0.95, "24h"), "p95")),
+                unit="currencyUSD",
+                decimals=3,
+                graph=False,
+                desc=SESSIONS_DESC + " Quantiles of the sessions that ended in the last 24 hours, from the"
+                " llm_session_cost_usd buckets.",
+            ),
+            4,
+            4,
+        ),
         row("Traffic and errors"),
         sized(
             timeseries(
@@ -300,6 +339,39 @@ def overview() -> Json:
                 ),
                 unit="currencyUSD",
                 decimals=2,
+            ),
+            8,
+            8,
+        ),
+        row("Sessions"),
+        sized(
+            timeseries(
+                "Cost per session (1h): p50 / p95 / p99, sessions as exemplars",
+                targets(
+                    (session_cost_quantile(0.5, "1h"), "p50"),
+                    (session_cost_quantile(0.95, "1h"), "p95"),
+                    (session_cost_quantile(0.99, "1h"), "p99"),
+                    exemplar=True,
+                ),
+                unit="currencyUSD",
+                decimals=3,
+                desc=SESSIONS_DESC + " The cost distribution of the sessions that ended in the hour before each"
+                " point. A dot is a session (the last one ended in its bucket) at its cost: with the exporter's"
+                " otlp.traces on and Prometheus' exemplar storage, it opens that session's calls in Tempo.",
+            ),
+            16,
+            8,
+        ),
+        sized(
+            timeseries(
+                "Sessions begun and ended per hour",
+                targets(
+                    (f"sum(increase(llm_sessions_total{{{JI}}}[1h]))", "begun"),
+                    (f"sum(increase(llm_session_cost_usd_count{{{JI}}}[1h]))", "ended"),
+                ),
+                unit="short",
+                decimals=0,
+                desc=SESSIONS_DESC,
             ),
             8,
             8,

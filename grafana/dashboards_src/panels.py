@@ -13,8 +13,15 @@ TEMPO_DS = {"type": "tempo", "uid": "tempo"}
 
 
 def target(
-    expr: str, legend: str = "", ref: str = "A", instant: bool = False, fmt: str = "time_series", interval: str = ""
+    expr: str,
+    legend: str = "",
+    ref: str = "A",
+    instant: bool = False,
+    fmt: str = "time_series",
+    interval: str = "",
+    exemplar: bool = False,
 ) -> Json:
+    """`exemplar`: Grafana also asks for the series' exemplars and marks them, each a link to its trace."""
     t = {
         "refId": ref,
         "datasource": DS,
@@ -27,6 +34,8 @@ def target(
     }
     if interval:
         t["interval"] = interval
+    if exemplar:
+        t["exemplar"] = True
     return t
 
 

@@ -484,7 +484,8 @@ def litellm_line(n: int) -> dict:
     """A streamed LiteLLM call (completionStartTime before endTime), every other one a cache hit
     (as LiteLLM writes a hit: response_cost 0.0, what it saved in saved_cache_cost), with the
     provider's rate-limit headers as LiteLLM keeps them; its key's team in metadata, research on every fourth
-    line and support on the others (budgets per owner)."""
+    line and support on the others (budgets per owner); four calls in a row are one session (a second
+    of traffic at 0.25 s a tick)."""
     end = time.time()
     start = end - 1.2
     hit = n % 2 == 0
@@ -524,6 +525,7 @@ def litellm_line(n: int) -> dict:
             }
         },
         "metadata": {"user_api_key_team_alias": "research" if n % 4 == 1 else "support"},
+        "session_id": f"chat-{n // 4}",
     }
 
 
@@ -689,8 +691,14 @@ class PanelTraffic:
         self.completion.call("gpt-4o-mini", tokens=(0, 0))
         self.litellm = logs / "litellm.jsonl"
         self.litellm.touch()
-        # five models fit under max_label_values; the sixth is folded
-        limits = {"pending_ttl_seconds": 2, "max_label_values": 5, **config.pop("limits", {})}
+        # five models fit under max_label_values; the sixth is folded; a LiteLLM session (a second
+        # of calls) ends idle a second after its last call, so the session panels fill while it runs
+        limits = {
+            "pending_ttl_seconds": 2,
+            "max_label_values": 5,
+            "session_idle_seconds": 1,
+            **config.pop("limits", {}),
+        }
         self.model_server = FakeModelServer("ollama", [self.PROBED_MODEL], loaded=[self.PROBED_MODEL])
         probes = [{"url": self.model_server.url, "type": "ollama", "interval_seconds": 1, "timeout_seconds": 1}]
         self.bill = BillHistory(tmp)
