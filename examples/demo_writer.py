@@ -49,6 +49,9 @@ ACTIONS = [("HOLD", 5), ("LONG", 2), ("SHORT", 2), ("CLOSE", 1)]
 PRICES = {"BTC-USD": 45230.5, "ETH-USD": 2480.2, "SOL-USD": 98.4}
 
 
+SESSION_CALLS = 25
+
+
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
 
@@ -93,7 +96,8 @@ class Demo:
     def __init__(self, args, rng: random.Random, start: float):
         self.args = args
         self.rng = rng
-        self.session = f"{rng.getrandbits(32):08x}"
+        self.run = f"{rng.getrandbits(32):08x}"
+        self.session = f"{self.run}-1"
         self.counter = itertools.count(1)
         self.completions = 0
         self.stats = {"n": 0, "time_ms": [], "tokens": 0, "cost": 0.0}
@@ -109,6 +113,8 @@ class Demo:
         model = self.pick_model()
         _, typical, spread, p_in, p_out, has_cost = MODELS[model]
         rid = f"req_{next(self.counter):06d}{r.getrandbits(16):04x}"
+        # a trading cycle (a session) every SESSION_CALLS completions
+        self.session = f"{self.run}-{self.completions // SESSION_CALLS + 1}"
         symbol = r.choice(SYMBOLS)
         price = round(PRICES[symbol] * (1 + r.uniform(-0.01, 0.01)), 2)
         prompt_tokens = r.randint(600, 2400)

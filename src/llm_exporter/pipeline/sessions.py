@@ -78,24 +78,28 @@ class Sessions:
     def call(self, session_id: str, start: float, end: float, cost: float | None, trace: str | None) -> None:
         """A call of the session, from `start` to `end` (its own times, epoch seconds)."""
         now = self.now()
-        found = self._open.pop(session_id, None)
+        items = self._open
+        found = items.get(session_id)
         if found is not None and start - found.last >= self.idle:
+            del items[session_id]
             self.on_end(found, False)
             found = None
         if found is None:
-            found = Session(start, end, now)
+            found = items[session_id] = Session(start, end, now)  # the most recently active: last
             self.on_begin()
+            self._bound()
         else:
-            found.first = min(found.first, start)
-            found.last = max(found.last, end)
+            items.move_to_end(session_id)
+            if start < found.first:
+                found.first = start
+            if end > found.last:
+                found.last = end
             found.seen = now
         found.calls += 1
         if cost:
             found.cost += cost
         if trace is not None:
             found.trace = trace
-        self._open[session_id] = found  # the most recently active: last
-        self._bound()
 
     def expire(self) -> None:
         """End the sessions idle for `idle` seconds of the clock."""
