@@ -426,3 +426,39 @@ def test_exemplar_is_the_sessions_trace(tmp_path: Path) -> None:
         'le="0.25"': f'{{trace_id="{s1}"}} 0.25 {T0 + 10}',
         'le="5.0"': f'{{trace_id="{s9}"}} 3.0 {T0 + 20}',
     }
+
+
+def test_the_daemon_keeps_open_sessions_across_sigterm(tmp_path: Path) -> None:
+    """The real process: SIGTERM saves the open session beside the offsets; the next start goes
+    on with it (not begun again) and, once idle, observes the calls and cost of both runs."""
+    from testkit import Running, scrape_port, value, wait_for
+
+    log = tmp_path / "app.log"
+    write_lines(log, [event_line(0, "s1", 0.25), event_line(0, "s1", 0.25)])
+    config = tmp_path / "config.yml"
+
+    def run(idle: float) -> Running:
+        source = {"name": "app", "path": str(log), "format": "event"}
+        positions = str(tmp_path / "positions.json")
+        config.write_text(
+            json.dumps({"sources": [source], "positions_file": positions, "limits": {"session_idle_seconds": idle}})
+        )
+        return Running(tmp_path, "--config", str(config))
+
+    first = run(3600)
+    samples = first.scrape()
+    assert (value(samples, "llm_sessions_total"), value(samples, "llm_exporter_sessions_open")) == (1, 1)
+    assert first.stop()[0] == 0
+    [saved] = orjson.loads((tmp_path / "positions.json").read_bytes())["sessions"]["app"]
+    assert (saved[0], saved[3], saved[4]) == ("s1", 2, 0.5)
+
+    write_lines(log, [event_line(0.5, "s1", 0.25)])  # the same session, read by the next run
+    second = run(1)  # a second without a call ends it
+    try:
+        wait_for(lambda: value(scrape_port(second.port), "llm_session_cost_usd_count") == 1)
+        samples = second.scrape()
+    finally:
+        second.stop()
+    assert value(samples, "llm_sessions_total") == 0  # begun by the first run, not again
+    assert value(samples, "llm_session_cost_usd_sum") == 0.75
+    assert value(samples, "llm_session_calls_sum") == 3

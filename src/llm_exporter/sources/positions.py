@@ -55,9 +55,10 @@ def load_state(path: str) -> tuple[list[Position], SavedSessions]:
         doc = orjson.loads(raw)
         if doc.get("version") != VERSION:
             raise ValueError(f"unknown version {doc.get('version')!r}")
-        sessions = doc.get("sessions") or {}
-        if type(sessions) is not dict or not all(type(v) is list for v in sessions.values()):
-            raise ValueError("sessions must map sources to lists")
+        # The offsets stand without the sessions: a section not of the expected shape is left out
+        # (an entry that is not is counted where it is restored).
+        found = doc.get("sessions")
+        sessions = {k: v for k, v in found.items() if type(v) is list} if type(found) is dict else {}
         return [
             Position(
                 source=str(e["source"]),
