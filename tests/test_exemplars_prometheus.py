@@ -41,8 +41,9 @@ def test_prometheus_stores_exemplars_of_spans_sent(tmp_path: Path) -> None:
         config = tmp_path / "config.yml"
         source = {"name": "bot", "path": str(tmp_path / "app.log"), "format": "completion"}
         otlp = {"endpoint": receiver.grpc_endpoint, "insecure": True, "traces": True, "interval_seconds": 3600}
-        # a session ends a second (of the daemon's clock) after its last call is read
-        limits = {"session_idle_seconds": 1}
+        # a session ends two seconds (of the daemon's clock) after its last call is read; its
+        # calls are 1.6 s apart in the log's own times, so they stay one session
+        limits = {"session_idle_seconds": 2}
         config.write_text(yaml.safe_dump({"sources": [source], "otlp": otlp, "limits": limits}), encoding="utf-8")
         daemon = Running(tmp_path, "--config", str(config))
         prom_port = free_port()
