@@ -96,8 +96,8 @@ class Demo:
     def __init__(self, args, rng: random.Random, start: float):
         self.args = args
         self.rng = rng
-        self.run = f"{rng.getrandbits(32):08x}"
-        self.session = f"{self.run}-1"
+        self.run = rng.getrandbits(32)
+        self.session = f"{self.run:08x}"
         self.counter = itertools.count(1)
         self.completions = 0
         self.stats = {"n": 0, "time_ms": [], "tokens": 0, "cost": 0.0}
@@ -113,8 +113,8 @@ class Demo:
         model = self.pick_model()
         _, typical, spread, p_in, p_out, has_cost = MODELS[model]
         rid = f"req_{next(self.counter):06d}{r.getrandbits(16):04x}"
-        # a trading cycle (a session) every SESSION_CALLS completions
-        self.session = f"{self.run}-{self.completions // SESSION_CALLS + 1}"
+        # a trading cycle (a session) every SESSION_CALLS completions: the run's id, then the next ones
+        self.session = f"{(self.run + self.completions // SESSION_CALLS) % 2**32:08x}"
         symbol = r.choice(SYMBOLS)
         price = round(PRICES[symbol] * (1 + r.uniform(-0.01, 0.01)), 2)
         prompt_tokens = r.randint(600, 2400)

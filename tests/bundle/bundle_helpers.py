@@ -56,6 +56,9 @@ HISTOGRAMS = {
     "gen_ai_client_operation_duration_seconds",
     "gen_ai_client_token_usage",
     "gen_ai_client_operation_time_to_first_chunk_seconds",
+    "llm_session_cost_usd",
+    "llm_session_duration_seconds",
+    "llm_session_calls",
 }
 CONTRACT = {
     "llm_cost_usd_total",
@@ -82,6 +85,7 @@ CONTRACT = {
     "llm_model_size_bytes",
     "llm_billing_cost_usd",
     "llm_billing_day_timestamp_seconds",
+    "llm_sessions_total",
 } | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
 SELF = {
     "llm_exporter_build_info",
