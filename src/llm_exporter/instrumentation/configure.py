@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 from llm_exporter.exposition import otel
 from llm_exporter.instrumentation.telemetry import (
     DEFAULT_MAX_LABEL_VALUES,
-    DEFAULT_RATELIMIT_STALE_SECONDS,
     DEFAULT_MAX_OPEN_SESSIONS,
+    DEFAULT_RATELIMIT_STALE_SECONDS,
     DEFAULT_SESSION_IDLE_SECONDS,
     Telemetry,
     _is_sdk_provider,

@@ -82,6 +82,7 @@ class Call:
         "_request_id",
         "_series",
         "_session",
+        "_session_start",
         "_span",
         "_start",
         "_telemetry",
@@ -113,6 +114,7 @@ class Call:
     ) -> None:
         self.model = model
         self._session = session_id  # as given; start() takes an enclosing session()'s where None
+        self._session_start = 0.0
         self._logger = completion_logger  # else the telemetry's
         self._provider = provider
         self._operation = operation
@@ -182,7 +184,9 @@ class Call:
             self._request_id = self._logger.log_completion_request(
                 model=series.model, provider=series.provider, operation=series.operation, **self._session_field()
             )
-        self._start = t.clock()
+        if self._session is not None:
+            self._session_start = t.clock()
+        self._start = perf_counter()
         return self
 
     def activate(self) -> object | None:
@@ -320,12 +324,12 @@ class Call:
     def record_first_chunk(self) -> None:
         """The first chunk of a streamed response arrived (only the first call counts)."""
         if self._first_chunk is None:
-            self._first_chunk = self._last_chunk = self._now()
+            self._first_chunk = self._last_chunk = perf_counter()
 
     def record_chunk(self) -> None:
         """A chunk of a streamed response arrived: the first sets the time to first chunk, each
         later one adds its gap since the previous one (time per output chunk)."""
-        now = self._now()
+        now = perf_counter()
         last = self._last_chunk
         if last is None:
             self._first_chunk = now
@@ -371,19 +375,15 @@ class Call:
         """The call's session on its log lines, in place of the logger's own."""
         return {} if self._session is None else {"session_id": self._session}
 
-    def _now(self) -> float:
-        t = self._telemetry
-        return perf_counter() if t is None else t.clock()
-
     # -- the end ------------------------------------------------------------------------------------------
 
     def finish(self, exc: BaseException | None = None) -> None:
         if self._done or self._series is None:
             return
         self._done = True
+        end = perf_counter()
         t = self._telemetry
         assert t is not None
-        end = t.clock()
         s = self._series
         if exc is not None:  # a client's error for an HTTP answer (a 429 among them) has its headers
             self.record_headers(getattr(getattr(exc, "response", None), "headers", None))
@@ -454,7 +454,8 @@ class Call:
                 else:
                     s.cache_misses += 1
         if self._session is not None:
-            t.session_call(self._session, self._start, end, cost)
+            # on the telemetry's clock, which tests step (calls themselves are timed by perf_counter)
+            t.session_call(self._session, self._session_start, t.clock(), cost)
         if self._span is not None:
             self._end_span(error_type, exc, status, ttfc, cost)
         if self._logger is not None:
