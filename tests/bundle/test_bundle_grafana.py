@@ -69,7 +69,7 @@ def test_panels_have_datasource_unit_thresholds_and_queries():
                 continue
             assert p["datasource"] == PROMETHEUS_DS, (name, p["title"])
             assert p["targets"] and all(t["expr"].strip() for t in p["targets"]), (name, p["title"])
-    assert count == 103
+    assert count == 107
 
 
 def test_recent_calls_come_from_tempo():
